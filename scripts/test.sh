@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole suite: lint, then every test (slow ones too). Exit 5 (no tests collected) counts as failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+"$VENV/bin/ruff" check src tests bench || exit 1
+"$VENV/bin/ruff" format --check src tests bench || exit 1
+"$VENV/bin/python" -m pytest "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+  echo "no tests were collected: failing" >&2
+  exit 1
+fi
+exit $rc

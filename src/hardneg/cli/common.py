@@ -1,0 +1,101 @@
+"""Shared CLI pieces: the Typer app, consoles, error handling, JSON output and progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from hardneg.errors import ConfigError, HardnegError, InputError
+
+app = typer.Typer(
+    name="hardneg",
+    help="Find and fix false negatives in retrieval training data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+# Set by the --quiet option of the root callback; read by `progress`.
+STATE: dict[str, Any] = {"quiet": False}
+
+EXIT_BAD_INPUT = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+@app.callback()
+def _root(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Find and fix false negatives in retrieval training data."""
+    STATE["quiet"] = quiet
+
+
+def handle_errors(func: F) -> F:
+    """Turn hardneg's own errors into a one-line message on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except InputError as exc:
+            for problem in exc.problems[:50]:
+                err_console.print(f"[red]error[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except (ConfigError, HardnegError) as exc:
+            err_console.print(f"[red]error[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(obj: Any) -> None:
+    """Print one JSON object on stdout (no rich markup, so it can be piped to jq)."""
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str))
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def progress(quiet: bool | None = None) -> Iterator[Progress]:
+    """A rich progress display on stderr, disabled by --quiet or when stderr is not a terminal."""
+    disable = STATE["quiet"] if quiet is None else quiet
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, disable=disable, transient=False) as bar:
+        yield bar
+
+
+def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    """Iterate with a progress bar (respects --quiet)."""
+    with progress() as bar:
+        task = bar.add_task(description, total=total)
+        for item in items:
+            yield item
+            bar.advance(task)

@@ -1,0 +1,55 @@
+"""Errors shared by every stage.
+
+An `InputError` names the file, the line (or Parquet row) and the field, so a user
+can fix bad input without reading a traceback. The CLI turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class HardnegError(Exception):
+    """Base class of every error hardneg raises on purpose."""
+
+
+@dataclass
+class Problem:
+    """One thing wrong with one place of an input file."""
+
+    path: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        field = self.field or "-"
+        return f"{where}: {field}: {self.message}"
+
+
+class InputError(HardnegError):
+    """Bad input: raised before anything is written."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        line: int | None,
+        field: str,
+        message: str,
+        *,
+        problems: list[Problem] | None = None,
+    ) -> None:
+        self.problem = Problem(str(path), line, field, message)
+        self.problems = problems or [self.problem]
+        super().__init__(str(self.problem))
+
+    @classmethod
+    def from_problems(cls, problems: list[Problem]) -> InputError:
+        first = problems[0]
+        return cls(first.path, first.line, first.field, first.message, problems=problems)
+
+
+class ConfigError(HardnegError):
+    """A bad option or configuration value (also exit code 2 in the CLI)."""

@@ -1,0 +1,1 @@
+"""Judging: templates, verdict parsing, judges, the judgment store and the cascade."""
