@@ -76,3 +76,15 @@ class Judge(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release models, sessions or servers."""
+
+
+@dataclass(slots=True)
+class FinalVerdict:
+    """An instance's verdict after the cascade: that of the last stage that judged it."""
+
+    query_id: str
+    stage: int
+    better: list[str]  # docids of negatives judged relevant and at least as good as the positive
+    worse: list[str]  # docids of negatives judged relevant but weaker
+    status: Status = "ok"  # not ok: the last stage failed; relabel must not treat the instance as clean
+    reason: str = ""
