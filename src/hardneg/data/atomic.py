@@ -18,7 +18,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     # The name keeps the target's suffixes, so writers that pick a format by extension still work.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + "".join(target.suffixes), dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp" + "".join(target.suffixes), dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:

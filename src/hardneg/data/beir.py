@@ -51,7 +51,9 @@ def load_qrels(folder: str | Path, split: str) -> dict[str, dict[str, int]]:
     path = Path(folder) / "qrels" / f"{split}.tsv"
     if not path.is_file():
         available = sorted(p.stem for p in (Path(folder) / "qrels").glob("*.tsv"))
-        raise InputError(path, None, "split", f"no qrels for split {split!r} (available: {', '.join(available) or 'none'})")
+        raise InputError(
+            path, None, "split", f"no qrels for split {split!r} (available: {', '.join(available) or 'none'})"
+        )
     qrels: dict[str, dict[str, int]] = {}
     with open_text(path) as handle:
         reader = csv.reader(handle, delimiter="\t")
@@ -84,7 +86,9 @@ def load_beir(folder: str | Path, split: str) -> BeirData:
     all_queries = load_queries(folder)
     missing = [qid for qid in qrels if qid not in all_queries]
     if missing:
-        raise InputError(folder / "queries.jsonl", None, "_id", f"{len(missing)} qrels query ids have no query, e.g. {missing[0]!r}")
+        raise InputError(
+            folder / "queries.jsonl", None, "_id", f"{len(missing)} qrels query ids have no query, e.g. {missing[0]!r}"
+        )
     queries = {qid: all_queries[qid] for qid in qrels}
     corpus = {p.docid: p for p in iter_corpus(folder)}
     return BeirData(corpus=corpus, queries=queries, qrels=qrels)
