@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -58,5 +59,5 @@ def test_single_file_model_and_local_path() -> None:
 
 
 def test_unknown_model_lists_the_known_ones() -> None:
-    with pytest.raises(ModelError, match="qwen2.5-coder-1.5b"):
+    with pytest.raises(ModelError, match=re.escape("qwen2.5-coder-1.5b")):
         gguf_path("no-such-model")
