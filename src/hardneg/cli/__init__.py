@@ -8,19 +8,35 @@ which registers its commands on `app`; heavy libraries are imported inside the c
 from __future__ import annotations
 
 import importlib
+import signal
 
 from hardneg.cli.common import app
 
 # Modules that register working verbs. A verb is listed here only once it works.
 COMMAND_MODULES = [
     "hardneg.cli.data_cmds",
+    "hardneg.cli.calibrate_cmds",
+    "hardneg.cli.relabel_cmds",
+    "hardneg.cli.analysis_cmds",
+    "hardneg.cli.judge_cmds",
+    "hardneg.cli.mine_cmds",
+    "hardneg.cli.train_cmds",
+    "hardneg.cli.experiment_cmds",
+    "hardneg.cli.cost_cmds",
+    "hardneg.cli.batch_cmds",
 ]
 
 for _module in COMMAND_MODULES:
     importlib.import_module(_module)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # SystemExit unwinds the stack, so atomic writers remove their temp files on `kill` too.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app()
 
 

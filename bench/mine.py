@@ -1,0 +1,165 @@
+"""Benchmark: `hardneg mine --method dense` vs sentence-transformers `mine_hard_negatives`.
+
+Same corpus, queries, model (the embedded MiniLM), batch size, candidate depth and number of negatives;
+FAISS exact inner product on both sides (`use_faiss=True`); no embedding cache on either side (cold).
+Each side runs in its own subprocess, so its peak RSS (from `os.wait4`) is its own. Prints wall time,
+peak RSS and the two ratios (hardneg / sentence-transformers). Targets: time <= 1.0x, peak RSS <= 1/3.
+
+    python bench/mine.py                       # SciFact train from ../shared/data (all 5,183 docs)
+    python bench/mine.py --max-docs 1000       # a smaller corpus: all positives + the first docs
+    python bench/mine.py --beir-dir DIR --split train --negatives 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_SCIFACT = REPO.parent / "shared" / "data" / "scifact"
+
+ST_SCRIPT = r"""
+import json, sys
+from hardneg.data.beir import load_beir
+from hardneg.encode import passage_text
+from hardneg.models import minilm_path
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.util import mine_hard_negatives
+
+folder, split, out, negatives, depth, batch_size = sys.argv[1:7]
+data = load_beir(folder, split)
+anchors, positives = [], []
+for qid, labels in data.qrels.items():
+    for docid, label in labels.items():
+        if label > 0 and docid in data.corpus:
+            anchors.append(data.queries[qid])
+            positives.append(passage_text(data.corpus[docid]))
+corpus = [passage_text(p) for p in data.corpus.values()]
+model = SentenceTransformer(minilm_path(), device="cpu")
+result = mine_hard_negatives(
+    Dataset.from_dict({"query": anchors, "positive": positives}), model, corpus=corpus,
+    range_min=0, range_max=int(depth), num_negatives=int(negatives), sampling_strategy="top",
+    output_format="n-tuple", batch_size=int(batch_size), use_faiss=True, verbose=False,
+)
+result.to_json(out)
+print(json.dumps({"rows": len(result)}))
+"""
+
+TINY_DOCS = [
+    ("Cats", "Cats are small domesticated carnivores that purr and hunt mice."),
+    ("Dogs", "Dogs are loyal animals; a dog barks and fetches sticks."),
+    ("Mice", "Mice are small rodents that cats hunt at night."),
+    ("Markets", "Stock markets crash when investors panic and sell shares."),
+    ("Rates", "Interest rates set by central banks move stock markets."),
+    ("Pets", "Cats and dogs can live together when raised as pets."),
+    ("Birds", "Small carnivores such as cats hunt mice and birds."),
+    ("Farms", "Farmers markets sell fresh vegetables every week."),
+]
+
+
+def write_tiny(folder: Path) -> Path:
+    """A shipped toy corpus for checkouts without ../shared (numbers then mean little)."""
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    with open(folder / "corpus.jsonl", "w") as handle:
+        for i, (title, text) in enumerate(TINY_DOCS):
+            handle.write(json.dumps({"_id": f"d{i}", "title": title, "text": text}) + "\n")
+    queries = {"q0": "what do cats hunt", "q1": "why do markets crash", "q2": "do dogs bark"}
+    with open(folder / "queries.jsonl", "w") as handle:
+        handle.writelines(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items())
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td3\t1\nq2\td1\t1\n")
+    return folder
+
+
+def subsample(src: Path, split: str, dst: Path, max_docs: int) -> Path:
+    """Copy a BEIR folder keeping every positive of `split` plus the first docs, up to `max_docs`."""
+    from hardneg.data.beir import iter_corpus, load_qrels
+
+    qrels = load_qrels(src, split)
+    positives = {d for labels in qrels.values() for d, v in labels.items() if v > 0}
+    (dst / "qrels").mkdir(parents=True, exist_ok=True)
+    kept = 0
+    with open(dst / "corpus.jsonl", "w") as handle:
+        for passage in iter_corpus(src):
+            if passage.docid in positives or kept < max_docs - len(positives):
+                handle.write(json.dumps({"_id": passage.docid, "title": passage.title, "text": passage.text}) + "\n")
+                kept += 1
+    for name in ("queries.jsonl", "queries.jsonl.gz"):
+        if (src / name).exists():
+            (dst / name).write_bytes((src / name).read_bytes())
+    (dst / "qrels" / f"{split}.tsv").write_bytes((src / "qrels" / f"{split}.tsv").read_bytes())
+    return dst
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MiB and stdout of one child process."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{stderr[-3000:]}")
+    return wall, usage.ru_maxrss / 1024, stdout  # ru_maxrss is KiB on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--beir-dir", type=Path, default=None, help="default: ../shared/data/scifact, else a toy set")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--negatives", type=int, default=30)
+    parser.add_argument("--depth", type=int, default=100, help="candidates considered (range 0-DEPTH / range_max)")
+    parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size, both sides")
+    parser.add_argument("--max-docs", type=int, default=0, help="subsample the corpus (0: all)")
+    parser.add_argument("--toy", action="store_true", help="the shipped 8-document toy set (a smoke run)")
+    args = parser.parse_args()
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    with tempfile.TemporaryDirectory(prefix="hardneg-bench-mine-") as tmp_name:
+        tmp = Path(tmp_name)
+        if args.toy or (args.beir_dir is None and not SHARED_SCIFACT.is_dir()):
+            folder = write_tiny(tmp / "toy")
+        else:
+            folder = args.beir_dir or SHARED_SCIFACT
+        if args.max_docs:
+            folder = subsample(folder, args.split, tmp / "subset", args.max_docs)
+        print(f"data: {folder} (split {args.split}); negatives {args.negatives}, depth {args.depth}, "
+              f"batch size {args.batch_size}; cpu threads: torch default")  # fmt: skip
+
+        ours_cmd = [
+            sys.executable, "-c", "from hardneg.cli import main; main()", "--quiet", "mine", str(folder),
+            "--split", args.split, "-o", str(tmp / "ours.jsonl"), "--method", "dense", "--no-cache",
+            "--negatives", str(args.negatives), "--range", f"0-{args.depth}", "--batch-size", str(args.batch_size),
+            "--json",
+        ]  # fmt: skip
+        st_cmd = [
+            sys.executable, "-c", ST_SCRIPT, str(folder), args.split, str(tmp / "st.jsonl"),
+            str(args.negatives), str(args.depth), str(args.batch_size),
+        ]  # fmt: skip
+        st_time, st_rss, st_out = run_child(st_cmd, env)
+        ours_time, ours_rss, ours_out = run_child(ours_cmd, env)
+        ours_report = json.loads(ours_out)
+
+    print(f"sentence-transformers mine_hard_negatives: {st_time:7.1f} s  peak RSS {st_rss:7.0f} MiB  "
+          f"rows {json.loads(st_out.strip().splitlines()[-1])['rows']}")  # fmt: skip
+    print(f"hardneg mine --method dense:               {ours_time:7.1f} s  peak RSS {ours_rss:7.0f} MiB  "
+          f"instances {ours_report['instances']}")  # fmt: skip
+    time_ratio = ours_time / st_time
+    rss_ratio = ours_rss / st_rss
+    print(f"time ratio (hardneg / st): {time_ratio:.2f}x  (target <= 1.00x: {'met' if time_ratio <= 1 else 'MISSED'})")
+    rss_verdict = "met" if rss_ratio <= 1 / 3 else "MISSED"
+    print(f"peak RSS ratio (hardneg / st): {rss_ratio:.2f}x  (target <= 0.33x: {rss_verdict})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Mining verb: `hardneg mine BEIR_DIR --split train -o OUT`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hardneg.cli.common import app, console, handle_errors, print_json, progress
+
+
+@app.command()
+@handle_errors
+def mine(
+    beir_dir: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl[.gz], queries.jsonl[.gz], qrels/SPLIT.tsv."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output rows (.jsonl, .jsonl.gz or .parquet)."),
+    split: str = typer.Option("train", "--split", help="qrels split to mine."),
+    method: str = typer.Option("bm25", "--method", help="bm25, dense or hybrid (reciprocal rank fusion)."),
+    model: str | None = typer.Option(
+        None, "--model", help="sentence-transformers name or path (dense/hybrid); default: embedded MiniLM."
+    ),
+    rank_range: str = typer.Option("0-100", "--range", help="Candidate ranks A-B: A+1..B (10-100 skips the top 10)."),
+    negatives: int = typer.Option(30, "--negatives", "-n", help="Negatives per instance."),
+    sampling: str = typer.Option("top", "--sampling", help="top (best-ranked first) or random (from the range)."),
+    seed: int = typer.Option(42, "--seed", help="Seed of --sampling random."),
+    relative_margin: float | None = typer.Option(
+        None, "--relative-margin", help="Drop candidates scoring above (1-R) x the lowest positive's score."
+    ),
+    absolute_margin: float | None = typer.Option(
+        None, "--absolute-margin", help="Drop candidates scoring above the lowest positive's score - M."
+    ),
+    min_positive_score: int = typer.Option(1, "--min-positive-score", help="qrels label that makes a positive."),
+    min_negatives: int = typer.Option(1, "--min-negatives", help="Skip instances left with fewer negatives."),
+    query_prefix: str = typer.Option("", "--query-prefix", help='Prepended to queries (e.g. "query: ").'),
+    passage_prefix: str = typer.Option("", "--passage-prefix", help='Prepended to passages (e.g. "passage: ").'),
+    query_max_length: int | None = typer.Option(None, "--query-max-length", help="Max query tokens (dense)."),
+    passage_max_length: int | None = typer.Option(None, "--passage-max-length", help="Max passage tokens (dense)."),
+    title: bool = typer.Option(True, "--title/--no-title", help='Retrieve on "title text" (BEIR convention).'),
+    save_scores: bool = typer.Option(False, "--save-scores", help="Keep score and rank on every passage."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Encoding batch size (dense/hybrid)."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Embedding cache folder."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    subset: str | None = typer.Option(None, "--subset", help="Row `subset` (default: the folder name)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
+) -> None:
+    """Mine hard negatives from a BEIR folder into Tevatron training rows."""
+    from hardneg.mine import MineConfig, mine_beir, parse_range
+
+    start, end = parse_range(rank_range)
+    config = MineConfig(
+        method=method,
+        model=model,
+        range_start=start,
+        range_end=end,
+        negatives=negatives,
+        sampling=sampling,
+        seed=seed,
+        relative_margin=relative_margin,
+        absolute_margin=absolute_margin,
+        min_positive_score=min_positive_score,
+        min_negatives=min_negatives,
+        query_prefix=query_prefix,
+        passage_prefix=passage_prefix,
+        query_max_length=query_max_length,
+        passage_max_length=passage_max_length,
+        use_title=title,
+        save_scores=save_scores,
+        batch_size=batch_size,
+        cache_dir=str(cache_dir) if cache_dir else None,
+        use_cache=not no_cache,
+    )
+    config.check()
+    with progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def report_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = mine_beir(beir_dir, split, output, config, subset=subset, progress=report_progress)
+    data = report.to_dict()
+    if as_json:
+        print_json(data)
+        return
+    per = data["negatives_per_instance"]
+    console.print(
+        f"{data['instances']} instances written to {output} "
+        f"(negatives per instance: mean {per['mean']}, min {per['min']}, max {per['max']})",
+        highlight=False,
+    )
+    skipped = ", ".join(f"{k} {v}" for k, v in data["skipped"].items())
+    console.print(f"queries {data['queries']}; skipped: {skipped}", highlight=False)
+    removed = ", ".join(f"{k} {v}" for k, v in data["removed"].items())
+    console.print(
+        f"candidates {data['candidates']}; removed: {removed}; not sampled {data['not_sampled']}", highlight=False
+    )

@@ -1,0 +1,141 @@
+"""Mining options and the run report."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hardneg.encode import METHODS
+from hardneg.errors import ConfigError
+
+SAMPLING = ("top", "random")
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """``"A-B"`` -> (A, B): retrieval ranks A+1..B are candidates (``"10-100"`` skips the top 10)."""
+    match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
+    if not match:
+        raise ConfigError(f"--range: expected A-B with integers, e.g. 10-100; got {text!r}")
+    start, end = int(match.group(1)), int(match.group(2))
+    if end <= start:
+        raise ConfigError(f"--range: B must be larger than A; got {text!r}")
+    return start, end
+
+
+@dataclass
+class MineConfig:
+    """How to mine negatives. Ranks are 1-based positions in the retrieved list (positives included)."""
+
+    method: str = "bm25"
+    model: str | None = None  # dense/hybrid: a sentence-transformers name or path; None = embedded MiniLM
+    range_start: int = 0  # skip ranks 1..range_start
+    range_end: int = 100  # retrieve (and consider) ranks up to range_end
+    negatives: int = 30
+    sampling: str = "top"
+    seed: int = 42
+    relative_margin: float | None = None  # drop candidates scoring above (1-R) x lowest positive score
+    absolute_margin: float | None = None  # drop candidates scoring above lowest positive score - M
+    min_positive_score: int = 1  # qrels label >= this makes a positive
+    min_negatives: int = 1  # instances with fewer negatives left are skipped
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    query_max_length: int | None = None
+    passage_max_length: int | None = None
+    use_title: bool = True
+    save_scores: bool = False
+    batch_size: int = 32  # the longest batch sets peak memory; 32 is also sentence-transformers' default
+    block_size: int = 1024  # queries per search block
+    cache_dir: str | None = None
+    use_cache: bool = True
+    rrf_k: int = 60
+
+    def check(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"--method: expected one of {', '.join(METHODS)}; got {self.method!r}")
+        if self.sampling not in SAMPLING:
+            raise ConfigError(f"--sampling: expected top or random; got {self.sampling!r}")
+        if self.range_start < 0 or self.range_end <= self.range_start:
+            raise ConfigError(f"--range: need 0 <= A < B; got {self.range_start}-{self.range_end}")
+        if self.negatives < 1:
+            raise ConfigError(f"--negatives: must be at least 1; got {self.negatives}")
+        if self.min_negatives < 0 or self.min_negatives > self.negatives:
+            raise ConfigError(f"--min-negatives: must be between 0 and --negatives; got {self.min_negatives}")
+        if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
+            raise ConfigError(f"--relative-margin: must be in [0, 1); got {self.relative_margin}")
+        if self.absolute_margin is not None and self.absolute_margin < 0:
+            raise ConfigError(f"--absolute-margin: must be >= 0; got {self.absolute_margin}")
+        if self.min_positive_score < 1:
+            raise ConfigError("--min-positive-score: must be at least 1 (a zero label means judged non-relevant)")
+        if self.batch_size < 1 or self.block_size < 1:
+            raise ConfigError("--batch-size and block size must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class MineReport:
+    """What a mining run did. `removed` counts candidates (ranks within the range) each filter dropped."""
+
+    method: str = ""
+    queries: int = 0
+    instances: int = 0
+    skipped: dict[str, int] = field(
+        default_factory=lambda: {"no_positive": 0, "positives_not_in_corpus": 0, "too_few_negatives": 0}
+    )
+    candidates: int = 0
+    removed: dict[str, int] = field(
+        default_factory=lambda: {
+            "positive": 0,
+            "self_id": 0,
+            "duplicate": 0,
+            "empty_text": 0,
+            "relative_margin": 0,
+            "absolute_margin": 0,
+        }
+    )
+    not_sampled: int = 0
+    positives_dropped: dict[str, int] = field(default_factory=lambda: {"not_in_corpus": 0, "empty_text": 0})
+    negatives_min: int | None = None
+    negatives_max: int | None = None
+    negatives_total: int = 0
+    output: str | None = None
+    subset: str = ""
+    split: str = ""
+    seconds: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def add_instance(self, n_negatives: int) -> None:
+        self.instances += 1
+        self.negatives_total += n_negatives
+        self.negatives_min = n_negatives if self.negatives_min is None else min(self.negatives_min, n_negatives)
+        self.negatives_max = n_negatives if self.negatives_max is None else max(self.negatives_max, n_negatives)
+
+    def to_dict(self) -> dict[str, Any]:
+        mean = self.negatives_total / self.instances if self.instances else 0.0
+        return {
+            "output": self.output,
+            "subset": self.subset,
+            "split": self.split,
+            "method": self.method,
+            "queries": self.queries,
+            "instances": self.instances,
+            "skipped": dict(self.skipped),
+            "negatives_per_instance": {
+                "mean": round(mean, 3),
+                "min": self.negatives_min or 0,
+                "max": self.negatives_max or 0,
+            },
+            "candidates": self.candidates,
+            "removed": dict(self.removed),
+            "not_sampled": self.not_sampled,
+            "positives_dropped": dict(self.positives_dropped),
+            "seconds": round(self.seconds, 2),
+            "config": self.config,
+        }
+
+
+def default_subset(folder: str | Path) -> str:
+    return Path(folder).resolve().name

@@ -1,0 +1,260 @@
+"""Hard-negative mining: retrieve, drop what must not be a negative, filter by margin, sample, write.
+
+Per query (keyed by query_id and docid throughout):
+1. positives = qrels docs with label >= `min_positive_score`; a query without one is skipped and counted.
+2. retrieve the top `range_end` documents (`bm25`, `dense` or `hybrid`), one query block at a time.
+3. candidates = ranks `range_start+1 .. range_end`; drop every doc with a qrels label > 0 (a positive, or
+   a partly relevant doc, never becomes a negative), the query's own id (ArguAna), duplicates, empty texts.
+4. positive-aware margins against the lowest positive's exact score (computed also when a positive was not
+   retrieved): relative (TopK-PercPos) drops scores above ``pos - |pos| x R`` (= (1-R) x pos for pos >= 0),
+   absolute drops scores above ``pos - M``. With `hybrid`, margins use the dense cosine similarity (an RRF
+   value has no scale a margin can refer to, and exists only for retrieved documents).
+5. keep the first N (`top`) or N drawn at random (`random`, seeded per query_id, so the sample does not
+   depend on query order), in rank order.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from hardneg.data.records import Instance, Passage
+from hardneg.encode import ProgressFn, Retriever
+from hardneg.mine.config import MineConfig, MineReport, default_subset
+
+
+def _positives(
+    qid: str, labels: Mapping[str, int], corpus: Mapping[str, Passage], config: MineConfig, report: MineReport
+) -> list[str] | None:
+    wanted = [d for d, label in labels.items() if label >= config.min_positive_score]
+    if not wanted:
+        report.skipped["no_positive"] += 1
+        return None
+    kept = []
+    for docid in wanted:
+        if docid not in corpus:
+            report.positives_dropped["not_in_corpus"] += 1
+        elif not corpus[docid].text.strip():
+            report.positives_dropped["empty_text"] += 1
+        else:
+            kept.append(docid)
+    if not kept:
+        report.skipped["positives_not_in_corpus"] += 1
+        return None
+    return kept
+
+
+def _round(value: float) -> float:
+    return round(float(value), 6)
+
+
+def mine_instances(
+    corpus: Mapping[str, Passage],
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Mapping[str, int]],
+    config: MineConfig,
+    *,
+    subset: str = "",
+    report: MineReport | None = None,
+    retriever: Retriever | None = None,
+    progress: ProgressFn | None = None,
+) -> Iterator[Instance]:
+    """Yield one Instance per query that has positives and enough negatives, in qrels order.
+
+    `report` (if given) is filled in as the generator runs. `retriever` may be passed to reuse a built
+    index (it must be over `corpus` with `config.method`).
+    """
+    config.check()
+    report = report if report is not None else MineReport()
+    report.method = config.method
+    report.config = config.to_dict()
+
+    plan: list[tuple[str, list[str]]] = []
+    for qid, labels in qrels.items():
+        if qid not in queries:
+            continue
+        report.queries += 1
+        positives = _positives(qid, labels, corpus, config, report)
+        if positives is not None:
+            plan.append((qid, positives))
+    if not plan:
+        return
+
+    if retriever is None:
+        retriever = Retriever(
+            corpus,
+            config.method,
+            model=config.model,
+            query_prefix=config.query_prefix,
+            passage_prefix=config.passage_prefix,
+            query_max_length=config.query_max_length,
+            passage_max_length=config.passage_max_length,
+            batch_size=config.batch_size,
+            use_title=config.use_title,
+            cache_dir=config.cache_dir,
+            use_cache=config.use_cache,
+            rrf_k=config.rrf_k,
+            progress=progress,
+        )
+    docids = retriever.docids
+    doc_index = retriever.doc_index
+    query_emb = None
+    if config.method != "bm25":
+        query_emb = retriever.encode_queries([queries[qid] for qid, _ in plan], progress=progress)
+
+    margins = config.relative_margin is not None or config.absolute_margin is not None
+    need_scores = margins or config.save_scores
+    for start in range(0, len(plan), config.block_size):
+        block = plan[start : start + config.block_size]
+        emb = query_emb[start : start + config.block_size] if query_emb is not None else None
+        hits = retriever.search_indices([queries[qid] for qid, _ in block], config.range_end, query_emb=emb)
+        for row, ((qid, positives), ranked) in enumerate(zip(block, hits, strict=True)):
+            qemb = emb[row] if emb is not None else None
+            instance = _mine_one(
+                qid, queries[qid], positives, qrels[qid], ranked, corpus, docids, doc_index, retriever, qemb,
+                config, report, subset, need_scores,
+            )  # fmt: skip
+            if instance is not None:
+                yield instance
+        if progress:
+            progress("mine", min(start + config.block_size, len(plan)), len(plan))
+
+
+def _mine_one(
+    qid: str,
+    query: str,
+    positives: list[str],
+    labels: Mapping[str, int],
+    ranked: list[tuple[int, float]],
+    corpus: Mapping[str, Passage],
+    docids: list[str],
+    doc_index: Mapping[str, int],
+    retriever: Retriever,
+    qemb: np.ndarray | None,
+    config: MineConfig,
+    report: MineReport,
+    subset: str,
+    need_scores: bool,
+) -> Instance | None:
+    hybrid = config.method == "hybrid"
+    rank_of = {docids[i]: r for r, (i, _) in enumerate(ranked, start=1)}
+    # Similarity of each retrieved doc on the scale margins use (hybrid: cosine, filled in below).
+    sim: dict[str, float] = {} if hybrid else {docids[i]: s for i, s in ranked}
+
+    pos_sim: dict[str, float] = {}
+    if need_scores:
+        missing = [d for d in positives if d not in sim]
+        if missing:
+            values = retriever.score_indices(query, [doc_index[d] for d in missing], query_emb=qemb)
+            sim.update(zip(missing, values.tolist(), strict=True))
+        pos_sim = {d: sim[d] for d in positives}
+
+    excluded = {d for d, label in labels.items() if label > 0}
+    window = ranked[config.range_start : config.range_end]
+    report.candidates += len(window)
+    kept: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for offset, (index, _score) in enumerate(window):
+        docid = docids[index]
+        reason = None
+        if docid in excluded:
+            reason = "positive"
+        elif docid == qid:
+            reason = "self_id"
+        elif docid in seen:
+            reason = "duplicate"
+        elif not corpus[docid].text.strip():
+            reason = "empty_text"
+        if reason:
+            report.removed[reason] += 1
+            continue
+        seen.add(docid)
+        kept.append((docid, config.range_start + offset + 1))
+
+    if hybrid and need_scores and kept:
+        values = retriever.score_indices(query, [doc_index[d] for d, _ in kept], query_emb=qemb)
+        sim.update(zip([d for d, _ in kept], values.tolist(), strict=True))
+
+    if pos_sim and (config.relative_margin is not None or config.absolute_margin is not None):
+        floor = min(pos_sim.values())
+        if config.relative_margin is not None:
+            # Sign-safe form of (1 - R) x floor: for a negative floor, (1 - R) x floor would raise the bar.
+            limit = floor - abs(floor) * config.relative_margin
+            before = len(kept)
+            kept = [(d, r) for d, r in kept if sim[d] <= limit]
+            report.removed["relative_margin"] += before - len(kept)
+        if config.absolute_margin is not None:
+            limit = floor - config.absolute_margin
+            before = len(kept)
+            kept = [(d, r) for d, r in kept if sim[d] <= limit]
+            report.removed["absolute_margin"] += before - len(kept)
+
+    if len(kept) > config.negatives:
+        if config.sampling == "random":
+            # Seeded by (seed, query_id): the same query gets the same sample whatever the query order.
+            rng = random.Random(f"{config.seed}:{qid}")
+            chosen = sorted(rng.sample(range(len(kept)), config.negatives))
+            picked = [kept[i] for i in chosen]
+        else:
+            picked = kept[: config.negatives]
+        report.not_sampled += len(kept) - len(picked)
+        kept = picked
+
+    if len(kept) < config.min_negatives:
+        report.skipped["too_few_negatives"] += 1
+        return None
+
+    fused = {docids[i]: s for i, s in ranked} if hybrid else {}
+
+    def passage(docid: str, rank: int | None) -> Passage:
+        source = corpus[docid]
+        extra: dict[str, object] = {}
+        if config.save_scores:
+            extra["score"] = _round(sim[docid])
+            extra["rank"] = rank
+            if hybrid and docid in fused:
+                extra["fused_score"] = _round(fused[docid])
+        return Passage(docid=docid, text=source.text, title=source.title, extra=extra)
+
+    report.add_instance(len(kept))
+    return Instance(
+        query_id=qid,
+        query=query,
+        positives=[passage(d, rank_of.get(d)) for d in positives],
+        negatives=[passage(d, r) for d, r in kept],
+        subset=subset,
+    )
+
+
+def mine_beir(
+    folder: str | Path,
+    split: str,
+    output: str | Path,
+    config: MineConfig,
+    *,
+    subset: str | None = None,
+    progress: ProgressFn | None = None,
+) -> MineReport:
+    """Mine a BEIR folder's `split` into Tevatron rows at `output` (.jsonl, .jsonl.gz or .parquet).
+
+    Bad input raises `InputError` before anything is written; the output is written atomically.
+    `subset` defaults to the folder's name.
+    """
+    from hardneg.data.beir import load_beir
+    from hardneg.data.io import write_instances
+
+    config.check()
+    started = time.perf_counter()
+    data = load_beir(folder, split)
+    report = MineReport(subset=subset if subset is not None else default_subset(folder), split=split)
+    instances = mine_instances(
+        data.corpus, data.queries, data.qrels, config, subset=report.subset, report=report, progress=progress
+    )
+    write_instances(output, instances)
+    report.output = str(output)
+    report.seconds = time.perf_counter() - started
+    return report
