@@ -1,4 +1,4 @@
-"""Data verbs: validate (stats and convert are added by the data layer)."""
+"""Data verbs: validate, stats, convert."""
 
 from __future__ import annotations
 
@@ -6,21 +6,129 @@ from pathlib import Path
 
 import typer
 
-from hardneg.cli.common import EXIT_BAD_INPUT, app, console, err_console, handle_errors
+from hardneg.cli.common import EXIT_BAD_INPUT, app, console, err_console, handle_errors, print_json, progress
+
+FILE_HELP = "Training file (.jsonl, .jsonl.gz, .parquet or a datasets folder)."
 
 
 @app.command()
 @handle_errors
 def validate(
-    file: Path = typer.Argument(..., help="Training file (.jsonl, .jsonl.gz, .parquet or a datasets folder)."),
+    file: Path = typer.Argument(..., help=FILE_HELP),
     max_errors: int = typer.Option(50, "--max-errors", help="Stop after this many problems."),
 ) -> None:
     """Check a training file; print every problem as FILE:LINE: field: what is wrong. Exit 2 if any."""
-    from hardneg.data.io import validate_file
+    from hardneg.data.io import count_rows, iter_checked_rows
 
-    problems = validate_file(file, max_errors=max_errors)
+    problems = []
+    with progress() as bar:
+        task = bar.add_task(f"validating {file.name}", total=count_rows(file))
+        for _number, _row, found in iter_checked_rows(file):
+            problems.extend(found)
+            bar.advance(task)
+            if len(problems) >= max_errors:
+                problems = problems[:max_errors]
+                break
     for problem in problems:
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(EXIT_BAD_INPUT)
-    console.print(f"{file}: ok")
+    console.print(f"{file}: ok", markup=False, highlight=False)
+
+
+@app.command()
+@handle_errors
+def stats(
+    file: Path = typer.Argument(..., help=FILE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Instances, positives and negatives per instance (per subset and in total), and problems found.
+
+    Bad rows are counted as problems and left out of the numbers; the exit code is 0 unless the file
+    cannot be read at all.
+    """
+    from hardneg.data.io import count_rows
+    from hardneg.data.stats import file_stats
+
+    with progress() as bar:
+        task = bar.add_task(f"reading {file.name}", total=count_rows(file))
+        result = file_stats(file, progress=lambda n: bar.update(task, completed=n))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    from rich.table import Table
+
+    table = Table(title=str(file))
+    for column in ("subset", "instances", "positives mean/min/max", "negatives mean/min/max"):
+        table.add_column(column, justify="left" if column == "subset" else "right")
+    groups = [*sorted(result.subsets.items()), ("(all)", result.total)]
+    for name, group in groups:
+        pos, neg = group.positives, group.negatives
+        table.add_row(
+            name or "(none)",
+            str(group.instances),
+            f"{pos.mean:.2f} / {pos.low or 0} / {pos.high or 0}",
+            f"{neg.mean:.2f} / {neg.low or 0} / {neg.high or 0}",
+        )
+    console.print(table)
+    if result.problem_count:
+        err_console.print(
+            f"{result.problem_count} problems in {result.bad_rows} of {result.rows} rows (left out of the counts):",
+            markup=False,
+            highlight=False,
+        )
+        for problem in result.problems:
+            err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print("problems: 0", markup=False, highlight=False)
+
+
+@app.command()
+@handle_errors
+def convert(
+    source: Path = typer.Argument(..., metavar="IN", help=FILE_HELP),
+    target: str = typer.Argument(
+        ..., metavar="OUT", help="Output: .jsonl, .jsonl.gz, .parquet, or a datasets folder (ends in .hf or /)."
+    ),
+    to: str = typer.Option(
+        "tevatron",
+        "--to",
+        help="Layout: tevatron, st-triplet, st-ntuple, st-labeled-pair, flag, tevatron-ids.",
+    ),
+    negatives: int = typer.Option(3, "--negatives", "-k", help="st-ntuple: negatives per row."),
+    seed: int = typer.Option(0, "--seed", help="st-ntuple: seed for picking k negatives when there are more."),
+    no_title: bool = typer.Option(False, "--no-title", help="Passage texts without the title prepended."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Convert a training file to another format or trainer layout (validates while streaming; a bad row
+    stops with exit 2 and writes nothing)."""
+    from hardneg.data.export import export
+    from hardneg.data.io import count_rows, read_instances
+
+    with progress() as bar:
+        task = bar.add_task(f"converting {source.name}", total=count_rows(source))
+        result = export(
+            read_instances(source),
+            target,
+            to,
+            negatives=negatives,
+            seed=seed,
+            with_title=not no_title,
+            progress=lambda n: bar.update(task, completed=n),
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    line = f"{result.path}: {result.rows} rows ({to}) from {result.instances} instances"
+    if result.skipped:
+        line += f"; {result.skipped} instances skipped (fewer than {negatives} negatives)"
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if result.corpus_path is not None:
+        console.print(f"{result.corpus_path}: {result.corpus_docs} passages", markup=False, highlight=False)
+    if result.corpus_conflicts:
+        err_console.print(
+            f"warning: {len(result.corpus_conflicts)} docids appear with different texts (first kept), "
+            f"e.g. {result.corpus_conflicts[0]!r}",
+            markup=False,
+            highlight=False,
+        )

@@ -2,29 +2,55 @@
 
 Memory stays constant in the number of rows: rows are read, checked and yielded one at a
 time (only the set of seen query_ids grows, to catch duplicates).
-Formats are chosen by extension: `.jsonl`, `.jsonl.gz`, `.parquet`, or a folder written by
-HF `datasets.save_to_disk`.
+
+Input formats are chosen by extension: `.jsonl`, `.jsonl.gz`, `.parquet`, or a folder (HF `datasets`:
+a `save_to_disk` folder, or a folder of local data files).
+
+Output formats: `.jsonl`, `.jsonl.gz`, `.parquet`, and an HF `save_to_disk` folder when the path ends in
+`.hf` or `/` (or names an existing `save_to_disk` folder, which is replaced).
+
+Parquet layout written by hardneg (so rows whose extra fields differ in type or presence never break the
+schema): the typed columns (for Tevatron rows `query_id`, `query`, `positive_passages`, `negative_passages`,
+`subset`; passages are `struct<docid, title, text, _extra_json>`) keep their Arrow types; every other field
+of a row is stored as JSON text in its own string column (listed in the file metadata `hardneg.json_columns`;
+a null cell means the field was absent); fields first seen after the first batch go to the JSON object column
+`_extra_json`. hardneg's readers decode all of this, so rows round-trip unchanged. Other tools see the
+typed columns as usual and the extra fields as JSON strings. Parquet is written with zstd in row groups of
+about 4 MB of text (at most 1,024 rows), without column statistics, and read one row group at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
-from collections.abc import Iterable, Iterator
+import os
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hardneg.data.atomic import atomic_path
+from hardneg.data.atomic import atomic_dir, atomic_path
 from hardneg.data.records import Instance
 from hardneg.data.validate import check_row
-from hardneg.errors import InputError, Problem
+from hardneg.errors import HardnegError, InputError, Problem
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
 
+# Parquet metadata key listing the columns that hold JSON text, and the catch-all column / passage field.
+JSON_COLUMNS_KEY = b"hardneg.json_columns"
+EXTRA_JSON = "_extra_json"
+# Marker in a `types` mapping: a list of passages (docid, title, text, extra fields as JSON).
+PASSAGES = "passages"
+# Sidecar file in an HF folder written by hardneg (datasets drops Arrow schema metadata).
+HF_SIDECAR = "hardneg.json"
+
+ProgressCallback = Callable[[int], None]
+
 
 def detect_format(path: str | Path) -> str:
-    """`jsonl`, `jsonl.gz`, `parquet` or `hf` (a `save_to_disk` folder)."""
+    """`jsonl`, `jsonl.gz`, `parquet` or `hf` (a `save_to_disk` folder or a folder of data files)."""
     path = Path(path)
     name = path.name.lower()
     if path.is_dir():
@@ -38,73 +64,209 @@ def detect_format(path: str | Path) -> str:
     raise InputError(path, None, "-", "unknown format: expected .jsonl, .jsonl.gz, .parquet or a datasets folder")
 
 
+def is_hf_saved_folder(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def output_format(path: str | Path) -> str:
+    """Format of an output path: `jsonl`, `jsonl.gz`, `parquet` or `hf`.
+
+    `hf` (a `save_to_disk` folder) when the path ends in `.hf` or `/`, or is an existing `save_to_disk`
+    folder. Any other existing folder is refused, so a typo never replaces a folder of other files.
+    """
+    text = str(path)
+    name = Path(text).name.lower()
+    if text.endswith(("/", os.sep)) or name.endswith(".hf"):
+        return "hf"
+    if Path(text).is_dir():
+        if is_hf_saved_folder(text):
+            return "hf"
+        raise InputError(path, None, "-", "output is an existing folder that is not a datasets folder")
+    if name.endswith((".jsonl.gz", ".json.gz")):
+        return "jsonl.gz"
+    if name.endswith((".jsonl", ".json")):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    raise InputError(
+        path,
+        None,
+        "-",
+        "unknown output format: expected .jsonl, .jsonl.gz, .parquet, or .hf or / for a datasets folder",
+    )
+
+
 def open_text(path: str | Path, mode: str = "rt") -> io.TextIOBase:
     """Open a text file, gzip-compressed when its name ends in `.gz`."""
     path = Path(path)
     if path.name.endswith(".gz"):
         return gzip.open(path, mode, encoding="utf-8")  # type: ignore[return-value]
-    return open(path, mode, encoding="utf-8")  # noqa: SIM115
+    return open(path, mode, encoding="utf-8")
+
+
+def _iter_jsonl_lenient(path: Path) -> Iterator[tuple[int, Any, Problem | None]]:
+    """(line, object, None) per non-blank line, or (line, None, problem) for a line that is not JSON.
+
+    A broken line does not stop the scan (later lines are independent); a damaged file (bad gzip,
+    truncated stream, bad UTF-8) ends it with one problem.
+    """
+    if not path.exists():
+        raise InputError(path, None, "-", "no such file")
+    number = 0
+    try:
+        with open_text(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield number, json.loads(line), None
+                except json.JSONDecodeError as exc:
+                    yield number, None, Problem(str(path), number, "-", f"broken JSON: {exc.msg} at column {exc.colno}")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        yield number + 1, None, Problem(str(path), number + 1, "-", f"unreadable file: {exc}")
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed object) for each non-blank line; bad JSON raises InputError."""
-    path = Path(path)
+    for number, obj, problem in _iter_jsonl_lenient(Path(path)):
+        if problem is not None:
+            raise InputError(problem.path, problem.line, problem.field, problem.message)
+        yield number, obj
+
+
+def _decode_passages(value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    out = []
+    for passage in value:
+        if isinstance(passage, dict) and EXTRA_JSON in passage:
+            passage = dict(passage)
+            extra = passage.pop(EXTRA_JSON)
+            if extra is not None:
+                passage.update(json.loads(extra))
+        out.append(passage)
+    return out
+
+
+def decode_row(row: dict[str, Any], json_columns: Iterable[str]) -> dict[str, Any]:
+    """Undo the Parquet/HF encoding of hardneg's writer (JSON columns, `_extra_json`, passage extras)."""
+    for column in json_columns:
+        value = row.pop(column, None)
+        if value is not None:
+            row[column] = json.loads(value)
+    extra = row.pop(EXTRA_JSON, None)
+    for key in ("positive_passages", "negative_passages"):
+        if key in row:
+            row[key] = _decode_passages(row[key])
+    if extra is not None:
+        row.update(json.loads(extra))
+    return row
+
+
+def parquet_json_columns(schema: Any) -> list[str] | None:
+    """The JSON columns of a hardneg-written Parquet schema, or None for a foreign file."""
+    metadata = schema.metadata or {}
+    if JSON_COLUMNS_KEY not in metadata:
+        return None
+    return list(json.loads(metadata[JSON_COLUMNS_KEY]))
+
+
+def _iter_parquet_rows(path: Path, batch_size: int) -> Iterator[tuple[int, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     if not path.exists():
         raise InputError(path, None, "-", "no such file")
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(path, number, "-", f"broken JSON: {exc.msg} at column {exc.colno}") from None
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(path, None, "-", f"not a readable Parquet file: {exc}") from None
+    json_columns = parquet_json_columns(parquet.schema_arrow)
+    number = 0
+    # One row group at a time: ParquetFile.iter_batches keeps allocations across row groups (Arrow memory
+    # grew ~1.6 KB per row in the 200K-row benchmark); read_row_group frees each group once it is consumed.
+    for group in range(parquet.metadata.num_row_groups):
+        table = parquet.read_row_group(group)
+        for batch in table.to_batches(max_chunksize=batch_size):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, (decode_row(row, json_columns) if json_columns is not None else row)
+        del table
 
 
-def iter_raw_rows(path: str | Path, *, batch_size: int = 1024) -> Iterator[tuple[int, Any]]:
+def iter_raw_rows(path: str | Path, *, batch_size: int = 256) -> Iterator[tuple[int, Any]]:
     """Yield (line or row number, row dict) from any supported format, unvalidated."""
     fmt = detect_format(path)
     if fmt in ("jsonl", "jsonl.gz"):
         yield from iter_jsonl(path)
     elif fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        number = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
-            for row in batch.to_pylist():
-                number += 1
-                yield number, row
+        yield from _iter_parquet_rows(Path(path), batch_size)
     else:
         from hardneg.data.hf import iter_hf_rows
 
         yield from iter_hf_rows(path)
 
 
+def _iter_rows_lenient(path: str | Path) -> Iterator[tuple[int, Any, Problem | None]]:
+    if detect_format(path) in ("jsonl", "jsonl.gz"):
+        yield from _iter_jsonl_lenient(Path(path))
+    else:
+        for number, row in iter_raw_rows(path):
+            yield number, row, None
+
+
+def count_rows(path: str | Path) -> int | None:
+    """Row count when it is cheap to know (Parquet metadata, HF folders); None for JSONL."""
+    fmt = detect_format(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except Exception:
+            return None
+    if fmt == "hf":
+        from hardneg.data.hf import count_hf_rows
+
+        return count_hf_rows(path)
+    return None
+
+
 def iter_checked_rows(path: str | Path) -> Iterator[tuple[int, Any, list[Problem]]]:
-    """Yield (line, row, problems) for every row, duplicate query_ids included in problems."""
+    """Yield (line, row, problems) for every row, duplicate query_ids included in problems.
+
+    Broken JSON lines are yielded with row None and their problem; scanning goes on after them.
+    """
+    # query_id -> first line. This is the only state that grows with the file (~100 bytes per row).
     seen: dict[str, int] = {}
     where = str(path)
-    try:
-        for number, row in iter_raw_rows(path):
-            problems = check_row(row, where, number)
-            if isinstance(row, dict) and row.get("query_id") is not None:
-                qid = str(row["query_id"])
-                if qid in seen:
-                    problems.append(Problem(where, number, "query_id", f"duplicate query_id {qid!r} (first at line {seen[qid]})"))
-                else:
-                    seen[qid] = number
-            yield number, row, problems
-    except InputError as exc:
-        # Broken JSON ends the file: report it as the last problem.
-        yield exc.problem.line or 0, None, [exc.problem]
+    for number, row, bad in _iter_rows_lenient(path):
+        if bad is not None:
+            yield number, None, [bad]
+            continue
+        problems = check_row(row, where, number)
+        if isinstance(row, dict) and isinstance(row.get("query_id"), (str, int)):
+            qid = str(row["query_id"])
+            first = seen.setdefault(qid, number)
+            if first != number:
+                problems.append(
+                    Problem(where, number, "query_id", f"duplicate query_id {qid!r} (first at line {first})")
+                )
+        yield number, row, problems
 
 
-def read_instances(path: str | Path) -> Iterator[Instance]:
-    """Stream validated instances; the first bad row raises InputError (file, line, field)."""
-    for _number, row, problems in iter_checked_rows(path):
+def read_instances(path: str | Path, *, progress: ProgressCallback | None = None) -> Iterator[Instance]:
+    """Stream validated instances; the first bad row raises InputError (file, line, field).
+
+    `progress(n)` is called after each instance with the count so far.
+    """
+    for count, (_number, row, problems) in enumerate(iter_checked_rows(path), start=1):
         if problems:
             raise InputError.from_problems(problems)
         yield Instance.from_row(row)
+        if progress is not None:
+            progress(count)
 
 
 def validate_file(path: str | Path, *, max_errors: int | None = None) -> list[Problem]:
@@ -117,76 +279,273 @@ def validate_file(path: str | Path, *, max_errors: int | None = None) -> list[Pr
     return found
 
 
-def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]], *, gz: bool) -> int:
-    count = 0
-    if gz:
-        # mtime=0 keeps the output byte-identical across runs.
-        raw = open(path, "wb")  # noqa: SIM115
-        handle: Any = io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="wb", mtime=0), encoding="utf-8")
-    else:
-        raw = None
-        handle = open(path, "w", encoding="utf-8")  # noqa: SIM115
-    try:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False))
-            handle.write("\n")
-            count += 1
-    finally:
-        handle.close()
-        if raw is not None:
-            raw.close()
-    return count
+# --------------------------------------------------------------------------------------------- writers
 
 
-def _write_parquet(path: Path, rows: Iterable[dict[str, Any]], *, batch_size: int = 2048) -> int:
+class RowSink:
+    """A streaming row writer. Use `open_writer`; call `write(row)` per row."""
+
+    count: int = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish the output (only on success)."""
+
+    def abort(self) -> None:
+        """Release handles after a failure; the atomic wrapper removes the temp output."""
+
+
+class _JsonlSink(RowSink):
+    def __init__(self, path: Path, *, gz: bool) -> None:
+        self.count = 0
+        self._raw = open(path, "wb")  # noqa: SIM115
+        # mtime=0 and no file name (it would be the random temp name) keep the output byte-identical across runs.
+        stream: Any = (
+            gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0, compresslevel=6) if gz else self._raw
+        )
+        self._handle = io.TextIOWrapper(stream, encoding="utf-8")
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(row, ensure_ascii=False))
+        self._handle.write("\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self._handle.close()
+        self._raw.close()
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def tevatron_types() -> dict[str, Any]:
+    """Typed Parquet columns of a Tevatron row; other fields are stored as JSON text."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    writer = None
-    count = 0
-    batch: list[dict[str, Any]] = []
-    schema = None
+    return {
+        "query_id": pa.string(),
+        "query": pa.string(),
+        "positive_passages": PASSAGES,
+        "negative_passages": PASSAGES,
+        "subset": pa.string(),
+    }
 
-    def flush() -> None:
-        nonlocal writer, schema
-        if not batch:
+
+def _passage_type() -> Any:
+    import pyarrow as pa
+
+    return pa.list_(
+        pa.struct([("docid", pa.string()), ("title", pa.string()), ("text", pa.string()), (EXTRA_JSON, pa.string())])
+    )
+
+
+def _encode_passages(value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    out = []
+    for passage in value:
+        if not isinstance(passage, dict):
+            out.append(passage)
+            continue
+        extra = {k: v for k, v in passage.items() if k not in ("docid", "title", "text")}
+        out.append(
+            {
+                "docid": passage.get("docid"),
+                "title": passage.get("title"),
+                "text": passage.get("text"),
+                EXTRA_JSON: json.dumps(extra, ensure_ascii=False) if extra else None,
+            }
+        )
+    return out
+
+
+def _approx_bytes(row: dict[str, Any]) -> int:
+    """Rough size of a row: its query and passage texts (what dominates Tevatron rows)."""
+    size = 64
+    for value in row.values():
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    text = item.get("text")
+                    size += 32 + (len(text) if isinstance(text, str) else 0)
+                elif isinstance(item, str):
+                    size += len(item)
+    return size
+
+
+class _ParquetSink(RowSink):
+    """Buffers rows, fixes the schema on the first batch, then writes one row group per batch."""
+
+    def __init__(
+        self, path: Path, *, types: dict[str, Any] | None, batch_size: int = 1024, max_batch_bytes: int = 4 << 20
+    ) -> None:
+        self.count = 0
+        self.buffered_bytes = 0
+        self.max_batch_bytes = max_batch_bytes
+        self.path = path
+        # Explicit types (exports) are strict: every field must be typed, no JSON columns.
+        self.strict = types is not None
+        self.types = types if types is not None else tevatron_types()
+        self.batch_size = batch_size
+        self.buffer: list[dict[str, Any]] = []
+        self.json_columns: list[str] = []
+        self.writer: Any = None
+        self.schema: Any = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.buffer.append(row)
+        self.count += 1
+        self.buffered_bytes += _approx_bytes(row)
+        # A row group per ~4 MB of text (or batch_size rows) bounds memory whatever the row size.
+        if len(self.buffer) >= self.batch_size or self.buffered_bytes >= self.max_batch_bytes:
+            self._flush()
+
+    def _open(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        fields = [pa.field(name, _passage_type() if kind == PASSAGES else kind) for name, kind in self.types.items()]
+        if not self.strict:
+            seen: dict[str, None] = {}
+            for row in self.buffer:
+                for key in row:
+                    if key not in self.types:
+                        seen.setdefault(key, None)
+            self.json_columns = list(seen)
+            fields += [pa.field(name, pa.string()) for name in self.json_columns]
+            fields.append(pa.field(EXTRA_JSON, pa.string()))
+        metadata = {JSON_COLUMNS_KEY: json.dumps(self.json_columns).encode()} if not self.strict else None
+        self.schema = pa.schema(fields, metadata=metadata)
+        # No column statistics: min/max of passage texts made the footer ~12 KB per row group, and the writer
+        # (and later the reader) holds the whole footer in memory, which grew with the row count.
+        self.writer = pq.ParquetWriter(self.path, self.schema, compression="zstd", write_statistics=False)
+
+    def _encode(self, row: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, kind in self.types.items():
+            value = row.get(name)
+            out[name] = _encode_passages(value) if kind == PASSAGES else value
+        if self.strict:
+            unknown = [key for key in row if key not in self.types]
+            if unknown:
+                raise HardnegError(f"{self.path}: row {self.count}: fields {unknown} have no Parquet column")
+            return out
+        json_set = set(self.json_columns)
+        for name in self.json_columns:
+            out[name] = json.dumps(row[name], ensure_ascii=False) if name in row else None
+        late = {k: v for k, v in row.items() if k not in self.types and k not in json_set}
+        out[EXTRA_JSON] = json.dumps(late, ensure_ascii=False) if late else None
+        return out
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if self.writer is None:
+            self._open()
+        if not self.buffer:
             return
-        table = pa.Table.from_pylist(batch, schema=schema)
-        if writer is None:
-            schema = table.schema
-            writer = pq.ParquetWriter(path, schema)
-        writer.write_table(table)
-        batch.clear()
+        try:
+            table = pa.Table.from_pylist([self._encode(row) for row in self.buffer], schema=self.schema)
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise HardnegError(f"{self.path}: rows do not fit the Parquet schema: {exc}") from None
+        self.writer.write_table(table)
+        self.buffer.clear()
+        self.buffered_bytes = 0
 
-    try:
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            with contextlib.suppress(Exception):
+                self.writer.close()
+
+
+class _HfSink(RowSink):
+    """Writes Parquet into the temp folder, then turns it into a `save_to_disk` folder on close."""
+
+    def __init__(self, folder: Path, *, types: dict[str, Any] | None) -> None:
+        self.count = 0
+        self.folder = folder
+        self.work = folder / ".hardneg-work"
+        self.work.mkdir()
+        self.parquet = _ParquetSink(self.work / "rows.parquet", types=types)
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.parquet.write(row)
+        self.count += 1
+
+    def close(self) -> None:
+        import shutil
+
+        self.parquet.close()
+        from hardneg.data.hf import save_parquet_as_hf
+
+        try:
+            save_parquet_as_hf(
+                self.work / "rows.parquet",
+                self.folder,
+                json_columns=self.parquet.json_columns,
+                cache_dir=self.work / "cache",
+            )
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def abort(self) -> None:
+        self.parquet.abort()
+
+
+@contextlib.contextmanager
+def open_writer(path: str | Path, *, types: dict[str, Any] | None = None) -> Iterator[RowSink]:
+    """Open an atomic streaming writer for `path` (format from `output_format`).
+
+    `types` (Parquet and HF only): column name -> pyarrow type (or `PASSAGES`); given, it is the exact
+    set of columns. Left out, rows are Tevatron rows and unknown fields become JSON columns.
+    Nothing appears under `path` unless the block finishes without an exception.
+    """
+    fmt = output_format(path)
+    target = Path(path)
+    wrapper = atomic_dir(target) if fmt == "hf" else atomic_path(target)
+    with wrapper as tmp:
+        sink: RowSink
+        if fmt == "hf":
+            sink = _HfSink(tmp, types=types)
+        elif fmt == "parquet":
+            sink = _ParquetSink(tmp, types=types)
+        else:
+            sink = _JsonlSink(tmp, gz=fmt == "jsonl.gz")
+        try:
+            yield sink
+        except BaseException:
+            sink.abort()
+            raise
+        sink.close()
+
+
+def write_rows(
+    path: str | Path,
+    rows: Iterable[dict[str, Any]],
+    *,
+    types: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> int:
+    """Write plain dict rows atomically, in the format the path names. Returns the row count."""
+    with open_writer(path, types=types) as sink:
         for row in rows:
-            batch.append(row)
-            count += 1
-            if len(batch) >= batch_size:
-                flush()
-        flush()
-        if writer is None:
-            pq.write_table(pa.table({}), path)
-    finally:
-        if writer is not None:
-            writer.close()
-    return count
+            sink.write(row)
+            if progress is not None:
+                progress(sink.count)
+        return sink.count
 
 
-def write_rows(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write plain dict rows atomically, in the format the extension names. Returns the row count."""
-    path = Path(path)
-    name = path.name.lower()
-    with atomic_path(path) as tmp:
-        if name.endswith((".jsonl.gz", ".json.gz")):
-            return _write_jsonl(tmp, rows, gz=True)
-        if name.endswith((".jsonl", ".json")):
-            return _write_jsonl(tmp, rows, gz=False)
-        if name.endswith(".parquet"):
-            return _write_parquet(tmp, rows)
-        raise InputError(path, None, "-", "unknown output format: expected .jsonl, .jsonl.gz or .parquet")
-
-
-def write_instances(path: str | Path, instances: Iterable[Instance]) -> int:
+def write_instances(
+    path: str | Path, instances: Iterable[Instance], *, progress: ProgressCallback | None = None
+) -> int:
     """Write Tevatron rows atomically. Returns the number written."""
-    return write_rows(path, (inst.to_row() for inst in instances))
+    return write_rows(path, (inst.to_row() for inst in instances), progress=progress)

@@ -9,7 +9,8 @@ from hardneg.errors import Problem
 
 def _check_passages(
     row: dict[str, Any], key: str, path: str, line: int | None, problems: list[Problem]
-) -> list[str]:
+) -> list[tuple[int, str]]:
+    """Check one passage list; return (index, docid) of the passages that have a usable docid."""
     value = row.get(key)
     if value is None:
         if key == "negative_passages":
@@ -19,7 +20,7 @@ def _check_passages(
     if not isinstance(value, list):
         problems.append(Problem(path, line, key, f"expected a list, got {type(value).__name__}"))
         return []
-    docids: list[str] = []
+    docids: list[tuple[int, str]] = []
     for i, passage in enumerate(value):
         where = f"{key}[{i}]"
         if not isinstance(passage, dict):
@@ -31,7 +32,7 @@ def _check_passages(
         elif not isinstance(docid, (str, int)):
             problems.append(Problem(path, line, f"{where}.docid", f"expected a string, got {type(docid).__name__}"))
         else:
-            docids.append(str(docid))
+            docids.append((i, str(docid)))
         text = passage.get("text")
         if text is None:
             problems.append(Problem(path, line, f"{where}.text", "missing"))
@@ -70,11 +71,23 @@ def check_row(row: Any, path: str, line: int | None) -> list[Problem]:
     if isinstance(row.get("positive_passages"), list) and not row["positive_passages"]:
         problems.append(Problem(path, line, "positive_passages", "instance has no positives"))
     for key, ids in (("positive_passages", positive_ids), ("negative_passages", negative_ids)):
-        seen: set[str] = set()
-        for docid in ids:
-            if docid in seen:
-                problems.append(Problem(path, line, key, f"duplicate docid {docid!r} inside the instance"))
-            seen.add(docid)
-    for docid in sorted(set(positive_ids) & set(negative_ids)):
-        problems.append(Problem(path, line, "negative_passages", f"docid {docid!r} is both positive and negative"))
+        first: dict[str, int] = {}
+        for i, docid in ids:
+            if docid in first:
+                problems.append(
+                    Problem(path, line, f"{key}[{i}].docid", f"duplicate docid {docid!r} (also {key}[{first[docid]}])")
+                )
+            else:
+                first[docid] = i
+    positive_at = {docid: i for i, docid in reversed(positive_ids)}
+    for i, docid in negative_ids:
+        if docid in positive_at:
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    f"negative_passages[{i}].docid",
+                    f"docid {docid!r} is also a positive (positive_passages[{positive_at[docid]}])",
+                )
+            )
     return problems
