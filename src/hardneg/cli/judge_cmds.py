@@ -1,0 +1,175 @@
+"""Judging verbs: judge (run or resume a cascade), import-judgments (verdicts already paid for)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.errors import ConfigError
+
+STORE_HELP = "Judgment store (SQLite); created if missing, reused to resume."
+
+
+def _print_stage_table(report_dict: dict, title: str) -> None:
+    """One column per stage, one row per figure (narrow enough for any terminal)."""
+    from rich.table import Table
+
+    rows = (
+        ("judge", "model"),
+        ("to judge", "routed_in"),
+        ("judged now", "judged_now"),
+        ("reused", "reused"),
+        ("judged", "judged"),
+        ("flagged", "flagged"),
+        ("routed on", "routed_on"),
+        ("parse errors", "parse_errors"),
+        ("failed", "failed"),
+        ("tokens in", "tokens_in"),
+        ("tokens out", "tokens_out"),
+        ("wall s", "wall_s"),
+    )
+    table = Table(title=title)
+    table.add_column(f"{report_dict['instances']} instances")
+    for stage in report_dict["stages"]:
+        table.add_column(f"{stage['stage']}: {stage['name']}", justify="right")
+    for header, key in rows:
+        cells = []
+        for stage in report_dict["stages"]:
+            value = stage[key]
+            cells.append(f"{value:.1f}" if isinstance(value, float) else str(value))
+        table.add_row(header, *cells)
+    console.print(table)
+
+
+@app.command()
+@handle_errors
+def judge(
+    file: Path = typer.Argument(..., help="Training file to judge (.jsonl, .jsonl.gz, .parquet, datasets folder)."),
+    store: Path = typer.Option(..., "--store", help=STORE_HELP),
+    config: Path | None = typer.Option(None, "--config", help="Cascade YAML (see judge/configs/default.yaml)."),
+    stage1: str | None = typer.Option(None, "--stage1", help="BACKEND[:MODEL] of stage 1, e.g. openai:gpt-4o-mini."),
+    stage2: str | None = typer.Option(None, "--stage2", help="BACKEND[:MODEL] of stage 2, e.g. openai:gpt-4o."),
+    template: str | None = typer.Option(None, "--template", help="Template name or file for listwise stages."),
+    max_attempts: int | None = typer.Option(None, "--max-attempts", help="Give up on a failing call after N tries."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Run or resume a judging cascade; every verdict goes to the store as it arrives.
+
+    Re-running the same command skips what the store already holds and retries failed calls.
+    """
+    from hardneg.judge.cascade import config_from_flags, load_config, parse_config, run_cascade
+    from hardneg.judge.store import JudgmentStore
+
+    if config is not None and (stage1 or stage2):
+        raise ConfigError("give either --config or --stage1/--stage2, not both")
+    if config is not None:
+        cascade = load_config(config)
+    elif stage1:
+        cascade = config_from_flags(stage1, stage2, template)
+    else:
+        raise ConfigError("say what judges: --config C.yaml, or --stage1 BACKEND:MODEL [--stage2 BACKEND:MODEL]")
+    if max_attempts is not None:
+        cascade = parse_config({**cascade.model_dump(), "max_attempts": max_attempts}, "--max-attempts")
+    with progress() as bar, JudgmentStore(store) as db:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(f"judging: {stage}", total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = run_cascade(file, cascade, db, progress=on_progress)
+    result = {"file": str(file), "store": str(store), "config": cascade.name, **report.to_dict()}
+    if as_json:
+        print_json(result)
+        return
+    _print_stage_table(result, f"{file} -> {store}")
+
+
+@app.command("import-judgments")
+@handle_errors
+def import_judgments_cmd(
+    files: list[Path] = typer.Argument(..., help="Judged rows of the reference implementation (response + ids)."),
+    stage: int = typer.Option(..., "--stage", help="Stage number to store them as (1, 2, ...)."),
+    judge_name: str = typer.Option(..., "--judge", help="Name of the judge that wrote them, e.g. gpt-4o-mini."),
+    store: Path = typer.Option(..., "--store", help=STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Store verdicts you already have (reference-implementation rows) as stage-N judgments."""
+    from hardneg.judge.importer import import_judgments
+    from hardneg.judge.store import JudgmentStore
+
+    with progress() as bar, JudgmentStore(store) as db:
+        task = bar.add_task("importing", total=None)
+        report = import_judgments(files, stage, judge_name, db, progress=lambda n: bar.update(task, completed=n))
+    result = report.to_dict()
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"stage {stage} ({judge_name}): {report.rows} rows, {report.parsed} parsed "
+        f"({report.flagged} with flagged negatives), {report.failed} failed, {report.unchanged} already imported",
+        markup=False,
+        highlight=False,
+    )
+    for reason, count in report.reasons.most_common():
+        console.print(f"  {count} x {reason}", markup=False, highlight=False)
+
+
+@app.command()
+@handle_errors
+def clean(
+    file: Path = typer.Argument(..., help="Training file to clean."),
+    out: Path = typer.Option(..., "-o", "--out", help="Cleaned training file (.jsonl, .jsonl.gz or .parquet)."),
+    store: Path | None = typer.Option(None, "--store", help="Judgment store (default: OUT.judgments.sqlite)."),
+    config: Path | None = typer.Option(None, "--config", help="Cascade YAML (default: the shipped local cascade)."),
+    treatment: str = typer.Option("rlhn", "--treatment", help="rlhn, hn_remove, remove or default."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Find and fix false negatives with the default local cascade (MiniLM, then Qwen2.5-Coder-1.5B), then relabel.
+
+    Interrupted runs resume from the judgment store.
+    """
+    from hardneg.judge.cascade import load_config
+    from hardneg.pipeline import clean as run_clean
+    from hardneg.relabel import RelabelOptions
+
+    options = RelabelOptions(treatment=treatment)  # type: ignore[arg-type]
+    cascade = load_config(config) if config is not None else None
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(f"judging: {stage}", total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        def on_relabel(done: int) -> None:
+            if "relabel" not in tasks:
+                tasks["relabel"] = bar.add_task("relabelling", total=None)
+            bar.update(tasks["relabel"], completed=done)
+
+        report = run_clean(
+            file,
+            out,
+            store_path=store,
+            config=cascade,
+            options=options,
+            progress=on_progress,
+            relabel_progress=on_relabel,
+        )
+    result = report.to_dict()
+    if as_json:
+        print_json(result)
+        return
+    _print_stage_table(result["judging"], f"{file} -> {report.store}")
+    total = result["relabel"]["total"]
+    console.print(
+        f"{out}: {total['written']} instances written ({total['changed']} changed, {total['kept']} unchanged), "
+        f"{total['dropped_total']} dropped; {total['negatives_moved']} negatives moved to positives, "
+        f"{total['negatives_removed']} removed",
+        markup=False,
+        highlight=False,
+    )
