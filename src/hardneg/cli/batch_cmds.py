@@ -1,0 +1,116 @@
+"""`hardneg batch status|collect`: follow OpenAI Batch API jobs that `hardneg judge` submitted.
+
+Submitting is `hardneg judge` with an `openai-batch` stage (`wait: false` to return at once); its batch ids
+are kept in the store file. `status` shows them (refreshed from the API when --config is given); `collect`
+downloads the answers of ended batches into the store file, and the next `hardneg judge` run stores them as
+judgments without any new call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hardneg.cli.common import app, console, handle_errors, print_json
+
+batch_app = typer.Typer(help="Follow Batch API jobs submitted by `hardneg judge` (openai-batch stages).")
+app.add_typer(batch_app, name="batch")
+
+STORE_HELP = "Judgment store (SQLite) that holds the batch ids."
+
+
+def _batch_judges(config: Path, store: Path) -> list[Any]:
+    from hardneg.judge.batch import BatchJudge
+    from hardneg.judge.cascade import load_config
+
+    cascade = load_config(config)
+    judges = []
+    for stage in cascade.stages:
+        if stage.backend == "openai-batch":
+            judges.append(BatchJudge(**{**stage.params, "state_db": store}))
+    return judges
+
+
+def _statuses(store: Path) -> list[dict[str, Any]]:
+    from dataclasses import asdict
+
+    from hardneg.judge.batch import BatchState
+
+    state = BatchState(store)
+    try:
+        return [asdict(s) for s in state.statuses()]
+    finally:
+        state.close()
+
+
+def _show(rows: list[dict[str, Any]], title: str) -> None:
+    from rich.table import Table
+
+    grid = Table(title=title)
+    for column in ("batch", "status", "requests", "completed", "failed", "collected"):
+        grid.add_column(column)
+    for r in rows:
+        grid.add_row(
+            r["batch_id"],
+            r["status"],
+            str(r["n_requests"]),
+            str(r["completed"]),
+            str(r["failed"]),
+            "yes" if r["collected"] else "no",
+        )
+    console.print(grid)
+
+
+@batch_app.command("status")
+@handle_errors
+def status(
+    store: Path = typer.Option(..., "--store", help=STORE_HELP),
+    config: Path | None = typer.Option(None, "--config", help="Cascade YAML: refresh statuses from the API first."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """List the batches recorded in the store (refreshed from the API with --config)."""
+    from hardneg.errors import InputError
+
+    if not store.is_file():
+        raise InputError(store, None, "--store", "no such store file")
+    if config is not None:
+        for judge in _batch_judges(config, store):
+            try:
+                judge.poll()
+            finally:
+                judge.close()
+    rows = _statuses(store)
+    if as_json:
+        print_json({"store": str(store), "batches": rows})
+        return
+    _show(rows, f"batches in {store}")
+
+
+@batch_app.command("collect")
+@handle_errors
+def collect(
+    store: Path = typer.Option(..., "--store", help=STORE_HELP),
+    config: Path = typer.Option(..., "--config", help="Cascade YAML with the openai-batch stage(s)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Download the answers of ended batches into the store; then re-run `hardneg judge` to record them."""
+    from hardneg.errors import InputError
+
+    if not store.is_file():
+        raise InputError(store, None, "--store", "no such store file")
+    answered = 0
+    for judge in _batch_judges(config, store):
+        try:
+            judge.poll()
+            answered += judge.collect()
+        finally:
+            judge.close()
+    rows = _statuses(store)
+    running = sum(1 for r in rows if not r["collected"])
+    if as_json:
+        print_json({"store": str(store), "answered": answered, "running": running, "batches": rows})
+        return
+    _show(rows, f"batches in {store}")
+    console.print(f"{answered} request(s) answered now; {running} batch(es) still running.", highlight=False)
