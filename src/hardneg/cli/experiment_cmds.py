@@ -1,0 +1,115 @@
+"""Experiment verbs: `experiment` (variants compared end to end) and `prune` (leave-one-subset-out)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hardneg.cli.common import STATE, app, console, err_console, handle_errors, print_json
+
+
+def _say(message: str) -> None:
+    if not STATE["quiet"]:
+        err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    if not active:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _plan_rows(records: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "step": r.id,
+            "kind": r.kind,
+            "status": "would run" if r.status == "pending" else r.status,
+            "reason": r.reason,
+            "folder": str(r.folder) if r.folder else None,
+        }
+        for r in records
+    ]
+
+
+def _print_plan(records: list[Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="step plan", show_lines=False)
+    for column in ("step", "status", "why"):
+        table.add_column(column)
+    for row in _plan_rows(records):
+        table.add_row(row["step"], row["status"], row["reason"] or "")
+    console.print(table)
+    pending = sum(1 for r in records if r.status == "pending")
+    console.print(f"{len(records) - pending} cached, {pending} would run")
+
+
+@app.command()
+@handle_errors
+def experiment(
+    config: Path = typer.Argument(..., help="Experiment YAML (see examples/experiment-scifact.yaml)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the results (or the plan) as JSON."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the step plan: what is cached, what would run."),
+    no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG plots."),
+) -> None:
+    """Mine, judge, build variants (default/remove/hn_remove/rlhn, TopK-PercPos), train, evaluate, compare.
+
+    Every step is cached in the experiment folder: a re-run does only what is missing.
+    """
+    from hardneg.experiment import load_config, run_experiment
+
+    cfg = load_config(config)
+    # Libraries print to stdout while training; with --json, stdout must hold only the JSON object.
+    with _stdout_to_stderr(as_json):
+        result = run_experiment(cfg, dry_run=dry_run, progress=None if as_json else _say, plots=not no_plots)
+    if dry_run:
+        if as_json:
+            print_json({"folder": str(cfg.output), "steps": _plan_rows(result.records)})
+        else:
+            _print_plan(result.records)
+        return
+    assert result.results is not None
+    if as_json:
+        print_json(result.results)
+        return
+    from hardneg.experiment.results import results_markdown
+
+    console.print(results_markdown(result.results), markup=False, highlight=False)
+    console.print(f"ran {len(result.ran)} step(s); results in {result.paths['markdown'].parent}")
+
+
+@app.command()
+@handle_errors
+def prune(
+    config: Path = typer.Argument(..., help="Experiment YAML with two or more `train` subsets."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the pruning table as JSON."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the step plan: what is cached, what would run."),
+) -> None:
+    """Leave-one-subset-out: train on all subsets and on each all-but-one; suggest which subsets to keep."""
+    from hardneg.experiment import load_config, run_prune
+    from hardneg.experiment.prune import pruning_markdown
+
+    cfg = load_config(config, require_judge=False)
+    with _stdout_to_stderr(as_json):
+        result = run_prune(cfg, dry_run=dry_run, progress=None if as_json else _say)
+    if dry_run:
+        if as_json:
+            print_json({"folder": str(cfg.output), "steps": _plan_rows(result.records)})
+        else:
+            _print_plan(result.records)
+        return
+    assert result.table is not None
+    if as_json:
+        print_json(result.table)
+        return
+    console.print(pruning_markdown(result.table), markup=False, highlight=False)
+    console.print(f"results in {result.paths['markdown']}")
