@@ -2,8 +2,9 @@
 
 The default cascade ships as `hardneg/judge/configs/default.yaml` (MiniLM embedding on every negative, the
 likeliest half passed to a Qwen2.5-Coder-1.5B pointwise judge fused with the embedding score). Verdicts go
-to a judgment store (SQLite) as they arrive, so an interrupted `clean` resumes where it stopped; the cleaned
-file is written atomically at the end.
+to a judgment store (SQLite) as they arrive, so an interrupted `clean` resumes where it stopped, and a `clean`
+with edited thresholds or routing on the same store makes no call it already made; the cleaned file is written
+atomically at the end.
 """
 
 from __future__ import annotations

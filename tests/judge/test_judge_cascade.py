@@ -166,9 +166,14 @@ def test_two_stage_listwise_cascade_routes_and_resumes(rlhn_stage1: Path, tmp_pa
         changed = run_cascade(rlhn_stage1, paper_like(t2=0.6), store)
         assert [s.judged_now for s in changed.stages] == [0, len(flagged1)]
         assert changed.stages[1].config_hash != s2.config_hash
-        # a changed stage 1 changes the chain: both stages run again
+        # a changed stage-1 judge re-judges stage 1 only. Stage 2's calls keep their identity (its judge and
+        # stage number), so instances stage 1 still routes there on the same list are reused (the first keying
+        # chained each stage's hash to the stages above and paid for all of them again)
         rerun = run_cascade(rlhn_stage1, paper_like(t1=0.5), store)
-        assert rerun.stages[0].judged_now == 25 and rerun.stages[1].config_hash != s2.config_hash
+        assert rerun.stages[0].judged_now == 25 and rerun.stages[1].config_hash == s2.config_hash
+        routed = {v.query_id for v in store.iter_verdicts(stage=1, view_hash=rerun.stages[0].view_hash) if v.routed}
+        assert routed and rerun.stages[1].routed_in == len(routed)
+        assert rerun.stages[1].judged_now == len(routed - flagged1) and rerun.stages[1].reused == len(routed & flagged1)
 
 
 @pytest.mark.shared
@@ -459,8 +464,12 @@ def test_embedding_stage_then_routed_lexical_stage(rlhn_stage1: Path, tmp_path: 
             assert all(-1.0 <= s <= 1.0 for s in rec.scores.values())
         for rec in store.iter_judgments(stage=2):
             assert len(rec.docids) == 8  # ceil(0.5 * 15)
+        # the record keeps the judge's own scores; the fused ones the thresholds read are in the derived verdicts
+        for verdict in store.iter_verdicts(stage=2, view_hash=s2.view_hash):
+            rec = store.get(verdict.query_id, 2, s2.config_hash)
+            assert rec is not None and verdict.raw_scores == rec.scores and set(verdict.docids) == set(rec.docids)
             if config.stages[1].fuse == "rank-average":
-                assert set(rec.extra["raw_scores"]) == set(rec.docids)
+                assert verdict.scores != verdict.raw_scores
         final = store.final_verdicts(report.stage_hashes)
         assert len(final) == 4 and {v.stage for v in final.values()} <= {1, 2}
         assert [s.judged_now for s in run_cascade(small, config, store).stages] == [0, 0]
@@ -525,8 +534,10 @@ def test_clean_with_the_default_local_cascade(rlhn_stage1: Path, tmp_path: Path)
     with JudgmentStore(tmp_path / "j.db") as store:
         for rec in store.iter_judgments(stage=2):
             assert len(rec.docids) == 2 and CLOSEST_NEGATIVE in rec.docids
-            assert set(rec.extra["raw_scores"]) == set(rec.docids)
-            assert all(0.0 <= s <= 1.0 for s in rec.scores.values())  # type: ignore[union-attr]
+            assert all(0.0 <= s <= 1.0 for s in rec.scores.values())  # type: ignore[union-attr]  # P(yes)
+            verdict = store.get_verdict(rec.query_id, 2, s2.view_hash)
+            assert verdict is not None and verdict.raw_scores == rec.scores
+            assert all(0.0 <= s <= 1.0 for s in verdict.scores.values())  # type: ignore[union-attr]  # rank average
     assert report.relabel.total.written + report.relabel.total.dropped_total == 1
     assert len(list(read_instances(out))) == report.relabel.total.written
 
@@ -585,7 +596,8 @@ def test_default_config_uses_the_calibrated_thresholds() -> None:
 
 def test_min_raw_score_gates_fused_flags() -> None:
     pytest.importorskip("hardneg.judge.fusion")
-    from hardneg.judge.cascade import _finish_output
+    from hardneg.judge.cascade import derive_verdict
+    from hardneg.judge.store import Judgment
 
     stage = parse_config(
         {
@@ -604,9 +616,271 @@ def test_min_raw_score_gates_fused_flags() -> None:
         }
     ).stages[1]
     earlier = [{"a": 0.9, "b": 0.8, "c": 0.1, "d": 0.0}]
+
+    def record(scores: dict[str, float]) -> Judgment:
+        return Judgment("q", 2, "h", "b", "lexical", "m", {}, None, list(scores), None, None, 0, 0, 0.0, "ok", "",
+                        None, None, scores)  # fmt: skip
+
     # the LLM says no to everything: ranks alone would flag "a", the gate does not
-    out = _finish_output(stage, JudgeOutput(docids=["a", "b"], scores={"a": 0.2, "b": 0.1}), ["a", "b"], earlier)
+    out = derive_verdict(stage, 2, "v", record({"a": 0.2, "b": 0.1}), ["a", "b"], earlier)
     assert out.status == "ok" and out.better == [] and out.worse == []
-    assert out.extra["raw_scores"] == {"a": 0.2, "b": 0.1} and out.scores["a"] > out.scores["b"]  # type: ignore[index]
-    out = _finish_output(stage, JudgeOutput(docids=["a", "b"], scores={"a": 0.7, "b": 0.1}), ["a", "b"], earlier)
+    assert out.raw_scores == {"a": 0.2, "b": 0.1} and out.scores["a"] > out.scores["b"]  # type: ignore[index]
+    out = derive_verdict(stage, 2, "v", record({"a": 0.7, "b": 0.1}), ["a", "b"], earlier)
     assert out.better == ["a"] and out.worse == []
+    # a record scoring fewer negatives than routed here is not a clean verdict
+    out = derive_verdict(stage, 2, "v", record({"a": 0.7}), ["a", "b"], earlier)
+    assert out.status == "failed" and "no score for 1 routed negative" in out.reason
+
+
+# --- a judgment bought once is never bought again ------------------------------------------------------------
+class CountingJudge(LexicalJudge):
+    """The lexical judge, remembering every (query_id, docid) it was asked about."""
+
+    kind: ClassVar[str] = "lexical"  # the same call identity as LexicalJudge
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.pairs: list[tuple[str, str]] = []
+
+    def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
+        self.pairs.extend((instance.query_id, d) for d in docids)
+        return super().judge(instance, docids)
+
+
+def two_score_stages(t1: float = 0.9, t2: float = 0.5, top: float = 0.2, model2: str = "overlap-v2") -> CascadeConfig:
+    return parse_config(
+        {
+            "stages": [
+                {"name": "lex", "backend": "lexical", "t_better": t1, "t_worse": 0.2, "route": "score>=0.25",
+                 "route_top": top},
+                {"name": "lex2", "backend": "lexical", "params": {"model": model2}, "candidates": "routed",
+                 "t_better": t2},
+            ]
+        }
+    )  # fmt: skip
+
+
+def flags(verdicts: dict[str, Any]) -> dict[str, tuple[int, list[str], list[str], str]]:
+    return {q: (v.stage, v.better, v.worse, v.status) for q, v in verdicts.items()}
+
+
+@pytest.mark.shared
+def test_changed_thresholds_rederive_verdicts_without_a_call(rlhn_stage1: Path, tmp_path: Path) -> None:
+    j1, j2 = CountingJudge(), CountingJudge(model="overlap-v2")
+    judges = {"lex": j1, "lex2": j2}
+    with JudgmentStore(tmp_path / "j.db") as store:
+        first = run_cascade(rlhn_stage1, two_score_stages(), store, judges=judges)
+        s1, s2 = first.stages
+        assert (s1.judged_now, s1.negatives_judged_now) == (25, 25 * 15)
+        assert 0 < s2.judged_now == s2.routed_in == s1.routed_on and s2.negatives_judged_now == 3 * s2.routed_in
+        calls = (len(j1.pairs), len(j2.pairs))
+        final1 = store.final_verdicts(first.stage_hashes)
+        assert flags(store.final_verdicts()) == flags(final1)  # what `hardneg relabel --store` reads
+
+        # stage 2's t_better: no call, stage 2's verdicts derived again from the stored scores
+        lower = run_cascade(rlhn_stage1, two_score_stages(t2=0.3), store, judges=judges)
+        assert [s.judged_now for s in lower.stages] == [0, 0] and (len(j1.pairs), len(j2.pairs)) == calls
+        assert [s.config_hash for s in lower.stages] == [s1.config_hash, s2.config_hash]
+        assert lower.stages[0].view_hash == s1.view_hash and lower.stages[1].view_hash != s2.view_hash
+        final2 = store.final_verdicts(lower.stage_hashes)
+        assert flags(final2) != flags(final1)
+        for verdict in store.iter_verdicts(stage=2, view_hash=lower.stages[1].view_hash):
+            rec = store.get(verdict.query_id, 2, s2.config_hash)
+            assert rec is not None and rec.scores is not None
+            assert verdict.better == [d for d in verdict.docids if rec.scores[d] >= 0.3]
+            assert final2[verdict.query_id].better == verdict.better
+        assert flags(store.final_verdicts()) == flags(final2)  # the latest run is the current one
+        assert flags(store.final_verdicts(first.stage_hashes)) == flags(final1)  # the first is still readable
+
+        # stage 1's t_better (routing unchanged): stage-1 verdicts change, still no call
+        strict = run_cascade(rlhn_stage1, two_score_stages(t1=0.5), store, judges=judges)
+        assert [s.judged_now for s in strict.stages] == [0, 0] and (len(j1.pairs), len(j2.pairs)) == calls
+        only1 = {1: strict.stage_hashes[1]}
+        assert flags(store.final_verdicts(only1)) != flags(store.final_verdicts({1: s1.view_hash}))
+        for verdict in store.iter_verdicts(stage=1, view_hash=strict.stages[0].view_hash):
+            assert verdict.better == [d for d in verdict.docids if verdict.raw_scores[d] >= 0.5]  # type: ignore[index]
+        # the stage summary counts each paid call once, whatever read it
+        summary = {row["stage"]: row for row in store.stage_summary()}
+        assert summary[1]["records"] == 25 and summary[2]["records"] == s2.routed_in
+
+
+@pytest.mark.shared
+def test_widened_route_top_scores_only_the_newly_routed_negatives(rlhn_stage1: Path, tmp_path: Path) -> None:
+    j1, j2 = CountingJudge(), CountingJudge(model="overlap-v2")
+    judges = {"lex": j1, "lex2": j2}
+    with JudgmentStore(tmp_path / "j.db") as store:
+        narrow = run_cascade(rlhn_stage1, two_score_stages(top=0.2), store, judges=judges)
+        routed = narrow.stages[1].routed_in
+        final_narrow = flags(store.final_verdicts())
+        wide = run_cascade(rlhn_stage1, two_score_stages(top=0.4), store, judges=judges)
+        s1, s2 = wide.stages
+        assert s1.judged_now == 0 and s2.routed_in == routed
+        # ceil(0.4 * 15) = 6 negatives go on instead of ceil(0.2 * 15) = 3: only the 3 new ones are scored
+        assert s2.judged_now == s2.extended == routed and s2.negatives_judged_now == 3 * routed
+        assert len(j2.pairs) == 6 * routed and len(set(j2.pairs)) == len(j2.pairs)  # no negative scored twice
+        for rec in store.iter_judgments(stage=2):
+            assert len(rec.docids) == len(rec.scores or {}) == 6 and rec.attempts == 2
+            verdict = store.get_verdict(rec.query_id, 2, s2.view_hash)
+            assert verdict is not None and verdict.docids == rec.docids  # the merged record keeps prompt order
+        # narrowing again reads a subset of the stored scores: no call, the first verdicts come back
+        again = run_cascade(rlhn_stage1, two_score_stages(top=0.2), store, judges=judges)
+        assert [s.judged_now for s in again.stages] == [0, 0] and len(j2.pairs) == 6 * routed
+        assert flags(store.final_verdicts()) == final_narrow
+        assert again.stage_hashes == narrow.stage_hashes
+
+
+@pytest.mark.shared
+def test_changed_model_or_template_or_listwise_list_is_judged_again(rlhn_stage1: Path, tmp_path: Path) -> None:
+    with JudgmentStore(tmp_path / "j.db") as store:
+        first = run_cascade(rlhn_stage1, two_score_stages(), store)
+        routed = first.stages[1].routed_in
+        other = run_cascade(rlhn_stage1, two_score_stages(model2="overlap-v3"), store)
+        assert [s.judged_now for s in other.stages] == [0, routed]
+        assert other.stages[1].config_hash != first.stages[1].config_hash
+        # listwise: a changed template is another call
+        base = run_cascade(rlhn_stage1, paper_like(), store)
+        flagged = base.stages[1].routed_in
+        template = paper_like()
+        template.stages[1].params["template"] = "stage1"
+        changed = run_cascade(rlhn_stage1, template, store)
+        assert [s.judged_now for s in changed.stages] == [0, flagged]
+
+        # listwise on routed negatives: its verdict depends on the whole list shown, so a new list is a new call
+        def scored_then_listwise(top: float) -> CascadeConfig:
+            return parse_config(
+                {
+                    "stages": [
+                        {"name": "lex", "backend": "lexical", "t_better": 0.9, "route": "score>=0.25",
+                         "route_top": top},
+                        {"name": "list", "backend": "lexical-listwise", "mode": "verdict",
+                         "params": {"threshold": 0.3}, "candidates": "routed"},
+                    ]
+                }
+            )  # fmt: skip
+
+        narrow = run_cascade(rlhn_stage1, scored_then_listwise(0.2), store)
+        n = narrow.stages[1].routed_in
+        assert narrow.stages[0].judged_now == 0 and narrow.stages[1].judged_now == n > 0
+        wide = run_cascade(rlhn_stage1, scored_then_listwise(0.4), store)
+        assert wide.stages[1].judged_now == n and wide.stages[1].extended == 0
+        assert store.count(stage=2, config_hash=wide.stages[1].config_hash) == 2 * n  # one record per list
+        back = run_cascade(rlhn_stage1, scored_then_listwise(0.2), store)
+        assert back.stages[1].judged_now == 0 and back.stages[1].reused == n
+
+
+def test_a_budget_refused_backend_fails_before_any_call(tmp_path: Path) -> None:
+    from hardneg.judge.cost import Budget
+
+    config = parse_config(
+        {
+            "stages": [
+                {"name": "a", "backend": "lexical", "t_better": 0.5},
+                {"name": "b", "backend": "openai-batch", "params": {"model": "gpt-4o"}},
+            ]
+        }
+    )
+    path = tmp_path / "one.jsonl"
+    path.write_text(
+        '{"query_id": "q", "query": "x", "positive_passages": [{"docid": "p", "text": "a b"}], '
+        '"negative_passages": [{"docid": "n", "text": "a c"}]}\n',
+        encoding="utf-8",
+    )
+    with JudgmentStore(tmp_path / "j.db") as store:
+        with pytest.raises(ConfigError, match=r"stages\.1 \(b\): backend 'openai-batch' cannot enforce a budget"):
+            run_cascade(path, config, store, budget=Budget(1.0))
+        assert store.count() == 0
+
+
+OPENAI_UNREACHABLE = (
+    "name: api\n"
+    "stages:\n"
+    "  - name: mini\n"
+    "    backend: openai\n"
+    "    params: {model: gpt-4o-mini, base_url: 'http://127.0.0.1:9/v1', max_retries: 0, timeout: 2}\n"
+)
+
+
+@pytest.mark.shared
+def test_cli_estimate_calls_nothing_and_budget_reaches_the_api_judge(
+    rlhn_stage1: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from hardneg.cli import app
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    cfg = tmp_path / "api.yaml"
+    cfg.write_text(OPENAI_UNREACHABLE, encoding="utf-8")
+    db = tmp_path / "j.db"
+    runner = CliRunner()
+    base = ["judge", str(rlhn_stage1), "--config", str(cfg), "--store", str(db)]
+    result = runner.invoke(app, [*base, "--estimate", "--json"])
+    assert result.exit_code == 0, result.output
+    est = json.loads(result.stdout)["estimate"]
+    (stage,) = est["stages"]
+    assert est["instances"] == 25 and stage["model"] == "gpt-4o-mini" and stage["calls"] == 25
+    assert stage["prompt_tokens"] > 25 * 1000 and est["cost_usd"] > 0  # 15 passages per prompt
+    assert not db.exists()  # nothing was opened, let alone called
+    table = runner.invoke(app, [*base, "--estimate"])
+    assert table.exit_code == 0 and "nothing was called" in table.stdout
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"gpt-4o-mini": {"input": 1.5, "output": 6.0}}', encoding="utf-8")
+    dearer = json.loads(runner.invoke(app, [*base, "--estimate", "--prices", str(prices), "--json"]).stdout)
+    assert dearer["estimate"]["cost_usd"] == pytest.approx(
+        10 * est["cost_usd"], rel=0.01
+    )  # to_dict rounds to 4 decimals
+    # a zero budget: the judge refuses every request before sending it, so the unreachable server is never tried
+    capped = runner.invoke(app, [*base, "--budget", "0", "--json"])
+    assert capped.exit_code == 0, capped.output
+    report = json.loads(capped.stdout)
+    (s1,) = report["stages"]
+    assert (s1["judged_now"], s1["unjudged"], s1["failed"]) == (0, 25, 0)
+    assert report["budget"]["requests_sent"] == 0 and report["budget"]["requests_refused"] >= 1
+    with JudgmentStore(db) as store:
+        assert store.count() == 0 and store.final_verdicts() == {}  # unjudged is not "clean"
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_judge_twice_then_relabel_in_subprocesses(rlhn_stage1: Path, tmp_path: Path) -> None:
+    """`hardneg judge` with one threshold, again with another (no call: the model is not even loaded), then
+    `hardneg relabel --store` uses the second run's verdicts. Real processes, real MiniLM, real SQLite."""
+    import json
+    import shutil
+
+    exe = shutil.which("hardneg", path=os.path.dirname(sys.executable)) or shutil.which("hardneg")
+    assert exe, "the hardneg console script is not installed"
+    small = tmp_path / "four.jsonl"
+    write_instances(small, list(read_instances(rlhn_stage1))[:4])
+    db = tmp_path / "j.db"
+
+    def judge(t_better: float) -> dict[str, Any]:
+        cfg = tmp_path / f"c{t_better}.yaml"
+        cfg.write_text(
+            f"stages:\n  - {{name: embed, backend: embedding, t_better: {t_better}, t_worse: {t_better}}}\n",
+            encoding="utf-8",
+        )
+        done = subprocess.run(
+            [exe, "--quiet", "judge", str(small), "--config", str(cfg), "--store", str(db), "--json"],
+            capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    first = judge(0.9)["stages"][0]
+    second = judge(0.5)["stages"][0]
+    assert first["judged_now"] == 4 and second["judged_now"] == 0 and second["reused"] == 4
+    assert second["config_hash"] == first["config_hash"] and second["flagged"] > first["flagged"]
+    out = tmp_path / "removed.jsonl"
+    done = subprocess.run(
+        [exe, "--quiet", "relabel", str(small), "--store", str(db), "--treatment", "hn_remove", "--max-flags", "-1",
+         "-o", str(out), "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with JudgmentStore(db) as store:
+        scores = {j.query_id: j.scores or {} for j in store.iter_judgments(stage=1)}
+    expected = sum(sum(s >= 0.5 for s in per.values()) for per in scores.values())
+    assert expected > 0 and json.loads(done.stdout)["total"]["negatives_removed"] == expected

@@ -114,3 +114,72 @@ def test_wal_reader_sees_committed_rows_while_writer_open(tmp_path: Path) -> Non
     writer.close()
     with JudgmentStore(path) as again:  # reopening keeps everything
         assert again.done_ids(1, config_hash(CFG)) == {"q1", "q2"}
+
+
+def test_old_schema_store_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    import pytest
+
+    from hardneg.errors import ConfigError
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the first format: keys included thresholds and routing
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        conn.execute("CREATE TABLE judgments (query_id TEXT, stage INTEGER, config_hash TEXT)")
+    for readonly in (False, True):
+        with pytest.raises(ConfigError, match=r"old\.db: judgment store schema 1, but this hardneg reads schema 2"):
+            JudgmentStore(path, readonly=readonly)
+    with sqlite3.connect(path) as conn:  # nothing was added to it
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"meta", "judgments"}
+
+
+def test_merge_scores_extends_a_score_record_and_bounds_failures(tmp_path: Path) -> None:
+    cfg = {"backend": "embedding", "model": "minilm", "stage": 1}
+    chash = config_hash(cfg)
+    order = ["a", "b", "c", "d"]
+    with JudgmentStore(tmp_path / "j.db") as store:
+        store.put("q", 1, "emb", cfg, JudgeOutput(["c", "a"], scores={"c": 0.3, "a": 0.9}, tokens_in=5))
+        failed_ext = JudgeOutput(["d"], status="failed", reason="HTTP 503")
+        rec = store.merge_scores("q", 1, "emb", cfg, failed_ext, order=order)
+        assert rec.status == "ok" and rec.scores == {"c": 0.3, "a": 0.9} and rec.attempts == 2
+        assert rec.extra["extend_failed"] == {"attempts": 1, "reason": "HTTP 503", "docids": ["d"]}
+        more = JudgeOutput(["d", "b"], scores={"d": 0.1, "b": 0.5}, tokens_in=3)
+        rec = store.merge_scores("q", 1, "emb", cfg, more, order=order)  # docids in the instance's order
+        assert rec.docids == ["a", "b", "c", "d"] and rec.scores == {"a": 0.9, "b": 0.5, "c": 0.3, "d": 0.1}
+        assert rec.tokens_in == 8 and rec.attempts == 3 and "extend_failed" not in rec.extra
+        assert store.count() == 1 and store.get("q", 1, chash) == rec
+        # no ok record yet: merging is putting
+        rec = store.merge_scores("q2", 1, "emb", cfg, JudgeOutput(["a"], scores={"a": 0.2}))
+        assert rec.docids == ["a"] and rec.attempts == 1
+
+
+def test_listwise_records_per_docid_list_and_derived_verdicts(tmp_path: Path) -> None:
+    from hardneg.judge.store import StageVerdict, docids_key
+
+    chash = config_hash(CFG)
+    with JudgmentStore(tmp_path / "j.db") as store:
+        store.put("q", 1, "mini", CFG, ok(["a"], [], ["a", "b"]), docset=docids_key(["a", "b"]))
+        store.put("q", 1, "mini", CFG, ok([], ["c"], ["a", "b", "c"]), docset=docids_key(["a", "b", "c"]))
+        assert store.count() == 2
+        assert store.get("q", 1, chash, docids=["a", "b"]).better == ["a"]  # type: ignore[union-attr]
+        assert store.get("q", 1, chash, docids=["b", "a"]) is None  # another order is another prompt
+        # nothing derived yet: the records' own verdicts, latest first
+        assert store.final_verdicts()["q"].worse == ["c"]
+
+        def derived(view: str, better: list[str]) -> StageVerdict:
+            return StageVerdict("q", 1, view, chash, "mini", ["a", "b"], "ok", "", better, [], routed=better or None)
+
+        store.put_verdicts([derived("v1", ["a"]), derived("v2", [])])
+        assert store.get_verdict("q", 1, "v1").routed == ["a"]  # type: ignore[union-attr]
+        assert store.final_verdicts({1: "v1"})["q"].better == ["a"]
+        assert store.final_verdicts({1: "v2"})["q"].better == []
+        assert store.final_verdicts({1: chash})["q"].better == []  # a call hash reads its latest derivation
+        store.set_current_run({"name": "c", "views": {1: "v1"}, "calls": {1: chash}})
+        assert store.final_verdicts({1: chash})["q"].better == ["a"]  # ... or the current run's
+        assert store.final_verdicts()["q"].better == ["a"]
+        store.put_verdicts([], delete=[("q", 1, "v1")])
+        assert store.get_verdict("q", 1, "v1") is None and store.final_verdicts() == {}
+        # records no cascade derived (an import) still count beside the current run
+        store.put("q9", 2, "big", CFG2, ok(["z"], []))
+        assert {q: v.better for q, v in store.final_verdicts().items()} == {"q9": ["z"]}

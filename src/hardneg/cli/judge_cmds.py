@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -20,7 +21,10 @@ def _print_stage_table(report_dict: dict, title: str) -> None:
         ("judge", "model"),
         ("to judge", "routed_in"),
         ("judged now", "judged_now"),
+        ("  of which extended", "extended"),
+        ("negatives sent now", "negatives_judged_now"),
         ("reused", "reused"),
+        ("unjudged (budget)", "unjudged"),
         ("judged", "judged"),
         ("flagged", "flagged"),
         ("routed on", "routed_on"),
@@ -28,6 +32,8 @@ def _print_stage_table(report_dict: dict, title: str) -> None:
         ("failed", "failed"),
         ("tokens in", "tokens_in"),
         ("tokens out", "tokens_out"),
+        ("tokens in now", "tokens_in_now"),
+        ("tokens out now", "tokens_out_now"),
         ("wall s", "wall_s"),
     )
     table = Table(title=title)
@@ -43,6 +49,34 @@ def _print_stage_table(report_dict: dict, title: str) -> None:
     console.print(table)
 
 
+def _print_estimate(result: Any, file: Path) -> None:
+    from rich.table import Table
+
+    grid = Table(title=f"{file}: {result.instances} instances (tokens: {result.tokenizer}); nothing was called")
+    for column in ("stage", "model", "instances", "calls", "prompt tok", "output tok", "USD", "USD max"):
+        grid.add_column(column, justify="left" if column in ("stage", "model") else "right")
+    for s in result.stages:
+        grid.add_row(
+            s.name + (" (batch)" if s.batch else ""),
+            s.model,
+            f"{s.instances:,.0f}",
+            f"{s.calls:,.0f}",
+            f"{s.prompt_tokens:,.0f}",
+            f"{s.output_tokens:,.0f}",
+            f"{s.cost_usd:,.2f}",
+            f"{s.cost_upper_usd:,.2f}",
+        )
+    grid.add_row("total", "", "", "", "", "", f"{result.cost_usd:,.2f}", f"{result.cost_upper_usd:,.2f}")
+    console.print(grid)
+    console.print(
+        "Stage k>1 is assumed to see 0.7 of the stage before (see `hardneg estimate --routing-rate`); local judges "
+        f"cost 0 here; judgments already in a store are not subtracted. Prices: {result.prices_source}, "
+        f"{result.prices_date}. {result.note}",
+        markup=False,
+        highlight=False,
+    )
+
+
 @app.command()
 @handle_errors
 def judge(
@@ -53,11 +87,19 @@ def judge(
     stage2: str | None = typer.Option(None, "--stage2", help="BACKEND[:MODEL] of stage 2, e.g. openai:gpt-4o."),
     template: str | None = typer.Option(None, "--template", help="Template name or file for listwise stages."),
     max_attempts: int | None = typer.Option(None, "--max-attempts", help="Give up on a failing call after N tries."),
+    estimate: bool = typer.Option(
+        False, "--estimate", help="Print the expected tokens and USD of this cascade on FILE, call nothing, exit."
+    ),
+    prices: Path | None = typer.Option(None, "--prices", help="Price table (JSON/YAML: model -> input/output USD/1M)."),
+    budget: float | None = typer.Option(
+        None, "--budget", min=0.0, help="Stop sending API calls once they could cost more than USD (all stages)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Run or resume a judging cascade; every verdict goes to the store as it arrives.
 
-    Re-running the same command skips what the store already holds and retries failed calls.
+    A judge call already in the store is never made again: changing thresholds, fusion or routing re-derives the
+    verdicts from stored judgments, and a score stage given more negatives judges only the new ones.
     """
     from hardneg.judge.cascade import config_from_flags, load_config, parse_config, run_cascade
     from hardneg.judge.store import JudgmentStore
@@ -72,6 +114,29 @@ def judge(
         raise ConfigError("say what judges: --config C.yaml, or --stage1 BACKEND:MODEL [--stage2 BACKEND:MODEL]")
     if max_attempts is not None:
         cascade = parse_config({**cascade.model_dump(), "max_attempts": max_attempts}, "--max-attempts")
+    table = None
+    if estimate or prices is not None or budget is not None:
+        from hardneg.judge.cost import PriceTable
+
+        table = PriceTable.load(prices) if prices is not None else PriceTable.default()
+    if estimate:
+        from hardneg.judge.cost import estimate as run_estimate
+        from hardneg.judge.cost import stage_specs_from_config
+
+        specs = stage_specs_from_config(cascade.model_dump())
+        with progress() as bar:
+            task = bar.add_task("rendering prompts", total=None)
+            result = run_estimate(file, specs, price_table=table, progress=lambda n: bar.update(task, completed=n))
+        if as_json:
+            print_json({"file": str(file), "config": cascade.name, "estimate": result.to_dict()})
+        else:
+            _print_estimate(result, file)
+        return
+    cap = None
+    if budget is not None:
+        from hardneg.judge.cost import Budget
+
+        cap = Budget(budget, table)
     with progress() as bar, JudgmentStore(store) as db:
         tasks: dict[str, int] = {}
 
@@ -80,12 +145,20 @@ def judge(
                 tasks[stage] = bar.add_task(f"judging: {stage}", total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        report = run_cascade(file, cascade, db, progress=on_progress)
+        report = run_cascade(file, cascade, db, progress=on_progress, budget=cap)
     result = {"file": str(file), "store": str(store), "config": cascade.name, **report.to_dict()}
     if as_json:
         print_json(result)
         return
     _print_stage_table(result, f"{file} -> {store}")
+    if report.budget is not None:
+        b = report.budget
+        console.print(
+            f"budget: {b['spent_usd']:.4f} of {b['budget_usd']:.2f} USD spent, "
+            f"{b['requests_sent']} requests sent, {b['requests_refused']} refused",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command("import-judgments")

@@ -2,12 +2,19 @@
 
 Stages run one after the other over the instance file (streamed, never held in memory). Stage 1 sees every
 instance; stage k > 1 sees the instances stage k-1 routed on, with either all their negatives
-(`candidates: all`, the paper's stage 2) or only those passed on (`candidates: routed`). Each result is stored
-as soon as it arrives, keyed by (query_id, stage, stage config hash); a stage's config hash covers its judge's
-config, its own settings and the chain of stages above it, so resuming reuses exactly the matching records.
+(`candidates: all`, the paper's stage 2) or only those passed on (`candidates: routed`).
 
-An instance's final verdict is that of the last stage that judged it (`JudgmentStore.final_verdicts` with
-`CascadeReport.stage_hashes`).
+A judgment bought once is never bought again. Each call is stored as soon as it arrives, keyed by its identity
+only (`call_key`: the judge's config and the stage number), with its raw output (scores, or the judge's own
+better/worse lists, and the docids judged). Thresholds, fusion and routing are applied when reading: each stage's
+derived verdicts go to the store's `verdicts` table under a view hash (`view_key`: the call identity, the stage's
+post-processing and the view above), so changing them re-derives verdicts without a call. When routing passes
+more negatives to a score (pointwise) stage, only those not yet scored are sent, and the record grows: scores
+are per negative. A verdict (listwise) judge's answer depends on the whole list shown, so a different list is a
+different call (stored beside the first; going back to a list already judged reuses it).
+
+An instance's final verdict is that of the last stage that judged it (`JudgmentStore.final_verdicts`, by default
+for the latest run, or with `CascadeReport.stage_hashes`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -27,7 +34,10 @@ from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
 from hardneg.judge.base import Judge, JudgeOutput, config_hash
 from hardneg.judge.registry import BACKENDS, LISTWISE_BACKENDS, build_judge, known_backends
-from hardneg.judge.store import DEFAULT_MAX_ATTEMPTS, Judgment, JudgmentStore
+from hardneg.judge.store import DEFAULT_MAX_ATTEMPTS, Judgment, JudgmentStore, StageVerdict, docids_key
+
+if TYPE_CHECKING:
+    from hardneg.judge.cost import Budget
 
 _SCORE_RULE = re.compile(r"^score\s*>=\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)$")
 
@@ -156,17 +166,23 @@ class StageReport:
     name: str
     backend: str
     model: str
-    config_hash: str
+    config_hash: str  # the stage's call identity: the key of its records in the store
+    view_hash: str = ""  # the call identity plus this cascade's post-processing: the key of its verdicts
     routed_in: int = 0  # instances this stage had to judge (all, or routed to it)
-    judged_now: int = 0  # calls made in this run
-    reused: int = 0  # already in the store with the same config
-    judged: int = 0  # ok records in the store for this stage config
-    flagged: int = 0  # ok records with at least one negative in better or worse
+    judged_now: int = 0  # calls made in this run (one per instance)
+    extended: int = 0  # of those, calls for negatives newly routed to a score judge's existing record
+    negatives_judged_now: int = 0  # negatives sent to the judge in this run
+    reused: int = 0  # instances whose judgment was already in the store (no call)
+    unjudged: int = 0  # routed in but not judged (the budget ran out): no verdict of this stage
+    judged: int = 0  # ok verdicts of this stage
+    flagged: int = 0  # ok verdicts with at least one negative in better or worse
     routed_on: int = 0  # instances passed to the next stage
     parse_errors: int = 0
     failed: int = 0
-    tokens_in: int = 0
+    tokens_in: int = 0  # tokens of the records behind this stage's verdicts (each paid once)
     tokens_out: int = 0
+    tokens_in_now: int = 0  # tokens of this run's calls
+    tokens_out_now: int = 0
     wall_s: float = 0.0
 
 
@@ -174,18 +190,53 @@ class StageReport:
 class CascadeReport:
     stages: list[StageReport] = field(default_factory=list)
     instances: int = 0
+    budget: dict[str, Any] | None = None  # `Budget.report()` when the run had one
 
     @property
     def stage_hashes(self) -> dict[int, str]:
-        """{stage: config_hash}, for `JudgmentStore.final_verdicts`."""
+        """{stage: view_hash}, for `JudgmentStore.final_verdicts` (this run's thresholds and routing)."""
+        return {s.stage: s.view_hash for s in self.stages}
+
+    @property
+    def call_hashes(self) -> dict[int, str]:
+        """{stage: config_hash}: the call identities whose records this run read or wrote."""
         return {s.stage: s.config_hash for s in self.stages}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"instances": self.instances, "stages": [asdict(s) for s in self.stages]}
+        out: dict[str, Any] = {"instances": self.instances, "stages": [asdict(s) for s in self.stages]}
+        if self.budget is not None:
+            out["budget"] = self.budget
+        return out
+
+
+# --- keys ---------------------------------------------------------------------------------------------------
+# The settings applied when reading a stage's records: they never change a call, only the verdicts derived.
+POST_PROCESSING = (
+    "mode",
+    "t_better",
+    "t_worse",
+    "fuse",
+    "min_raw_score",
+    "candidates",
+    "route",
+    "route_top",
+    "route_min_score",
+)
+
+
+def call_key(stage_number: int, stage: StageConfig, judge: Judge) -> dict[str, Any]:
+    """What a judge call depends on: the judge's own config (backend, model, template, generation parameters,
+    prompt format) and the stage number; never thresholds, fusion or routing. Its hash keys the records."""
+    return {"backend": stage.backend, "model": judge.model_name, "judge": judge.config(), "stage": stage_number}
+
+
+def view_key(stage: StageConfig, call_hash: str, upstream_view: str | None) -> dict[str, Any]:
+    """What a stage's derived verdicts depend on: its records, its post-processing and the view above it."""
+    return {"call": call_hash, "upstream": upstream_view, **{name: getattr(stage, name) for name in POST_PROCESSING}}
 
 
 # --- routing ------------------------------------------------------------------------------------------------
-def routed_on(stage: StageConfig, record: Judgment | None) -> list[str] | None:
+def routed_on(stage: StageConfig, record: Judgment | StageVerdict | None) -> list[str] | None:
     """The negatives `stage` passes on to the next stage for this record, or None if the instance stops here."""
     if record is None or record.status != "ok":
         return None
@@ -217,9 +268,10 @@ def routed_on(stage: StageConfig, record: Judgment | None) -> list[str] | None:
     return passed or None
 
 
+# --- deriving verdicts --------------------------------------------------------------------------------------
 def _verdict_from_scores(
     stage: StageConfig, docids: list[str], scores: dict[str, float], raw: dict[str, float]
-) -> tuple[list, list]:
+) -> tuple[list[str], list[str]]:
     t_better, t_worse = stage.t_better, stage.t_worse
     gate = stage.min_raw_score
     eligible = [d for d in docids if gate is None or raw[d] >= gate]
@@ -242,10 +294,50 @@ def _fuse(scores: dict[str, float], earlier: list[dict[str, float]]) -> dict[str
     return {d: float(fused[d]) for d in scores}
 
 
-def _finish_output(
-    stage: StageConfig, out: JudgeOutput, docids: list[str], earlier: list[dict[str, float]]
-) -> JudgeOutput:
-    """Check a judge's output and turn scores into a verdict for score stages."""
+def derive_verdict(
+    stage: StageConfig,
+    stage_number: int,
+    view_hash: str,
+    record: Judgment,
+    docids: list[str],
+    earlier: list[dict[str, float]],
+) -> StageVerdict:
+    """A stage's verdict on `docids` of one instance from its stored record: thresholds, fusion (with the earlier
+    stages' raw scores) and routing applied. No call is made; a record that failed gives a failed verdict."""
+    base: dict[str, Any] = {
+        "query_id": record.query_id,
+        "stage": stage_number,
+        "view_hash": view_hash,
+        "config_hash": record.config_hash,
+        "judge_name": record.judge_name,
+        "docids": list(docids),
+    }
+    if record.status != "ok":
+        return StageVerdict(**base, status=record.status, reason=record.reason, better=[], worse=[])
+    if stage.mode == "verdict":
+        if record.better is None or record.worse is None:
+            reason = "listwise stage: the judge returned no better/worse verdict"
+            return StageVerdict(**base, status="failed", reason=reason, better=[], worse=[])
+        scores = {d: record.scores[d] for d in docids if d in record.scores} if record.scores else None
+        verdict = StageVerdict(**base, status="ok", reason="", better=list(record.better), worse=list(record.worse))
+        verdict.scores = scores
+    else:
+        stored = record.scores or {}
+        missing = [d for d in docids if d not in stored]
+        if missing:
+            why = (record.extra.get("extend_failed") or {}).get("reason") or "not judged"
+            reason = f"no score for {len(missing)} routed negative(s): {why}"
+            return StageVerdict(**base, status="failed", reason=reason, better=[], worse=[])
+        raw = {d: float(stored[d]) for d in docids}
+        used = _fuse(raw, earlier) if stage.fuse == "rank-average" and earlier else raw
+        better, worse = _verdict_from_scores(stage, list(docids), used, raw)
+        verdict = StageVerdict(**base, status="ok", reason="", better=better, worse=worse, scores=used, raw_scores=raw)
+    verdict.routed = routed_on(stage, verdict)
+    return verdict
+
+
+def _check_output(stage: StageConfig, out: JudgeOutput, docids: list[str]) -> JudgeOutput:
+    """An ok answer that lacks what the stage reads is stored as failed (retried), never as a clean verdict."""
     if not out.docids:
         out.docids = list(docids)
     if out.status != "ok":
@@ -258,33 +350,59 @@ def _finish_output(
     missing = [d for d in docids if d not in scores]
     if missing:
         out.status, out.reason = "failed", f"the judge returned no score for {len(missing)} negative(s)"
-        return out
-    raw = {d: float(scores[d]) for d in docids}
-    if stage.fuse == "rank-average" and earlier:
-        out.extra = {**out.extra, "raw_scores": raw}
-        scores = _fuse(raw, earlier)
-        out.scores = scores
-    out.better, out.worse = _verdict_from_scores(stage, docids, scores, raw)
     return out
 
 
-def stage_key(stage: StageConfig, judge: Judge, upstream: dict[str, Any] | None) -> dict[str, Any]:
-    """What a stage's stored records depend on: its judge, its own settings and the stages above it."""
-    return {
-        "backend": stage.backend,
-        "model": judge.model_name,
-        "judge": judge.config(),
-        "mode": stage.mode,
-        "t_better": stage.t_better,
-        "t_worse": stage.t_worse,
-        "fuse": stage.fuse,
-        "min_raw_score": stage.min_raw_score,
-        "candidates": stage.candidates,
-        "upstream": upstream,
-    }
-
-
 # --- running ------------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Plan:
+    docids: list[str]  # what the stage judges for the instance under this cascade's routing
+    ask: list[str] | None  # what must be sent to the judge now (None: the store has it)
+    extend: bool = False  # the call adds negatives to a score judge's existing record
+
+
+class _VerdictWriter:
+    """Derived verdicts are written in batches: they cost nothing to recompute if a run is killed."""
+
+    def __init__(self, store: JudgmentStore, size: int = 500) -> None:
+        self.store, self.size = store, size
+        self.rows: list[StageVerdict] = []
+        self.stale: list[tuple[str, int, str]] = []
+
+    def add(self, verdict: StageVerdict) -> None:
+        self.rows.append(verdict)
+        if len(self.rows) >= self.size:
+            self.flush()
+
+    def delete(self, query_id: str, stage: int, view: str) -> None:
+        self.stale.append((query_id, stage, view))
+        if len(self.stale) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows or self.stale:
+            self.store.put_verdicts(self.rows, delete=self.stale)
+            self.rows, self.stale = [], []
+
+
+def _accepts_budget(backend: str) -> bool:
+    import inspect
+
+    from hardneg.judge.registry import _resolve
+
+    try:
+        params = inspect.signature(_resolve(backend)).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "budget" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _paid_backends() -> set[str]:
+    from hardneg.judge.cost import API_KINDS
+
+    return set(API_KINDS)
+
+
 class _Cascade:
     def __init__(
         self,
@@ -293,13 +411,36 @@ class _Cascade:
         store: JudgmentStore,
         progress: Progress | None,
         judges: dict[str, Judge] | None,
+        budget: Budget | None,
     ) -> None:
         self.path = path
         self.config = config
         self.store = store
         self.progress = progress
         self.judges = judges or {}
-        self.hashes: list[str] = []
+        self.budget = budget
+        self.views: list[str] = []  # view hash of each finished stage
+
+    def check_budget(self) -> None:
+        """Before any call: every paid stage must be able to honour the budget."""
+        if self.budget is None:
+            return
+        for i, stage in enumerate(self.config.stages):
+            if stage.name in self.judges or "budget" in stage.params:
+                continue
+            if stage.backend in _paid_backends() and not _accepts_budget(stage.backend):
+                raise ConfigError(
+                    f"stages.{i} ({stage.name}): backend {stage.backend!r} cannot enforce a budget; "
+                    "run it without --budget (see --estimate for its cost)"
+                )
+
+    def build(self, stage: StageConfig) -> Judge:
+        if stage.name in self.judges:
+            return self.judges[stage.name]
+        params = dict(stage.params)
+        if self.budget is not None and "budget" not in params and _accepts_budget(stage.backend):
+            params["budget"] = self.budget  # one budget shared by every paid stage
+        return build_judge(stage.backend, **params)
 
     def _candidates(self, k: int, instance: Instance) -> list[str] | None:
         """Docids stage k (1-based) judges for this instance, or None when the instance is not routed to it."""
@@ -308,81 +449,129 @@ class _Cascade:
             return None
         if k == 1:
             return all_ids
-        prev_stage = self.config.stages[k - 2]
-        passed = routed_on(prev_stage, self.store.get(instance.query_id, k - 1, self.hashes[k - 2]))
-        if passed is None:
+        above = self.store.get_verdict(instance.query_id, k - 1, self.views[k - 2])
+        if above is None or above.routed is None:
             return None
         if self.config.stages[k - 1].candidates == "all":
             return all_ids
-        keep = set(passed)
+        keep = set(above.routed)
         return [d for d in all_ids if d in keep]
 
     def _earlier_scores(self, k: int, query_id: str) -> list[dict[str, float]]:
         out = []
         for j in range(1, k):
-            record = self.store.get(query_id, j, self.hashes[j - 1])
-            if record is not None and record.status == "ok" and record.scores:
-                out.append(record.extra.get("raw_scores") or record.scores)
+            verdict = self.store.get_verdict(query_id, j, self.views[j - 1])
+            if verdict is not None and verdict.status == "ok" and verdict.raw_scores:
+                out.append(verdict.raw_scores)
         return out
 
-    def run_stage(self, k: int, stage: StageConfig, upstream: dict[str, Any] | None) -> StageReport:
-        judge = self.judges.get(stage.name) or build_judge(stage.backend, **stage.params)
+    def _record(self, k: int, stage: StageConfig, chash: str, query_id: str, docids: list[str]) -> Judgment | None:
+        if stage.mode == "verdict":
+            return self.store.get(query_id, k, chash, docids=docids)
+        return self.store.get(query_id, k, chash, docset="")
+
+    def _plan(self, k: int, stage: StageConfig, chash: str, instance: Instance) -> _Plan | None:
+        docids = self._candidates(k, instance)
+        if docids is None:
+            return None
+        record = self._record(k, stage, chash, instance.query_id, docids)
+        max_attempts = self.config.max_attempts
+        if record is None or (record.status != "ok" and record.attempts < max_attempts):
+            return _Plan(docids, list(docids))
+        if record.status == "ok" and stage.mode == "score":
+            scored = record.scores or {}
+            missing = [d for d in docids if d not in scored]
+            failures = int((record.extra.get("extend_failed") or {}).get("attempts", 0))
+            if missing and failures < max_attempts:
+                return _Plan(docids, missing, extend=True)
+        return _Plan(docids, None)
+
+    def _derive(
+        self, k: int, stage: StageConfig, view: str, record: Judgment, docids: list[str], report: StageReport
+    ) -> StageVerdict:
+        earlier = self._earlier_scores(k, record.query_id) if stage.fuse != "none" else []
+        report.tokens_in += record.tokens_in
+        report.tokens_out += record.tokens_out
+        return derive_verdict(stage, k, view, record, docids, earlier)
+
+    def run_stage(self, k: int, stage: StageConfig) -> StageReport:
+        judge = self.build(stage)
+        writer = _VerdictWriter(self.store)
         try:
-            key = stage_key(stage, judge, upstream)
+            key = call_key(k, stage, judge)
             chash = config_hash(key)
-            self.hashes.append(chash)
-            report = StageReport(k, stage.name, stage.backend, judge.model_name, chash)
-            done = self.store.done_ids(k, chash, self.config.max_attempts)
+            view = config_hash(view_key(stage, chash, self.views[-1] if self.views else None))
+            report = StageReport(k, stage.name, stage.backend, judge.model_name, chash, view)
+            # pass 1: what the store already holds is derived at once; the rest is counted for the calls
             todo = 0
             for instance in read_instances(self.path):
-                if self._candidates(k, instance) is None:
+                plan = self._plan(k, stage, chash, instance)
+                if plan is None:
+                    writer.delete(instance.query_id, k, view)  # no longer routed here under this view
                     continue
                 report.routed_in += 1
-                if instance.query_id in done:
+                if plan.ask is None:
                     report.reused += 1
+                    record = self._record(k, stage, chash, instance.query_id, plan.docids)
+                    assert record is not None
+                    writer.add(self._derive(k, stage, view, record, plan.docids, report))
                 else:
                     todo += 1
+                    writer.delete(instance.query_id, k, view)
+            writer.flush()
             start = time.perf_counter()
             if self.progress:
                 self.progress(stage.name, 0, todo)
-
-            docids_of: dict[str, list[str]] = {}
+            # pass 2: the calls, each stored as it arrives
+            asked: dict[str, _Plan] = {}
 
             def items() -> Iterator[tuple[Instance, list[str]]]:
                 for instance in read_instances(self.path):
-                    if instance.query_id in done:
+                    plan = self._plan(k, stage, chash, instance)
+                    if plan is None or plan.ask is None:
                         continue
-                    docids = self._candidates(k, instance)
-                    if docids is None:
-                        continue
-                    docids_of[instance.query_id] = docids  # only calls in flight are held
-                    yield instance, docids
+                    asked[instance.query_id] = plan  # only calls in flight are held
+                    yield instance, plan.ask
 
-            for instance, out in judge.judge_many(items()):
-                docids = docids_of.pop(instance.query_id, list(out.docids))
-                earlier = self._earlier_scores(k, instance.query_id) if stage.fuse != "none" else []
-                out = _finish_output(stage, out, docids, earlier)
-                self.store.put(instance.query_id, k, stage.name, key, out)
-                report.judged_now += 1
-                if self.progress:
-                    self.progress(stage.name, report.judged_now, todo)
+            if todo:
+                for instance, out in judge.judge_many(items()):
+                    plan = asked.pop(instance.query_id)
+                    assert plan.ask is not None
+                    out = _check_output(stage, out, plan.ask)
+                    qid = instance.query_id
+                    if plan.extend:
+                        record = self.store.merge_scores(qid, k, stage.name, key, out, order=instance.negative_ids)
+                        report.extended += 1
+                    else:
+                        docset = docids_key(plan.ask) if stage.mode == "verdict" else ""
+                        self.store.put(qid, k, stage.name, key, out, docset=docset)
+                        record = self.store.get(qid, k, chash, docset=docset)
+                        assert record is not None
+                    report.judged_now += 1
+                    report.negatives_judged_now += len(plan.ask)
+                    report.tokens_in_now += out.tokens_in
+                    report.tokens_out_now += out.tokens_out
+                    writer.add(self._derive(k, stage, view, record, plan.docids, report))
+                    if self.progress:
+                        self.progress(stage.name, report.judged_now, todo)
+            report.unjudged = len(asked)  # a budget stops a judge early: these have no verdict of this stage
             report.wall_s = time.perf_counter() - start
         finally:
+            writer.flush()
             if stage.name not in self.judges:
                 judge.close()
-        self._tally(report, stage, k == len(self.config.stages))
+        self._tally(report, k == len(self.config.stages))
+        self.views.append(report.view_hash)
         return report
 
-    def _tally(self, report: StageReport, stage: StageConfig, last: bool) -> None:
-        for record in self.store.iter_judgments(stage=report.stage, config_hash=report.config_hash):
-            report.tokens_in += record.tokens_in
-            report.tokens_out += record.tokens_out
-            if record.status == "ok":
+    def _tally(self, report: StageReport, last: bool) -> None:
+        for verdict in self.store.iter_verdicts(stage=report.stage, view_hash=report.view_hash):
+            if verdict.status == "ok":
                 report.judged += 1
-                report.flagged += bool(record.flagged)
-                if not last and routed_on(stage, record) is not None:
+                report.flagged += bool(verdict.flagged)
+                if not last and verdict.routed is not None:
                     report.routed_on += 1
-            elif record.status == "parse_error":
+            elif verdict.status == "parse_error":
                 report.parse_errors += 1
             else:
                 report.failed += 1
@@ -395,28 +584,33 @@ def run_cascade(
     *,
     progress: Progress | None = None,
     judges: dict[str, Judge] | None = None,
+    budget: Budget | None = None,
 ) -> CascadeReport:
     """Run (or resume) the cascade over a file of instances; every result goes to `store` as it arrives.
 
+    A call already in the store (same judge config, same stage) is never made again: thresholds, fusion and
+    routing are applied when deriving verdicts, so changing them costs no call. A score stage asked for more
+    negatives than its record holds judges only the new ones. The run's derived verdicts become the store's
+    current ones (`JudgmentStore.final_verdicts()`).
+
     `judges` may supply ready judges by stage name (otherwise each stage's is built from its backend and params,
-    and closed after the stage). `progress(stage_name, done, total)` is called as calls finish.
+    and closed after the stage). `budget` is shared by every stage whose judge takes one (the API judges); a
+    paid stage that cannot honour it is refused before any call. `progress(stage_name, done, total)` is called
+    as calls finish.
     """
     path = Path(instances_path)
-    runner = _Cascade(path, config, store, progress, judges)
+    runner = _Cascade(path, config, store, progress, judges, budget)
+    runner.check_budget()
     report = CascadeReport()
     # validates the whole file before any paid call
     report.instances = sum(1 for _ in read_instances(path))
-    upstream: dict[str, Any] | None = None
     for k, stage in enumerate(config.stages, start=1):
-        stage_report = runner.run_stage(k, stage, upstream)
-        report.stages.append(stage_report)
-        # the next stage depends on this stage's records and on how it routes
-        upstream = {
-            "config_hash": stage_report.config_hash,
-            "route": stage.route,
-            "route_top": stage.route_top,
-            "route_min_score": stage.route_min_score,
-        }
+        report.stages.append(runner.run_stage(k, stage))
+    store.set_current_run(
+        {"name": config.name, "views": report.stage_hashes, "calls": report.call_hashes},
+    )
+    if budget is not None:
+        report.budget = budget.report()
     return report
 
 

@@ -1,25 +1,40 @@
-"""The judgment store: one SQLite row per (query_id, stage, config_hash), written as each result arrives.
+"""The judgment store: paid judge calls and the verdicts derived from them, in one SQLite file.
+
+Two tables, so that a judgment bought once is never bought again:
+
+- `judgments`: one row per judge call identity, (query_id, stage, config_hash, docset). `config_hash` is the
+  hash of what the call depends on only (the judge's `config()`: backend, model, template sha256, generation
+  parameters, prompt format; and the stage number), never of thresholds, fusion or routing. A row keeps the raw
+  output: scores, the judge's own better/worse lists, the docids judged, the response, tokens. `docset` is '' for
+  score (pointwise) judges, whose scores are per docid: a record grows when routing later asks for more
+  negatives (`merge_scores`). For verdict (listwise) judges a verdict depends on the whole list shown, so
+  `docset` is the hash of that list (`docids_key`) and another list is another call.
+- `verdicts`: what a cascade derived from those records under its thresholds, fusion and routing, one row per
+  (query_id, stage, view_hash), where `view_hash` covers the call hash, the stage's post-processing settings
+  and the view of the stage above. Deriving costs nothing, so changing a threshold only rewrites this table.
 
 SQLite in WAL mode gives what a long, paid judging run needs: every `put` is one committed transaction, so
 `kill -9` at any moment loses at most the calls in flight and never leaves half a record; re-running skips
-what is already judged with the same configuration (resume); readers (reports, `relabel`) can read while one
-writer process judges. A failed or unparsable call is recorded with its reason and retried by the next run,
-up to `max_attempts`.
+what is already judged (resume); readers (reports, `relabel`) can read while one writer process judges. A failed
+or unparsable call is recorded with its reason and retried by the next run, up to `max_attempts`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardneg.errors import ConfigError
 from hardneg.judge.base import FinalVerdict, JudgeOutput, Status, config_hash
 
-SCHEMA_VERSION = 1
+# 2: judgments keyed by call identity (+ docset), derived verdicts in their own table.
+SCHEMA_VERSION = 2
 DEFAULT_MAX_ATTEMPTS = 3
 
 _SCHEMA = """
@@ -28,6 +43,7 @@ CREATE TABLE IF NOT EXISTS judgments (
     query_id TEXT NOT NULL,
     stage INTEGER NOT NULL,
     config_hash TEXT NOT NULL,
+    docset TEXT NOT NULL DEFAULT '',
     judge_name TEXT NOT NULL,
     backend TEXT NOT NULL,
     model TEXT NOT NULL,
@@ -48,21 +64,55 @@ CREATE TABLE IF NOT EXISTS judgments (
     attempts INTEGER NOT NULL DEFAULT 1,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    PRIMARY KEY (query_id, stage, config_hash)
+    PRIMARY KEY (query_id, stage, config_hash, docset)
 );
 CREATE INDEX IF NOT EXISTS judgments_stage ON judgments (stage, config_hash, status);
+CREATE TABLE IF NOT EXISTS verdicts (
+    query_id TEXT NOT NULL,
+    stage INTEGER NOT NULL,
+    view_hash TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    judge_name TEXT NOT NULL,
+    docids TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    better TEXT NOT NULL,
+    worse TEXT NOT NULL,
+    scores TEXT,
+    raw_scores TEXT,
+    routed TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (query_id, stage, view_hash)
+);
+CREATE INDEX IF NOT EXISTS verdicts_view ON verdicts (stage, view_hash);
+CREATE INDEX IF NOT EXISTS verdicts_call ON verdicts (stage, config_hash, updated_at);
 """
 
 _COLUMNS = (
     "query_id, stage, config_hash, judge_name, backend, model, params, template_hash, docids, raw_response, "
     "finish_reason, tokens_in, tokens_out, latency_s, status, reason, better, worse, scores, extra, attempts, "
-    "created_at, updated_at"
+    "created_at, updated_at, docset"
 )
+_VERDICT_COLUMNS = (
+    "query_id, stage, view_hash, config_hash, judge_name, docids, status, reason, better, worse, scores, "
+    "raw_scores, routed, updated_at"
+)
+_CURRENT_RUN = "current_run"
+
+
+def docids_key(docids: Sequence[str]) -> str:
+    """The `docset` of a verdict record: a hash of the docid list shown, in order."""
+    return hashlib.sha256("\x1f".join(docids).encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(slots=True)
 class Judgment:
-    """One stored judgment (the latest attempt for its query, stage and configuration)."""
+    """One stored judge call (the latest attempt for its query, stage, call identity and docset).
+
+    `better` / `worse`: a verdict judge's own lists. A score judge gives none; for its records they hold the flags
+    the most recent cascade run derived (None before any), so that readers of raw records (annotate, agreement,
+    `stage_summary`) see flags. The verdicts a cascade uses are in the `verdicts` table (`StageVerdict`).
+    """
 
     query_id: str
     stage: int
@@ -87,6 +137,7 @@ class Judgment:
     attempts: int = 1
     created_at: float = 0.0
     updated_at: float = 0.0
+    docset: str = ""
 
     @property
     def flagged(self) -> list[str]:
@@ -110,6 +161,30 @@ class Judgment:
             template_hash=self.template_hash,
             extra=dict(self.extra),
         )
+
+
+@dataclass(slots=True)
+class StageVerdict:
+    """A stage's verdict on one instance, derived from a stored judgment under one cascade's settings."""
+
+    query_id: str
+    stage: int
+    view_hash: str
+    config_hash: str  # the judgment (call identity) it was derived from
+    judge_name: str
+    docids: list[str]  # the negatives this stage judged for the instance under this view
+    status: Status
+    reason: str
+    better: list[str]
+    worse: list[str]
+    scores: dict[str, float] | None = None  # the scores the thresholds were applied to (fused where the stage fuses)
+    raw_scores: dict[str, float] | None = None  # the judge's own scores of `docids`
+    routed: list[str] | None = None  # negatives passed on to the next stage; None: the instance stops here
+    updated_at: float = 0.0
+
+    @property
+    def flagged(self) -> list[str]:
+        return self.better + [d for d in self.worse if d not in self.better]
 
 
 def _dump(value: Any) -> str | None:
@@ -145,6 +220,26 @@ def _row_to_judgment(row: sqlite3.Row) -> Judgment:
         attempts=row["attempts"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        docset=row["docset"],
+    )
+
+
+def _row_to_verdict(row: sqlite3.Row) -> StageVerdict:
+    return StageVerdict(
+        query_id=row["query_id"],
+        stage=row["stage"],
+        view_hash=row["view_hash"],
+        config_hash=row["config_hash"],
+        judge_name=row["judge_name"],
+        docids=_load(row["docids"]) or [],
+        status=row["status"],
+        reason=row["reason"],
+        better=_load(row["better"]) or [],
+        worse=_load(row["worse"]) or [],
+        scores=_load(row["scores"]),
+        raw_scores=_load(row["raw_scores"]),
+        routed=_load(row["routed"]),
+        updated_at=row["updated_at"],
     )
 
 
@@ -160,13 +255,35 @@ class JudgmentStore:
             # autocommit mode: each statement block below opens and commits its own transaction
             self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
-        if not readonly:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL is durable against a killed process in WAL mode (only a power cut may lose the last commits)
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        try:
+            self._check_schema()
+            if not readonly:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL is durable against a killed process in WAL mode (only a power cut may lose the last commits)
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(_SCHEMA)
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _check_schema(self) -> None:
+        """Refuse a store of another schema before writing anything to it."""
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = None
+        if "meta" in tables:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = None if row is None else str(row[0])
+        if version is None and "judgments" in tables:
+            version = "1"  # the first format wrote its version too; a bare judgments table is older still
+        if version is not None and version != str(SCHEMA_VERSION):
+            raise ConfigError(
+                f"{self.path}: judgment store schema {version}, but this hardneg reads schema {SCHEMA_VERSION} "
+                "(judge calls are now keyed by the judge's identity only, not by thresholds or routing). "
+                "Judge into a new --store file; the old one cannot be migrated because its score records "
+                "were stored after thresholds and fusion were applied"
             )
 
     # -- context manager -------------------------------------------------------------------------------------
@@ -179,7 +296,7 @@ class JudgmentStore:
     def close(self) -> None:
         self._conn.close()
 
-    # -- writing ---------------------------------------------------------------------------------------------
+    # -- writing judgments -----------------------------------------------------------------------------------
     def put(
         self,
         query_id: str,
@@ -189,12 +306,28 @@ class JudgmentStore:
         output: JudgeOutput,
         *,
         count_attempt: bool = True,
+        docset: str = "",
     ) -> None:
-        """Insert or update the record of (query_id, stage, config_hash(config)) in one transaction.
+        """Insert or update the record of (query_id, stage, config_hash(config), docset) in one transaction.
 
         Each call counts one attempt (`count_attempt=False` for imports, which made no call). A record that is
         already ok is never replaced by a failure.
         """
+        self._upsert(query_id, stage, judge_name, config, output, docset, count_attempt)
+
+    def _upsert(
+        self,
+        query_id: str,
+        stage: int,
+        judge_name: str,
+        config: dict[str, Any],
+        output: JudgeOutput,
+        docset: str,
+        count_attempt: bool,
+        *,
+        attempts: int = 1,
+        force: bool = False,
+    ) -> None:
         chash = config_hash(config)
         now = time.time()
         backend = str(config.get("backend") or config.get("kind") or "")
@@ -220,14 +353,19 @@ class JudgmentStore:
             _dump(output.worse),
             _dump(output.scores),
             json.dumps(output.extra, default=str),
-            1,
+            attempts,
             now,
             now,
+            docset,
         )
-        increment = "judgments.attempts + 1" if count_attempt else "judgments.attempts"
+        if force:
+            increment = "excluded.attempts"
+        else:
+            increment = "judgments.attempts + 1" if count_attempt else "judgments.attempts"
+        guard = "" if force else "WHERE judgments.status != 'ok' OR excluded.status = 'ok'"
         self._conn.execute(
-            f"""INSERT INTO judgments ({_COLUMNS}) VALUES ({", ".join("?" * 23)})
-            ON CONFLICT (query_id, stage, config_hash) DO UPDATE SET
+            f"""INSERT INTO judgments ({_COLUMNS}) VALUES ({", ".join("?" * 24)})
+            ON CONFLICT (query_id, stage, config_hash, docset) DO UPDATE SET
                 judge_name=excluded.judge_name, backend=excluded.backend, model=excluded.model,
                 params=excluded.params, template_hash=excluded.template_hash, docids=excluded.docids,
                 raw_response=excluded.raw_response, finish_reason=excluded.finish_reason,
@@ -235,20 +373,96 @@ class JudgmentStore:
                 status=excluded.status, reason=excluded.reason, better=excluded.better, worse=excluded.worse,
                 scores=excluded.scores, extra=excluded.extra, attempts={increment},
                 updated_at=excluded.updated_at
-            WHERE judgments.status != 'ok' OR excluded.status = 'ok'""",
+            {guard}""",
             values,
         )
 
-    # -- reading ---------------------------------------------------------------------------------------------
-    def get(self, query_id: str, stage: int, config_hash: str) -> Judgment | None:
-        row = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM judgments WHERE query_id=? AND stage=? AND config_hash=?",
-            (str(query_id), int(stage), config_hash),
-        ).fetchone()
+    def merge_scores(
+        self,
+        query_id: str,
+        stage: int,
+        judge_name: str,
+        config: dict[str, Any],
+        output: JudgeOutput,
+        *,
+        order: Sequence[str] | None = None,
+    ) -> Judgment:
+        """Add a score judge's answer for more negatives to its record of (query_id, stage, config).
+
+        Scores are per docid, so an ok answer extends the record's docids and scores (in `order`, the instance's
+        negatives, where given) and adds its tokens. A failed answer leaves the scores as they were and counts the
+        failure in `extra["extend_failed"]` (attempts, reason), so the cascade can bound its retries. Without an
+        ok record this is `put`. One transaction; returns the record as stored.
+        """
+        chash = config_hash(config)
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            old = self.get(query_id, stage, chash, docset="")
+            if old is None or old.status != "ok":
+                self._upsert(query_id, stage, judge_name, config, output, "", True)
+            else:
+                merged = old.to_output()
+                extra = dict(old.extra)
+                if output.status == "ok":
+                    scores = {**(old.scores or {}), **(output.scores or {})}
+                    new_ids = [d for d in output.docids if d not in set(old.docids)]
+                    docids = [*old.docids, *new_ids]
+                    if order is not None:
+                        rank = {d: i for i, d in enumerate(order)}
+                        docids.sort(key=lambda d: rank.get(d, len(rank)))
+                    merged.docids, merged.scores = docids, scores
+                    merged.better = merged.worse = None  # flags are derived again by the cascade
+                    merged.tokens_in += output.tokens_in
+                    merged.tokens_out += output.tokens_out
+                    merged.latency_s += output.latency_s
+                    if output.raw_response:
+                        merged.raw_response = "\n".join(t for t in (old.raw_response, output.raw_response) if t)
+                    extra.pop("extend_failed", None)
+                    extra["calls"] = int(extra.get("calls", 1)) + 1
+                else:
+                    failed = dict(extra.get("extend_failed") or {})
+                    extra["extend_failed"] = {
+                        "attempts": int(failed.get("attempts", 0)) + 1,
+                        "reason": output.reason or output.status,
+                        "docids": list(output.docids),
+                    }
+                merged.extra = extra
+                self._upsert(
+                    query_id, stage, judge_name, config, merged, "", True, attempts=old.attempts + 1, force=True
+                )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        found = self.get(query_id, stage, chash, docset="")
+        assert found is not None
+        return found
+
+    # -- reading judgments -----------------------------------------------------------------------------------
+    def get(
+        self,
+        query_id: str,
+        stage: int,
+        config_hash: str,
+        *,
+        docids: Sequence[str] | None = None,
+        docset: str | None = None,
+    ) -> Judgment | None:
+        """The record of a call: that of exactly `docids` (a verdict judge's list) or `docset` when given, else the
+        score record ('' docset) or, failing that, the most recently updated one."""
+        if docids is not None:
+            docset = docids_key(docids)
+        sql = f"SELECT {_COLUMNS} FROM judgments WHERE query_id=? AND stage=? AND config_hash=?"
+        args: list[Any] = [str(query_id), int(stage), config_hash]
+        if docset is not None:
+            sql += " AND docset=?"
+            args.append(docset)
+        sql += " ORDER BY docset != '', updated_at DESC LIMIT 1"
+        row = self._conn.execute(sql, args).fetchone()
         return None if row is None else _row_to_judgment(row)
 
     def done_ids(self, stage: int, config_hash: str, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> set[str]:
-        """query_ids that need no more calls: judged ok, or failed `max_attempts` times."""
+        """query_ids with a record that needs no more calls: judged ok, or failed `max_attempts` times."""
         rows = self._conn.execute(
             "SELECT query_id FROM judgments WHERE stage=? AND config_hash=? AND (status='ok' OR attempts>=?)",
             (int(stage), config_hash, int(max_attempts)),
@@ -294,37 +508,177 @@ class JudgmentStore:
             sql, args = sql + " AND config_hash=?", [*args, config_hash]
         return int(self._conn.execute(sql, args).fetchone()[0])
 
+    # -- derived verdicts ------------------------------------------------------------------------------------
+    def put_verdicts(self, verdicts: Iterable[StageVerdict], *, delete: Iterable[tuple[str, int, str]] = ()) -> None:
+        """Write derived verdicts (and drop stale ones: (query_id, stage, view_hash)) in one transaction.
+
+        The flags of a verdict derived from a score record are also written to that record's better/worse, so
+        that readers of raw records see the latest flags (a verdict judge's own lists are never touched).
+        """
+        now = time.time()
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for qid, stage, view in delete:
+                self._conn.execute(
+                    "DELETE FROM verdicts WHERE query_id=? AND stage=? AND view_hash=?", (qid, int(stage), view)
+                )
+            for v in verdicts:
+                v.updated_at = now
+                self._conn.execute(
+                    f"INSERT OR REPLACE INTO verdicts ({_VERDICT_COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                    (
+                        v.query_id,
+                        int(v.stage),
+                        v.view_hash,
+                        v.config_hash,
+                        v.judge_name,
+                        _dump(v.docids),
+                        v.status,
+                        v.reason,
+                        _dump(v.better),
+                        _dump(v.worse),
+                        _dump(v.scores),
+                        _dump(v.raw_scores),
+                        _dump(v.routed),
+                        now,
+                    ),
+                )
+                if v.status == "ok" and v.raw_scores is not None:
+                    self._conn.execute(
+                        "UPDATE judgments SET better=?, worse=? WHERE query_id=? AND stage=? AND config_hash=? "
+                        "AND docset='' AND status='ok'",
+                        (_dump(v.better), _dump(v.worse), v.query_id, int(v.stage), v.config_hash),
+                    )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def get_verdict(self, query_id: str, stage: int, view_hash: str) -> StageVerdict | None:
+        row = self._conn.execute(
+            f"SELECT {_VERDICT_COLUMNS} FROM verdicts WHERE query_id=? AND stage=? AND view_hash=?",
+            (str(query_id), int(stage), view_hash),
+        ).fetchone()
+        return None if row is None else _row_to_verdict(row)
+
+    def iter_verdicts(self, stage: int | None = None, view_hash: str | None = None) -> Iterator[StageVerdict]:
+        sql, args = f"SELECT {_VERDICT_COLUMNS} FROM verdicts WHERE 1=1", []
+        if stage is not None:
+            sql, args = sql + " AND stage=?", [*args, int(stage)]
+        if view_hash is not None:
+            sql, args = sql + " AND view_hash=?", [*args, view_hash]
+        cursor = self._conn.execute(sql + " ORDER BY stage, query_id", args)
+        while True:
+            rows = cursor.fetchmany(1000)
+            if not rows:
+                return
+            for row in rows:
+                yield _row_to_verdict(row)
+
+    def set_current_run(self, run: Mapping[str, Any]) -> None:
+        """Record the cascade run whose verdicts `final_verdicts()` returns by default.
+
+        `run`: {"name": ..., "views": {stage: view_hash}, "calls": {stage: config_hash}}.
+        """
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (_CURRENT_RUN, json.dumps({**run, "at": time.time()}, default=str)),
+        )
+
+    def current_run(self) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (_CURRENT_RUN,)).fetchone()
+        if row is None:
+            return None
+        run = json.loads(row[0])
+        for key in ("views", "calls"):
+            run[key] = {int(k): v for k, v in (run.get(key) or {}).items()}
+        return run
+
+    def _resolve_view(self, stage: int, chash: str) -> str | None:
+        """The view to read for {stage: hash}: the hash itself when it names a view, else (a call hash) the
+        current run's view of that call, else its most recently derived view; None when never derived."""
+        found = self._conn.execute(
+            "SELECT 1 FROM verdicts WHERE stage=? AND view_hash=? LIMIT 1", (int(stage), chash)
+        ).fetchone()
+        if found is not None:
+            return chash
+        run = self.current_run()
+        if run and run["calls"].get(stage) == chash and run["views"].get(stage):
+            return str(run["views"][stage])
+        row = self._conn.execute(
+            "SELECT view_hash FROM verdicts WHERE stage=? AND config_hash=? ORDER BY updated_at DESC LIMIT 1",
+            (int(stage), chash),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def final_verdicts(self, stages: Mapping[int, str] | None = None) -> dict[str, FinalVerdict]:
         """Per query_id the verdict of the highest stage that judged it.
 
-        `stages` ({stage: config_hash}) restricts to those configurations (what a cascade run produced);
-        without it every stored record counts and, within a stage, the most recently updated one wins.
+        `stages` ({stage: hash}) restricts to those stages: a view hash (`CascadeReport.stage_hashes`) reads the
+        verdicts that cascade derived; a call hash (`stage_summary()["config_hash"]`) reads the current run's (or
+        else the latest) derivation from those records, or the records' own verdicts when no cascade derived any
+        (imports). Without `stages`: the verdicts of the latest completed cascade run, plus records no cascade
+        derived (imports, direct `put`s); within a stage the most recently updated wins. Score records no cascade
+        derived carry no verdict and are left out.
         A last stage that failed (or could not be parsed) gives a FinalVerdict with that status, so relabelling
         never treats the instance as clean.
         """
-        sql = "SELECT query_id, stage, config_hash, status, reason, better, worse, updated_at FROM judgments"
-        args: list[Any] = []
+        rows: list[tuple[int, float, FinalVerdict]] = []
+        raw_where: list[str] = []
+        raw_args: list[Any] = []
         if stages:
-            sql += " WHERE " + " OR ".join("(stage=? AND config_hash=?)" for _ in stages)
             for stage, chash in stages.items():
-                args.extend([int(stage), chash])
-        sql += " ORDER BY stage, updated_at"
-        verdicts: dict[str, FinalVerdict] = {}
-        for row in self._conn.execute(sql, args):
-            # rows come in ascending (stage, time): a later row replaces an earlier one
-            status = row["status"]
-            verdicts[row["query_id"]] = FinalVerdict(
-                query_id=row["query_id"],
-                stage=row["stage"],
-                better=_load(row["better"]) or [] if status == "ok" else [],
-                worse=_load(row["worse"]) or [] if status == "ok" else [],
-                status=status,
-                reason=row["reason"],
+                view = self._resolve_view(int(stage), chash)
+                if view is not None:
+                    rows.extend(self._view_rows(int(stage), view))
+                else:
+                    raw_where.append("(stage=? AND config_hash=?)")
+                    raw_args.extend([int(stage), chash])
+        else:
+            run = self.current_run()
+            for stage, view in (run["views"] if run else {}).items():
+                rows.extend(self._view_rows(stage, view))
+            raw_where.append(
+                "NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.stage=judgments.stage "
+                "AND v.config_hash=judgments.config_hash)"
             )
+        if raw_where:
+            sql = (
+                "SELECT query_id, stage, status, reason, better, worse, updated_at FROM judgments WHERE ("
+                + " OR ".join(raw_where)
+                + ") AND NOT (status='ok' AND better IS NULL AND worse IS NULL)"
+            )
+            for row in self._conn.execute(sql, raw_args):
+                ok = row["status"] == "ok"
+                verdict = FinalVerdict(
+                    query_id=row["query_id"],
+                    stage=row["stage"],
+                    better=(_load(row["better"]) or []) if ok else [],
+                    worse=(_load(row["worse"]) or []) if ok else [],
+                    status=row["status"],
+                    reason=row["reason"],
+                )
+                rows.append((row["stage"], row["updated_at"], verdict))
+        verdicts: dict[str, FinalVerdict] = {}
+        # ascending (stage, time): a later row replaces an earlier one
+        for _, _, verdict in sorted(rows, key=lambda r: (r[0], r[1])):
+            verdicts[verdict.query_id] = verdict
         return verdicts
 
+    def _view_rows(self, stage: int, view: str) -> Iterator[tuple[int, float, FinalVerdict]]:
+        for v in self.iter_verdicts(stage=stage, view_hash=view):
+            ok = v.status == "ok"
+            verdict = FinalVerdict(
+                v.query_id, v.stage, v.better if ok else [], v.worse if ok else [], v.status, v.reason
+            )
+            yield v.stage, v.updated_at, verdict
+
     def stage_summary(self) -> list[dict[str, Any]]:
-        """Counts per (stage, judge, config): records, ok / parse_error / failed, flagged, tokens, latency."""
+        """Counts per (stage, judge, call config): records, ok / parse_error / failed, flagged, tokens, latency.
+
+        Each paid call is counted once, whatever thresholds or routing later read it. `flagged` counts a score
+        judge's records by the flags its latest derivation wrote.
+        """
         rows = self._conn.execute(
             """SELECT stage, judge_name, backend, model, config_hash, COUNT(*) AS records,
                 SUM(status='ok') AS ok, SUM(status='parse_error') AS parse_error, SUM(status='failed') AS failed,
