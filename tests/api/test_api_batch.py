@@ -110,7 +110,7 @@ def test_batch_stage_in_cascade_come_back_later(llama_server, key_env, api_key, 
                         "template": "compact",
                         "max_tokens": 40,
                         "json_schema": "json_object",
-                        "state_db": str(db),
+                        # no state_db: the cascade keeps batch ids in the judgment store itself
                         "wait": False,
                     },
                 }

@@ -440,6 +440,9 @@ class _Cascade:
         params = dict(stage.params)
         if self.budget is not None and "budget" not in params and _accepts_budget(stage.backend):
             params["budget"] = self.budget  # one budget shared by every paid stage
+        if stage.backend == "openai-batch":
+            # Batch ids live beside the judgments, so a later run picks up batches still in flight.
+            params.setdefault("state_db", str(self.store.path))
         return build_judge(stage.backend, **params)
 
     def _candidates(self, k: int, instance: Instance) -> list[str] | None:
