@@ -10,6 +10,9 @@ Source specs (CLI `--a` / `--b`):
   stage:N            ok judgments of stage N in the store (the latest record when a stage has several configs)
   stage:N@HASH       only the records of that configuration hash
   judge:NAME         ok judgments of the judge named NAME
+  final              the final verdicts of the store (what relabel uses: the last stage that judged each query);
+                     every negative judged by any stage counts, relevant when the final verdict lists it
+  final:STORE        the same, read from another store file (e.g. a local cascade against imported GPT-4o verdicts)
   qrels:FILE         BEIR (`query-id corpus-id score` with header) or TREC (`qid Q0 docid grade`) qrels
   labelstudio:FILE   a Label Studio JSON (or JSON_MIN) export: the majority label per pair
 """
@@ -99,6 +102,29 @@ def labels_from_store(
     return labels
 
 
+def labels_from_final(store: Any, *, name: str = "final") -> LabelSet:
+    """LabelSet of a store's final verdicts over every negative any stage judged (failed verdicts left out)."""
+    judged: dict[str, set[str]] = {}
+    for j in store.iter_judgments(status="ok"):
+        judged.setdefault(j.query_id, set()).update(j.docids)
+    labels = LabelSet(name, three={})
+    notes: Counter[str] = Counter()
+    for query_id, verdict in store.final_verdicts().items():
+        if verdict.status != "ok":
+            notes[f"final_{verdict.status}"] += 1
+            continue
+        better, worse = set(verdict.better), set(verdict.worse)
+        for docid in sorted(judged.get(query_id, set()) | better | worse):
+            cls = "better" if docid in better else "worse" if docid in worse else "none"
+            labels.binary[(query_id, docid)] = int(cls != "none")
+            assert labels.three is not None
+            labels.three[(query_id, docid)] = cls
+    labels.notes = dict(notes)
+    if not labels.binary:
+        raise ConfigError(f"{name}: no final verdicts in {getattr(store, 'path', 'the store')}")
+    return labels
+
+
 def labels_from_qrels(path: str | Path, *, threshold: float = 1, name: str | None = None) -> LabelSet:
     """LabelSet from a qrels file: BEIR TSV with a `query-id corpus-id score` header, or TREC `qid Q0 docid grade`.
 
@@ -161,8 +187,19 @@ def load_labels(
 ) -> LabelSet:
     """A LabelSet from a source spec (see the module docstring)."""
     kind, _, value = spec.partition(":")
+    if kind == "final":
+        if value:
+            from hardneg.judge.store import JudgmentStore
+
+            if not Path(value).is_file():
+                raise InputError(value, None, "-", "no such judgment store")
+            with JudgmentStore(value, readonly=True) as other:
+                return labels_from_final(other, name=spec)
+        if store is None:
+            raise ConfigError(f"{spec}: a store is needed (--store DB)")
+        return labels_from_final(store, name=spec)
     if not value:
-        raise ConfigError(f"bad source {spec!r}: expected stage:N, judge:NAME, qrels:FILE or labelstudio:FILE")
+        raise ConfigError(f"bad source {spec!r}: expected stage:N, judge:NAME, final, qrels:FILE or labelstudio:FILE")
     if kind in ("stage", "judge"):
         if store is None:
             raise ConfigError(f"{spec}: a store is needed (--store DB)")

@@ -124,3 +124,33 @@ def test_gpt4o_mini_vs_gpt4o_on_rlhn_sample(tmp_path: Path, rlhn_stage1: Path, r
     # what this FiQA half gives (judges.md's 0.569 is on 50 instances, FiQA + MS MARCO)
     assert round(result.binary["kappa"], 3) == 0.412
     assert result.three is not None and result.only_a == 8 * 15
+
+
+def test_final_verdicts_across_two_stores(tmp_path: Path, rlhn_stage1: Path, rlhn_stage2: Path) -> None:
+    """`final` reads what relabel would use; `final:STORE` compares against another store's final verdicts."""
+    cascade_db, mini_db = tmp_path / "cascade.sqlite", tmp_path / "mini.sqlite"
+    with JudgmentStore(cascade_db) as store:
+        import_judgments([rlhn_stage1], 1, "gpt-4o-mini", store)
+        import_judgments([rlhn_stage2], 2, "gpt-4o", store)
+    with JudgmentStore(mini_db) as store:
+        import_judgments([rlhn_stage1], 1, "gpt-4o-mini", store)
+
+    with JudgmentStore(cascade_db, readonly=True) as store:
+        final = load_labels("final", store=store)
+        finals = store.final_verdicts()
+    # every negative of the 25 instances was judged by stage 1: 25 x 15 pairs
+    assert len(final) == 25 * 15
+    flagged = {(qid, d) for qid, v in finals.items() for d in (*v.better, *v.worse)}
+    assert {pair for pair, label in final.binary.items() if label} == flagged
+    assert final.three is not None and final.three[next(iter(sorted(flagged)))] in ("better", "worse")
+
+    # stage-1 final verdicts (another store) against the cascade's: they differ exactly on the 17 routed queries
+    mini = load_labels(f"final:{mini_db}")
+    result = compare(mini, final)
+    assert result.pairs == 25 * 15
+    differing = {qid for (qid, d), label in mini.binary.items() if label != final.binary[(qid, d)]}
+    with gzip.open(rlhn_stage2, "rt") as handle:
+        routed = {str(json.loads(line)["query_id"]) for line in handle}
+    assert differing <= routed and differing
+    with pytest.raises(InputError):
+        load_labels(f"final:{tmp_path / 'missing.sqlite'}")

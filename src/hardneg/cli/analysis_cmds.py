@@ -44,7 +44,9 @@ def _fmt(value: float | None) -> str:
 @handle_errors
 def agreement(
     a: str = typer.Option(
-        ..., "--a", help="Source under test: stage:N, stage:N@HASH, judge:NAME, qrels:FILE, labelstudio:FILE."
+        ...,
+        "--a",
+        help="Source under test: stage:N, stage:N@HASH, judge:NAME, final, final:STORE, qrels:FILE, labelstudio:FILE.",
     ),
     b: str = typer.Option(..., "--b", help="Reference source (same syntax); precision and recall take B as the truth."),
     store_path: Path = typer.Option(None, "--store", help="Judgment store, for stage: and judge: sources."),
