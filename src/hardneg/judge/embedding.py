@@ -1,0 +1,183 @@
+"""The embedding judge: a bi-encoder similarity between each negative and the reference (and the query).
+
+Measured on the rlhn-sample (docs/judges.md): cos(reference, candidate) with all-MiniLM-L6-v2 ranks GPT-4o's
+false negatives about as well as a 1.5B LLM pointwise judge (AUC 0.80) at ~1/80 of the cost, so it is the
+cheap first stage of the local cascade. The reference is the instance's positives: a negative's reference
+similarity is its best cosine over the positives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Literal
+
+from hardneg.data.records import Instance, Passage
+from hardneg.errors import ConfigError
+from hardneg.judge.base import Judge, JudgeOutput
+
+ScoreMode = Literal["reference", "query", "mean"]
+SCORE_MODES: tuple[str, ...] = ("reference", "query", "mean")
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+# Instances whose unique texts are encoded together in `judge_many`: large enough to fill batches,
+# small enough that the first results reach the store quickly.
+_TEXTS_PER_CHUNK = 1024
+
+
+def passage_text(passage: Passage, *, use_title: bool = False) -> str:
+    """The text embedded for a passage (the reference prompts send no title; `use_title` prepends it)."""
+    if use_title and passage.title:
+        return f"{passage.title}. {passage.text}"
+    return passage.text
+
+
+class EmbeddingJudge(Judge):
+    """Scores negatives by cosine similarity with the reference (max over positives) and with the query.
+
+    `scores` holds the chosen mode ("reference", "query", or "mean" of the two); `extra` holds both per docid
+    under "cos_reference" and "cos_query". Higher means more likely a false negative.
+    """
+
+    kind: ClassVar[str] = "embedding"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        batch_size: int = 64,
+        device: str | None = None,
+        score: str = "reference",
+        use_title: bool = False,
+    ) -> None:
+        if score not in SCORE_MODES:
+            raise ConfigError(f"embedding judge: score must be one of {', '.join(SCORE_MODES)}, not {score!r}")
+        if batch_size < 1:
+            raise ConfigError(f"embedding judge: batch_size must be >= 1, not {batch_size}")
+        self.model_arg = model
+        self.batch_size = batch_size
+        self.device = device or "cpu"
+        self.score_mode: ScoreMode = score  # type: ignore[assignment]
+        self.use_title = use_title
+        self._encoder: Any = None
+
+    # A stable name for the config hash: the embedded default is named, not its install path.
+    @property
+    def model_name(self) -> str:
+        return self.model_arg or DEFAULT_EMBEDDING_MODEL
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "model": self.model_name,
+            "score": self.score_mode,
+            "use_title": self.use_title,
+        }
+
+    def _load(self) -> Any:
+        if self._encoder is None:
+            from sentence_transformers import SentenceTransformer
+
+            from hardneg.models import minilm_path
+
+            path = self.model_arg or minilm_path()
+            self._encoder = SentenceTransformer(path, device=self.device)
+        return self._encoder
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        """L2-normalised embeddings (numpy, one row per text)."""
+        encoder = self._load()
+        return encoder.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    def _texts(self, instance: Instance, docids: Sequence[str]) -> tuple[list[str], list[str], list[str]] | str:
+        """(query, positive texts, negative texts) or the reason the item cannot be judged."""
+        known = {p.docid: p for p in instance.negatives}
+        missing = [d for d in docids if d not in known]
+        if missing:
+            return f"docids not among the instance's negatives: {', '.join(missing[:5])}"
+        if not instance.positives:
+            return "instance has no positive to use as reference"
+        positives = [passage_text(p, use_title=self.use_title) for p in instance.positives]
+        negatives = [passage_text(known[d], use_title=self.use_title) for d in docids]
+        return [instance.query], positives, negatives
+
+    def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
+        return next(iter(self.judge_many([(instance, docids)])))[1]
+
+    def judge_many(self, items: Iterable[tuple[Instance, Sequence[str]]]) -> Iterator[tuple[Instance, JudgeOutput]]:
+        """Encode the unique texts of a chunk of instances once, then score each instance from the cache."""
+        chunk: list[tuple[Instance, list[str]]] = []
+        n_texts = 0
+        for instance, docids in items:
+            docids = list(docids)
+            chunk.append((instance, docids))
+            n_texts += 1 + len(instance.positives) + len(docids)
+            if n_texts >= _TEXTS_PER_CHUNK:
+                yield from self._judge_chunk(chunk)
+                chunk, n_texts = [], 0
+        if chunk:
+            yield from self._judge_chunk(chunk)
+
+    def _judge_chunk(self, chunk: list[tuple[Instance, list[str]]]) -> Iterator[tuple[Instance, JudgeOutput]]:
+        prepared: list[tuple[Instance, list[str], Any]] = []
+        unique: dict[str, int] = {}
+        for instance, docids in chunk:
+            texts = self._texts(instance, docids)
+            prepared.append((instance, docids, texts))
+            if isinstance(texts, str):
+                continue
+            for group in texts:
+                for text in group:
+                    unique.setdefault(text, len(unique))
+        start = time.perf_counter()
+        vectors = self.encode(list(unique)) if unique else None
+        elapsed = time.perf_counter() - start
+        n_pairs = sum(len(d) for _, d, t in prepared if not isinstance(t, str)) or 1
+        for instance, docids, texts in prepared:
+            if isinstance(texts, str):
+                yield instance, JudgeOutput(docids=docids, status="failed", reason=texts)
+                continue
+            query, positives, negatives = texts
+            yield instance, self._score(docids, query[0], positives, negatives, unique, vectors, elapsed / n_pairs)
+
+    def _score(
+        self,
+        docids: list[str],
+        query: str,
+        positives: list[str],
+        negatives: list[str],
+        index: dict[str, int],
+        vectors: Any,
+        seconds_per_pair: float,
+    ) -> JudgeOutput:
+        if not docids:
+            return JudgeOutput(docids=[], scores={}, extra={"cos_reference": {}, "cos_query": {}})
+        neg = vectors[[index[t] for t in negatives]]
+        pos = vectors[[index[t] for t in positives]]
+        qvec = vectors[index[query]]
+        # Normalised vectors: the dot product is the cosine.
+        cos_reference = (neg @ pos.T).max(axis=1)
+        cos_query = neg @ qvec
+        by_mode = {
+            "reference": cos_reference,
+            "query": cos_query,
+            "mean": (cos_reference + cos_query) / 2.0,
+        }
+        chosen = by_mode[self.score_mode]
+        return JudgeOutput(
+            docids=list(docids),
+            scores={d: float(s) for d, s in zip(docids, chosen, strict=True)},
+            latency_s=seconds_per_pair * len(docids),
+            extra={
+                "cos_reference": {d: float(s) for d, s in zip(docids, cos_reference, strict=True)},
+                "cos_query": {d: float(s) for d, s in zip(docids, cos_query, strict=True)},
+            },
+        )
+
+    def close(self) -> None:
+        self._encoder = None
