@@ -1,0 +1,255 @@
+"""Training and evaluation verbs: `train retriever`, `train reranker`, `evaluate`, `compare`."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hardneg.cli.common import STATE, app, console, handle_errors, print_json, progress
+from hardneg.errors import ConfigError
+
+train_app = typer.Typer(help="Fine-tune a retriever (bi-encoder) or a reranker (cross-encoder).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+TRAIN_HELP = "Training file (Tevatron rows: .jsonl, .jsonl.gz, .parquet or a datasets folder)."
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """With --json, stdout holds only the JSON object: the trainers' log lines go to stderr."""
+    if not active:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _print_train(result: Any, as_json: bool) -> None:
+    data = result.to_dict()
+    if as_json:
+        print_json(data)
+        return
+    sampling = data["sampling"]
+    console.print(
+        f"{data['kind']} written to {data['output_dir']}: {data['steps']} steps, {data['examples']} examples, "
+        f"{data['examples_per_second']:.2f} examples/s, train loss {data['train_loss']:.4f}",
+        markup=False,
+        highlight=False,
+    )
+    console.print(
+        f"instances {sampling['instances']}, skipped without negatives {sampling['skipped_no_negatives']}, "
+        f"without positives {sampling['skipped_no_positives']}, negatives drawn with replacement "
+        f"{sampling['padded_with_replacement']}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@train_app.command("retriever")
+@handle_errors
+def train_retriever_cmd(
+    train_file: Path = typer.Argument(..., metavar="TRAIN", help=TRAIN_HELP),
+    output: Path = typer.Option(..., "--output", "-o", help="Model folder to write (replaced atomically)."),
+    model: str | None = typer.Option(None, "--model", help="Base model path or name; default: embedded MiniLM."),
+    negatives: int = typer.Option(7, "--negatives", "-k", help="Hard negatives per group."),
+    temperature: float = typer.Option(0.05, "--temperature", help="InfoNCE temperature (scale = 1/temperature)."),
+    positives: str = typer.Option("sample", "--positives", help="sample (one per epoch) or all."),
+    query_prefix: str = typer.Option("", "--query-prefix", help='E.g. "query: " for E5.'),
+    passage_prefix: str = typer.Option("", "--passage-prefix", help='E.g. "passage: " for E5.'),
+    max_length: int = typer.Option(256, "--max-length", help="Max tokens per query or passage."),
+    lr: float = typer.Option(2e-5, "--lr"),
+    epochs: int = typer.Option(1, "--epochs"),
+    batch_size: int = typer.Option(32, "--batch-size", help="Groups per device per step."),
+    warmup: float = typer.Option(0.1, "--warmup", help="Warmup: a ratio of the steps when < 1, else steps."),
+    seed: int = typer.Option(42, "--seed"),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
+    cached_loss: bool = typer.Option(False, "--cached-loss", help="GradCache loss: big batches, little memory."),
+    mini_batch_size: int = typer.Option(32, "--mini-batch-size", help="With --cached-loss: texts per forward pass."),
+    lora: bool = typer.Option(False, "--lora", help="LoRA (peft), last-token pooling: decoders."),
+    lora_r: int = typer.Option(16, "--lora-r"),
+    lora_alpha: int = typer.Option(32, "--lora-alpha"),
+    pooling: str = typer.Option("auto", "--pooling", help="auto, mean, cls or lasttoken."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:  # fmt: skip
+    """Fine-tune a bi-encoder: InfoNCE over 1 positive + k hard negatives + in-batch negatives.
+
+    Runs on CPU, one GPU, or several with `accelerate launch` / `torchrun` (same command)."""
+    from hardneg.train.retriever import RetrieverConfig, train_retriever
+
+    config = RetrieverConfig(
+        base_model=model, negatives=negatives, temperature=temperature, positives=_positives(positives),
+        query_prefix=query_prefix, passage_prefix=passage_prefix, max_length=max_length, lr=lr, epochs=epochs,
+        batch_size=batch_size, warmup=warmup, seed=seed, precision=precision, cached_loss=cached_loss,
+        mini_batch_size=mini_batch_size, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, pooling=pooling,
+        max_steps=max_steps, quiet=bool(STATE["quiet"]),
+    )  # fmt: skip
+    with _stdout_to_stderr(as_json):
+        result = train_retriever(train_file, output, config)
+    _print_train(result, as_json)
+
+
+@train_app.command("reranker")
+@handle_errors
+def train_reranker_cmd(
+    train_file: Path = typer.Argument(..., metavar="TRAIN", help=TRAIN_HELP),
+    output: Path = typer.Option(..., "--output", "-o", help="Model folder to write (replaced atomically)."),
+    model: str | None = typer.Option(None, "--model", help="Base model; default: embedded MiniLM with a new head."),
+    loss: str = typer.Option("bce", "--loss", help="bce (pointwise) or listwise (softmax over the group)."),
+    negatives: int = typer.Option(7, "--negatives", "-k", help="Hard negatives per group."),
+    positives: str = typer.Option("sample", "--positives", help="sample or all (see `train retriever`)."),
+    query_prefix: str = typer.Option("", "--query-prefix"),
+    passage_prefix: str = typer.Option("", "--passage-prefix"),
+    max_length: int = typer.Option(256, "--max-length", help="Max tokens per (query, passage) pair."),
+    lr: float = typer.Option(2e-5, "--lr"),
+    epochs: int = typer.Option(1, "--epochs"),
+    batch_size: int = typer.Option(16, "--batch-size", help="Pairs (bce) or groups (listwise) per step."),
+    warmup: float = typer.Option(0.1, "--warmup"),
+    seed: int = typer.Option(42, "--seed"),
+    precision: str = typer.Option("auto", "--precision"),
+    max_steps: int | None = typer.Option(None, "--max-steps"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:  # fmt: skip
+    """Fine-tune a cross-encoder reranker on positives vs hard negatives."""
+    from hardneg.train.reranker import RerankerConfig, train_reranker
+
+    if loss not in ("bce", "listwise"):
+        raise ConfigError(f"--loss must be bce or listwise, got {loss!r}")
+    config = RerankerConfig(
+        base_model=model, loss=loss, negatives=negatives, positives=_positives(positives),  # type: ignore[arg-type]
+        query_prefix=query_prefix, passage_prefix=passage_prefix, max_length=max_length, lr=lr, epochs=epochs,
+        batch_size=batch_size, warmup=warmup, seed=seed, precision=precision, max_steps=max_steps,
+        quiet=bool(STATE["quiet"]),
+    )  # fmt: skip
+    with _stdout_to_stderr(as_json):
+        result = train_reranker(train_file, output, config)
+    _print_train(result, as_json)
+
+
+def _positives(value: str) -> Any:
+    if value not in ("sample", "all"):
+        raise ConfigError(f"--positives must be sample or all, got {value!r}")
+    return value
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    model: str | None = typer.Argument(None, metavar="[MODEL]", help="Retriever folder or name (not with --bm25)."),
+    beir_dir: Path | None = typer.Argument(None, metavar="BEIR_DIR", help="BEIR folder (corpus, queries, qrels/)."),
+    split: str = typer.Option("test", "--split"),
+    bm25: bool = typer.Option(False, "--bm25", help="Evaluate BM25 (bm25s) instead of a model."),
+    reranker: Path | None = typer.Option(None, "--reranker", help="Cross-encoder folder: rerank the first stage."),
+    rerank_top: int = typer.Option(100, "--rerank-top", help="How many first-stage hits to rerank."),
+    depth: int | None = typer.Option(None, "--depth", help="First-stage depth (default: the largest cutoff)."),
+    query_prefix: str | None = typer.Option(None, "--query-prefix", help="Default: the trained-with prefix."),
+    passage_prefix: str | None = typer.Option(None, "--passage-prefix"),
+    max_length: int | None = typer.Option(None, "--max-length", help="Max tokens per passage (and query)."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    keep_identical_ids: bool = typer.Option(False, "--keep-identical-ids", help="Keep hits with docid == query id."),
+    save_run: Path | None = typer.Option(None, "--save-run", help="Write the (final) run as a TREC run file."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the embedding cache."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: ndcg@10, recall@100, mrr@10, queries."),
+) -> None:  # fmt: skip
+    """nDCG@10, Recall@100 and MRR@10 (trec_eval semantics) of a retriever or BM25 on a BEIR split.
+
+    hardneg evaluate MODEL BEIR_DIR, or hardneg evaluate --bm25 BEIR_DIR."""
+    from hardneg.evaluate.run import evaluate_bm25, evaluate_model
+
+    if bm25:
+        if beir_dir is None and model is not None:
+            beir_dir, model = Path(model), None  # `evaluate --bm25 BEIR_DIR`: the one argument is the folder
+        if model is not None:
+            raise ConfigError("give either MODEL or --bm25, not both")
+    if beir_dir is None:
+        raise ConfigError("missing BEIR_DIR")
+    with progress() as bar, _stdout_to_stderr(as_json):
+        tasks: dict[str, Any] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        common: dict[str, Any] = {
+            "split": split, "depth": depth, "ignore_identical_ids": not keep_identical_ids, "reranker": reranker,
+            "rerank_top": rerank_top, "save_run": save_run, "progress": report,
+        }  # fmt: skip
+        if bm25:
+            result = evaluate_bm25(beir_dir, **common)
+        else:
+            result = evaluate_model(
+                model, beir_dir, query_prefix=query_prefix, passage_prefix=passage_prefix,
+                query_max_length=max_length, passage_max_length=max_length, batch_size=batch_size,
+                use_cache=not no_cache, **common,
+            )  # fmt: skip
+    if as_json:
+        print_json(result.to_dict())
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{result.dataset} ({result.split}, {result.queries} queries)")
+    names = list(result.metrics)
+    table.add_column("system")
+    for name in names:
+        table.add_column(name, justify="right")
+    rows = [result.first_stage, result] if result.first_stage is not None else [result]
+    for row in rows:
+        table.add_row(row.system, *(f"{row.metrics[n]:.4f}" for n in names))  # type: ignore[union-attr]
+    console.print(table)
+
+
+@app.command()
+@handle_errors
+def compare(
+    qrels: Path = typer.Argument(..., metavar="QRELS", help="BEIR qrels TSV or TREC qrels file."),
+    runs: list[Path] = typer.Argument(..., metavar="RUN_A RUN_B [...]", help="TREC runs; the first is the baseline."),
+    metric: list[str] = typer.Option(["ndcg@10", "recall@100", "mrr@10"], "--metric", "-m", help="Repeatable."),
+    iterations: int = typer.Option(10000, "--iterations", help="Randomization-test resamples."),
+    seed: int = typer.Option(42, "--seed"),
+    keep_identical_ids: bool = typer.Option(False, "--keep-identical-ids"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:  # fmt: skip
+    """Paired significance of RUN_B (...) against RUN_A: t-test and randomization test, with per-query
+    wins / losses / ties."""
+    from hardneg.evaluate.compare import compare_runs
+    from hardneg.evaluate.metrics import read_qrels, read_run
+
+    if len(runs) < 2:
+        raise ConfigError("compare needs at least two run files")
+    names = _unique_names(runs)
+    loaded = {name: read_run(path) for name, path in zip(names, runs, strict=True)}
+    result = compare_runs(
+        read_qrels(qrels), loaded, metrics=metric, iterations=iterations, seed=seed,
+        ignore_identical_ids=not keep_identical_ids,
+    )  # fmt: skip
+    if as_json:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"against {result['baseline']} ({result['queries']} queries, {iterations} resamples)")
+    for column in ("system", "metric", "baseline", "system score", "delta", "W/L/T", "t-test p", "rand. p"):
+        table.add_column(column, justify="left" if column in ("system", "metric") else "right")
+    for c in result["comparisons"]:
+        table.add_row(
+            c["system"], c["metric"], f"{c['mean_a']:.4f}", f"{c['mean_b']:.4f}", f"{c['delta']:+.4f}",
+            f"{c['wins']}/{c['losses']}/{c['ties']}", _p(c["t_pvalue"]), _p(c["permutation_pvalue"]),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _unique_names(paths: list[Path]) -> list[str]:
+    names = [p.name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [str(p) for p in paths]

@@ -1,0 +1,18 @@
+"""BEIR-style evaluation with trec_eval semantics, TREC run files and paired significance tests."""
+
+from hardneg.evaluate.compare import compare_runs
+from hardneg.evaluate.metrics import DEFAULT_METRICS, evaluate_run, read_qrels, read_run, write_run
+from hardneg.evaluate.run import EvalResult, evaluate_bm25, evaluate_model, rerank
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "EvalResult",
+    "compare_runs",
+    "evaluate_bm25",
+    "evaluate_model",
+    "evaluate_run",
+    "read_qrels",
+    "read_run",
+    "rerank",
+    "write_run",
+]

@@ -1,0 +1,264 @@
+"""BEIR-style evaluation: first-stage retrieval (dense or BM25, via `hardneg.encode`), optional cross-encoder
+reranking of the top of the first stage, trec_eval metrics.
+
+As in BEIR, a document whose id equals the query id is ignored by default (ArguAna and Quora list every query
+as a corpus document); the first stage then retrieves one extra hit so the depth stays full.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hardneg.data.beir import BeirData, load_beir
+from hardneg.errors import ConfigError
+from hardneg.evaluate.metrics import DEFAULT_METRICS, evaluate_run, parse_metric, trec_order, write_run
+from hardneg.train.common import read_metadata
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass
+class EvalResult:
+    """Metrics of one system on one BEIR split (plus, when reranked, the first stage's)."""
+
+    system: str
+    dataset: str
+    split: str
+    metrics: dict[str, float]
+    queries: int
+    per_query: dict[str, dict[str, float]]
+    run: dict[str, dict[str, float]]
+    seconds: float
+    first_stage: EvalResult | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, per_query: bool = False) -> dict[str, Any]:
+        """Metrics first (`ndcg@10`, `recall@100`, `mrr@10`, `queries`), then context."""
+        out: dict[str, Any] = {name: round(value, 6) for name, value in self.metrics.items()}
+        out["queries"] = self.queries
+        out["system"] = self.system
+        out["dataset"] = self.dataset
+        out["split"] = self.split
+        out["seconds"] = round(self.seconds, 3)
+        if self.first_stage is not None:
+            out["first_stage"] = self.first_stage.to_dict(per_query=per_query)
+        if per_query:
+            out["per_query"] = self.per_query
+        return out
+
+
+def _depth(metrics: Iterable[str], depth: int | None, rerank_top: int) -> int:
+    cutoffs = [parse_metric(m)[1] or 1000 for m in metrics]
+    return max([depth or 0, rerank_top, *cutoffs])
+
+
+def _result(
+    system: str, data_dir: Path, split: str, qrels: Any, run: dict[str, dict[str, float]], metrics: Iterable[str],
+    ignore_identical_ids: bool, seconds: float, options: dict[str, Any],
+) -> EvalResult:  # fmt: skip
+    scores = evaluate_run(qrels, run, metrics=metrics, ignore_identical_ids=ignore_identical_ids)
+    per_query = scores.pop("per_query")
+    queries = scores.pop("queries")
+    return EvalResult(system, data_dir.name, split, scores, queries, per_query, run, seconds, options=options)
+
+
+def rerank(
+    reranker: Any,
+    data: BeirData,
+    run: Mapping[str, Mapping[str, float]],
+    *,
+    top: int = 100,
+    query_prefix: str | None = None,
+    passage_prefix: str | None = None,
+    max_length: int | None = None,
+    batch_size: int = 32,
+    progress: ProgressFn | None = None,
+) -> dict[str, dict[str, float]]:
+    """Rescore each query's top `top` documents with a cross-encoder (a folder or a loaded CrossEncoder).
+
+    Documents below `top` keep their first-stage order, placed under the reranked ones.
+    Prefixes default to those the reranker was trained with (its hardneg metadata), else none.
+    """
+    import torch
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from hardneg.encode import passage_text
+
+    if isinstance(reranker, (str, Path)):
+        saved = read_metadata(reranker).get("config", {})
+        query_prefix = saved.get("query_prefix", "") if query_prefix is None else query_prefix
+        passage_prefix = saved.get("passage_prefix", "") if passage_prefix is None else passage_prefix
+        reranker = CrossEncoder(str(reranker), max_length=max_length)
+    elif max_length is not None:
+        reranker.max_length = max_length
+    query_prefix = query_prefix or ""
+    passage_prefix = passage_prefix or ""
+    out: dict[str, dict[str, float]] = {}
+    qids = list(run)
+    for done, qid in enumerate(qids, start=1):
+        ordered = trec_order(run[qid])
+        head = [d for d, _ in ordered[:top] if d in data.corpus]
+        tail = [d for d, _ in ordered[top:]]
+        query = query_prefix + data.queries[qid]
+        pairs = [(query, passage_prefix + passage_text(data.corpus[d])) for d in head]
+        # Raw logits: a sigmoid saturates at 1.0 for confident pairs and would turn them into docid-ordered ties.
+        scores = (
+            reranker.predict(pairs, batch_size=batch_size, show_progress_bar=False, activation_fn=torch.nn.Identity())
+            if pairs
+            else []
+        )
+        ranked = {d: float(s) for d, s in zip(head, scores, strict=True)}
+        floor = min(ranked.values(), default=0.0)
+        for i, docid in enumerate(tail, start=1):
+            ranked[docid] = floor - i  # strictly below every reranked document, first-stage order kept
+        out[qid] = ranked
+        if progress:
+            progress("rerank", done, len(qids))
+    return out
+
+
+def evaluate_model(
+    model: Any,
+    beir_dir: str | Path,
+    split: str = "test",
+    *,
+    metrics: Iterable[str] = DEFAULT_METRICS,
+    depth: int | None = None,
+    query_prefix: str | None = None,
+    passage_prefix: str | None = None,
+    query_max_length: int | None = None,
+    passage_max_length: int | None = None,
+    batch_size: int = 64,
+    ignore_identical_ids: bool = True,
+    reranker: Any = None,
+    rerank_top: int = 100,
+    reranker_max_length: int | None = None,
+    save_run: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: ProgressFn | None = None,
+) -> EvalResult:
+    """Evaluate a dense retriever (a model folder, a name, or a loaded SentenceTransformer) on a BEIR split.
+
+    Prefixes default to those a hardneg-trained model was trained with (its `hardneg_train.json`), else none.
+    Corpus embeddings go through `hardneg.encode`'s disk cache, so a second evaluation of the same model is
+    cheap. With `reranker`, the first stage's top `rerank_top` are rescored and the result holds both stages
+    (`result.first_stage`); `save_run` then writes the reranked run.
+    """
+    from hardneg.data.records import Passage
+    from hardneg.encode import Retriever
+
+    metrics = list(metrics)
+    suffix = ""
+    if isinstance(model, (str, Path)) or model is None:
+        metadata = read_metadata(model) if model else {}
+        saved = metadata.get("config", {})
+        query_prefix = saved.get("query_prefix", "") if query_prefix is None else query_prefix
+        passage_prefix = saved.get("passage_prefix", "") if passage_prefix is None else passage_prefix
+        # Last-token (EOS) pooled models were trained with EOS appended to every text: encode the same way.
+        suffix = str(metadata.get("text_suffix") or "")
+    data_dir = Path(beir_dir)
+    data = load_beir(data_dir, split)
+    corpus = data.corpus
+    queries = data.queries
+    if suffix:
+        corpus = {d: Passage(p.docid, p.text + suffix, p.title) for d, p in corpus.items()}
+        queries = {q: text + suffix for q, text in queries.items()}
+    start = time.perf_counter()
+    retriever = Retriever(
+        corpus,
+        "dense",
+        model=str(model) if isinstance(model, Path) else model,
+        query_prefix=query_prefix or "",
+        passage_prefix=passage_prefix or "",
+        query_max_length=query_max_length,
+        passage_max_length=passage_max_length,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        progress=progress,
+    )
+    k = _depth(metrics, depth, rerank_top if reranker is not None else 0)
+    hits = retriever.search(queries, k, exclude_self=ignore_identical_ids, progress=progress)
+    run = {qid: dict(ranked) for qid, ranked in hits.items()}
+    name = str(model) if model is not None else "all-MiniLM-L6-v2 (embedded)"
+    options = {"query_prefix": query_prefix, "passage_prefix": passage_prefix, "depth": k}
+    first = _result(
+        name, data_dir, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options
+    )
+    result = first
+    if reranker is not None:
+        start = time.perf_counter()
+        reranked = rerank(
+            reranker, data, run, top=rerank_top, max_length=reranker_max_length, batch_size=batch_size,
+            progress=progress,
+        )  # fmt: skip
+        options = {**options, "rerank_top": rerank_top}
+        result = _result(
+            f"{name} >> {reranker}", data_dir, split, data.qrels, reranked, metrics, ignore_identical_ids,
+            time.perf_counter() - start, options,
+        )  # fmt: skip
+        result.first_stage = first
+    if save_run is not None:
+        write_run(save_run, result.run, tag=_tag(result.system))
+    return result
+
+
+def evaluate_bm25(
+    beir_dir: str | Path,
+    split: str = "test",
+    *,
+    metrics: Iterable[str] = DEFAULT_METRICS,
+    depth: int | None = None,
+    ignore_identical_ids: bool = True,
+    reranker: Any = None,
+    rerank_top: int = 100,
+    reranker_max_length: int | None = None,
+    batch_size: int = 32,
+    save_run: str | Path | None = None,
+    progress: ProgressFn | None = None,
+) -> EvalResult:
+    """Evaluate BM25 (bm25s over title + text, via `hardneg.encode`) on a BEIR split, optionally reranked."""
+    from hardneg.encode import Retriever
+
+    metrics = list(metrics)
+    data_dir = Path(beir_dir)
+    data = load_beir(data_dir, split)
+    start = time.perf_counter()
+    retriever = Retriever(data.corpus, "bm25", progress=progress)
+    k = _depth(metrics, depth, rerank_top if reranker is not None else 0)
+    hits = retriever.search(data.queries, k, exclude_self=ignore_identical_ids, progress=progress)
+    run = {qid: dict(ranked) for qid, ranked in hits.items()}
+    options: dict[str, Any] = {"depth": k}
+    first = _result(
+        "bm25", data_dir, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options
+    )
+    result = first
+    if reranker is not None:
+        start = time.perf_counter()
+        reranked = rerank(
+            reranker, data, run, top=rerank_top, max_length=reranker_max_length, batch_size=batch_size,
+            progress=progress,
+        )  # fmt: skip
+        result = _result(
+            f"bm25 >> {reranker}", data_dir, split, data.qrels, reranked, metrics, ignore_identical_ids,
+            time.perf_counter() - start, {**options, "rerank_top": rerank_top},
+        )  # fmt: skip
+        result.first_stage = first
+    if save_run is not None:
+        write_run(save_run, result.run, tag=_tag(result.system))
+    return result
+
+
+def _tag(system: str) -> str:
+    tag = Path(system.split(" >> ")[-1]).name or "hardneg"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in tag)[:60] or "hardneg"
+
+
+def check_split(beir_dir: str | Path, split: str) -> None:
+    if not (Path(beir_dir) / "qrels" / f"{split}.tsv").is_file():
+        raise ConfigError(f"{beir_dir}: no qrels for split {split!r}")

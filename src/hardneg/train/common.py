@@ -1,0 +1,194 @@
+"""Pieces shared by the retriever and reranker trainers: precision, sequential batches, progress, metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hardneg.errors import ConfigError
+
+METADATA_FILE = "hardneg_train.json"
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    output_dir: Path
+    kind: str  # "retriever" or "reranker"
+    examples: int  # rows seen (all epochs)
+    steps: int
+    seconds: float
+    train_loss: float | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.examples / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output_dir": str(self.output_dir),
+            "kind": self.kind,
+            "examples": self.examples,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "examples_per_second": round(self.examples_per_second, 3),
+            "train_loss": self.train_loss,
+            "sampling": self.metadata.get("sampling", {}),
+        }
+
+
+def resolve_precision(precision: str) -> str:
+    """`auto` -> bf16 on a GPU that has it, else fp16 on a GPU, else fp32 (CPU)."""
+    import torch
+
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def sequential_trainer(base: type) -> type:
+    """A trainer class that reads the training rows in order.
+
+    Rows are already shuffled per epoch by `hardneg.train.data.build_examples`; reading them in order keeps epoch
+    blocks intact. Accelerate still shards each batch across processes under `accelerate launch` / `torchrun`.
+    """
+    from torch.utils.data import SequentialSampler
+
+    try:  # sentence-transformers >= 6; earlier releases keep it in sentence_transformers.sampler
+        from sentence_transformers.base.sampler import DefaultBatchSampler
+    except ImportError:
+        from sentence_transformers.sampler import DefaultBatchSampler  # type: ignore[no-redef]
+
+    class SequentialTrainer(base):  # type: ignore[misc, valid-type]
+        def get_batch_sampler(  # type: ignore[override]
+            self,
+            dataset: Any,
+            batch_size: int,
+            drop_last: bool,
+            valid_label_columns: list[str] | None = None,
+            generator: Any = None,
+            seed: int = 0,
+        ) -> Any:
+            return DefaultBatchSampler(
+                SequentialSampler(dataset),
+                batch_size=batch_size,
+                drop_last=drop_last,
+                valid_label_columns=valid_label_columns,
+                generator=generator,
+                seed=seed,
+            )
+
+    SequentialTrainer.__name__ = f"Sequential{base.__name__}"
+    return SequentialTrainer
+
+
+def progress_callback(progress: ProgressCallback | None) -> Any:
+    """A transformers TrainerCallback that reports (step, total steps) to `progress`."""
+    from transformers import TrainerCallback
+
+    class _Progress(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if progress is not None and state.is_world_process_zero:
+                progress(state.global_step, state.max_steps)
+
+    return _Progress()
+
+
+def training_arguments(
+    args_class: type,
+    *,
+    output_dir: Path,
+    batch_size: int,
+    lr: float,
+    warmup: float,
+    seed: int,
+    precision: str,
+    max_steps: int | None,
+    quiet: bool,
+) -> Any:
+    """Trainer arguments for one sequential pass over the pre-sampled epochs (see hardneg.train.data)."""
+    import torch
+
+    resolved = resolve_precision(precision)
+    return args_class(
+        output_dir=str(output_dir),
+        num_train_epochs=1,
+        max_steps=max_steps if max_steps else -1,
+        per_device_train_batch_size=batch_size,
+        learning_rate=lr,
+        warmup_steps=warmup,
+        seed=seed,
+        data_seed=seed,
+        bf16=resolved == "bf16",
+        fp16=resolved == "fp16",
+        save_strategy="no",
+        report_to="none",
+        logging_steps=10,
+        disable_tqdm=quiet,
+        dataloader_drop_last=False,
+        dataloader_pin_memory=torch.cuda.is_available(),  # pinning is only useful (and only quiet) with a GPU
+    )
+
+
+def trainer_scratch_dir(target: Path) -> Path:
+    """Checkpoint scratch space beside the target; the same path on every process of a distributed run."""
+    return target.parent / f".{target.name}.trainer"
+
+
+def environment() -> dict[str, Any]:
+    import torch
+
+    versions: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__}
+    for name in ("sentence_transformers", "transformers", "peft"):
+        try:
+            module = __import__(name)
+            versions[name] = getattr(module, "__version__", "?")
+        except ImportError:
+            continue
+    versions["cuda_devices"] = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    versions["world_size"] = int(os.environ.get("WORLD_SIZE", "1"))
+    return versions
+
+
+def write_metadata(folder: Path, metadata: dict[str, Any]) -> None:
+    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_metadata(folder: str | Path) -> dict[str, Any]:
+    """The metadata hardneg wrote beside a trained model ({} for other models)."""
+    path = Path(folder) / METADATA_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remove_scratch(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start

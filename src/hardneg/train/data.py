@@ -1,0 +1,163 @@
+"""Training examples from Tevatron-style instances, resampled every epoch.
+
+Sampling rules (after Tevatron's training dataset, written in our own words):
+- One positive per instance per epoch (`positives="sample"`, chosen with a per-instance, per-epoch seed), so
+  relabelled positives (RLHN moves false negatives into the positives) act as alternative positives; or one
+  example per positive (`positives="all"`).
+- k negatives per example. With at least k negatives, each instance's negatives are shuffled once with its own
+  seed and a window of k rotates through them epoch by epoch, so successive epochs see different negatives.
+  With fewer than k (but at least one), k are drawn with replacement, as Tevatron does; those instances are
+  counted. Instances without any negative cannot form a group and are skipped and counted (Tevatron would crash).
+
+Per-epoch resampling is done by materialising all epochs up front: epoch e's examples are shuffled with
+`seed + e` and the epochs are concatenated in order. The trainers then read the rows sequentially in a single
+pass (`num_train_epochs=1`), so the learning-rate schedule spans all epochs and every epoch block uses fresh
+samples. This is simple, deterministic for a given seed and correct under data-parallel sharding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from hardneg.data.io import read_instances
+from hardneg.data.records import Instance, Passage
+from hardneg.errors import ConfigError, InputError
+
+PositiveMode = Literal["sample", "all"]
+
+
+@dataclass
+class SamplingStats:
+    """What the sampler did, written into the model's metadata."""
+
+    instances: int = 0
+    examples_per_epoch: int = 0
+    epochs: int = 0
+    skipped_no_negatives: int = 0
+    skipped_no_positives: int = 0
+    padded_with_replacement: int = 0  # instances with fewer than k negatives (k drawn with replacement)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class Example:
+    """One training group: a query, one positive and k negatives (already formatted as model input text)."""
+
+    query_id: str
+    query: str
+    positive: str
+    negatives: list[str] = field(default_factory=list)
+
+
+def passage_text(passage: Passage, prefix: str = "") -> str:
+    """Model input for a passage: prefix + title + text (the BEIR convention for title and text)."""
+    body = f"{passage.title} {passage.text}" if passage.title else passage.text
+    return f"{prefix}{body.strip()}"
+
+
+def _instance_seed(seed: int, query_id: str) -> int:
+    # A stable per-instance seed (Python's hash() is salted per process, so it cannot be used).
+    digest = hashlib.blake2b(f"{seed}\x00{query_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def pick_negatives(instance: Instance, k: int, epoch: int, seed: int) -> list[Passage]:
+    """k negatives of `instance` for `epoch` (see the module docstring). Empty when it has none."""
+    negatives = list(instance.negatives)
+    if not negatives or k <= 0:
+        return []
+    base = _instance_seed(seed, instance.query_id)
+    if len(negatives) < k:
+        return random.Random(base + epoch).choices(negatives, k=k)
+    random.Random(base).shuffle(negatives)
+    offset = (epoch * k) % len(negatives)
+    doubled = negatives + negatives
+    return doubled[offset : offset + k]
+
+
+def pick_positives(instance: Instance, mode: PositiveMode, epoch: int, seed: int) -> list[Passage]:
+    if mode == "all":
+        return list(instance.positives)
+    if not instance.positives:
+        return []
+    rng = random.Random(_instance_seed(seed, instance.query_id) + 7919 * (epoch + 1))
+    return [rng.choice(instance.positives)]
+
+
+def load_training_instances(path: str | Path) -> list[Instance]:
+    """Read and validate a training file (any format `read_instances` accepts)."""
+    instances = list(read_instances(path))
+    if not instances:
+        raise InputError(path, None, "-", "no training instances in the file")
+    return instances
+
+
+def build_examples(
+    instances: list[Instance],
+    *,
+    negatives: int,
+    epochs: int,
+    seed: int,
+    positives: PositiveMode = "sample",
+    query_prefix: str = "",
+    passage_prefix: str = "",
+    text_suffix: str = "",
+) -> tuple[list[list[Example]], SamplingStats]:
+    """Examples for each epoch (a list per epoch, already shuffled with `seed + epoch`) and sampling counts."""
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {epochs}")
+    if negatives < 0:
+        raise ConfigError(f"negatives must be >= 0, got {negatives}")
+    if positives not in ("sample", "all"):
+        raise ConfigError(f"positives must be 'sample' or 'all', got {positives!r}")
+    stats = SamplingStats(instances=len(instances), epochs=epochs)
+    usable: list[Instance] = []
+    for instance in instances:
+        if not instance.positives:
+            stats.skipped_no_positives += 1
+        elif negatives > 0 and not instance.negatives:
+            stats.skipped_no_negatives += 1
+        else:
+            usable.append(instance)
+            if 0 < len(instance.negatives) < negatives:
+                stats.padded_with_replacement += 1
+    if not usable:
+        raise ConfigError("no usable training instance (every instance lacks positives or negatives)")
+    per_epoch: list[list[Example]] = []
+    for epoch in range(epochs):
+        examples: list[Example] = []
+        for instance in usable:
+            query = f"{query_prefix}{instance.query}{text_suffix}"
+            negs = [
+                passage_text(p, passage_prefix) + text_suffix for p in pick_negatives(instance, negatives, epoch, seed)
+            ]
+            for pos in pick_positives(instance, positives, epoch, seed):
+                examples.append(
+                    Example(instance.query_id, query, passage_text(pos, passage_prefix) + text_suffix, negs)
+                )
+        random.Random(seed + epoch).shuffle(examples)
+        per_epoch.append(examples)
+    stats.examples_per_epoch = len(per_epoch[0])
+    return per_epoch, stats
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hash of the training file (a folder: of its files in name order), recorded in the model metadata."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files: Iterable[Path] = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        with open(file, "rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+ProgressCallback = Callable[[int, int], None]

@@ -1,0 +1,190 @@
+"""Cross-encoder reranker fine-tuning with sentence-transformers' CrossEncoderTrainer.
+
+Losses:
+- `bce`: binary cross-entropy on (query, passage) pairs, 1 for the positive, 0 for each hard negative, with
+  `pos_weight = k` so one positive weighs as much as its k negatives.
+- `listwise`: softmax cross-entropy over each group (positive first, then its k hard negatives), the
+  "localized contrastive estimation" loss used for Tevatron-style rerankers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hardneg.data.atomic import atomic_dir
+from hardneg.errors import ConfigError
+from hardneg.train.common import (
+    ProgressCallback,
+    Timer,
+    TrainResult,
+    environment,
+    progress_callback,
+    remove_scratch,
+    resolve_precision,
+    sequential_trainer,
+    trainer_scratch_dir,
+    training_arguments,
+    write_metadata,
+)
+from hardneg.train.data import build_examples, file_sha256, load_training_instances
+
+
+@dataclass
+class RerankerConfig:
+    """Options of `train_reranker` (the CLI flags map one to one)."""
+
+    base_model: str | None = None  # None: the embedded MiniLM with a new one-logit head
+    loss: Literal["bce", "listwise"] = "bce"
+    negatives: int = 7
+    positives: Literal["sample", "all"] = "sample"
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    max_length: int = 256
+    lr: float = 2e-5
+    epochs: int = 1
+    batch_size: int = 16  # rows: (query, passage) pairs for bce, whole groups for listwise
+    warmup: float = 0.1
+    seed: int = 42
+    precision: str = "auto"
+    max_steps: int | None = None
+    quiet: bool = False
+
+    def check(self) -> None:
+        if self.loss not in ("bce", "listwise"):
+            raise ConfigError(f"loss must be bce or listwise, got {self.loss!r}")
+        if self.batch_size < 1:
+            raise ConfigError("batch size must be >= 1")
+        if self.max_length < 8:
+            raise ConfigError(f"max length must be >= 8, got {self.max_length}")
+        if self.loss == "listwise" and self.negatives < 1:
+            raise ConfigError("the listwise loss needs at least one negative per group")
+
+
+def _group_softmax_loss(model: Any) -> Any:
+    """Softmax cross-entropy over (positive, hard negatives) only.
+
+    sentence-transformers' cross-encoder MultipleNegativesRankingLoss computes exactly this over its columns but
+    always adds random in-batch negatives (num_negatives=0 is rejected by torch.multinomial); the subclass turns
+    those off, leaving the group loss with raw logits (no sigmoid, scale 1).
+    """
+    from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
+
+    class GroupSoftmaxLoss(MultipleNegativesRankingLoss):
+        def get_in_batch_negatives(self, anchors: list[str], candidates: list[list[str]]) -> Any:
+            return iter(())
+
+    return GroupSoftmaxLoss(model, num_negatives=None, scale=1.0, activation_fn=None)
+
+
+def train_reranker(
+    train_path: str | Path,
+    output_dir: str | Path,
+    config: RerankerConfig | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Fine-tune a cross-encoder on Tevatron-style instances and write it to `output_dir` atomically."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import (
+        CrossEncoder,
+        CrossEncoderTrainer,
+        CrossEncoderTrainingArguments,
+    )
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    from hardneg.models import minilm_path
+
+    config = config or RerankerConfig()
+    config.check()
+    output_dir = Path(output_dir)
+    instances = load_training_instances(train_path)
+    per_epoch, stats = build_examples(
+        instances,
+        negatives=config.negatives,
+        epochs=config.epochs,
+        seed=config.seed,
+        positives=config.positives,
+        query_prefix=config.query_prefix,
+        passage_prefix=config.passage_prefix,
+    )
+    model = CrossEncoder(config.base_model or minilm_path(), num_labels=1, max_length=config.max_length)
+    tokenizer = model.tokenizer
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+        model.model.config.pad_token_id = tokenizer.eos_token_id
+
+    if config.loss == "bce":
+        rows: dict[str, list[Any]] = {"query": [], "passage": [], "label": []}
+        for examples in per_epoch:
+            for example in examples:
+                for text, label in [(example.positive, 1.0)] + [(n, 0.0) for n in example.negatives]:
+                    rows["query"].append(example.query)
+                    rows["passage"].append(text)
+                    rows["label"].append(label)
+        pos_weight = torch.tensor(float(max(1, config.negatives)))
+        loss = BinaryCrossEntropyLoss(model, pos_weight=pos_weight)
+    else:
+        rows = {"query": [], "positive": []}
+        for i in range(config.negatives):
+            rows[f"negative_{i + 1}"] = []
+        for examples in per_epoch:
+            for example in examples:
+                rows["query"].append(example.query)
+                rows["positive"].append(example.positive)
+                for i, negative in enumerate(example.negatives):
+                    rows[f"negative_{i + 1}"].append(negative)
+        loss = _group_softmax_loss(model)
+    dataset = Dataset.from_dict(rows)
+
+    scratch = trainer_scratch_dir(output_dir)
+    args = training_arguments(
+        CrossEncoderTrainingArguments,
+        output_dir=scratch,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        warmup=config.warmup,
+        seed=config.seed,
+        precision=config.precision,
+        max_steps=config.max_steps,
+        quiet=config.quiet,
+    )
+    trainer_class = sequential_trainer(CrossEncoderTrainer)
+    trainer = trainer_class(
+        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[progress_callback(progress)]
+    )
+    with Timer() as timer:
+        output = trainer.train()
+    steps = int(output.global_step)
+    seen = min(len(dataset), steps * config.batch_size * max(1, args.world_size))
+    metadata: dict[str, Any] = {
+        "kind": "reranker",
+        "config": asdict(config),
+        "base_model": config.base_model or "embedded all-MiniLM-L6-v2 (new head)",
+        "precision": resolve_precision(config.precision),
+        "loss": type(loss).__name__,
+        "train_file": str(Path(train_path).resolve()),
+        "train_sha256": file_sha256(train_path),
+        "sampling": stats.to_dict(),
+        "rows": len(dataset),
+        "steps": steps,
+        "train_loss": output.training_loss,
+        "train_seconds": round(timer.seconds, 3),
+        "environment": environment(),
+    }
+    if trainer.is_world_process_zero():
+        with atomic_dir(output_dir) as tmp:
+            model.save(str(tmp))
+            write_metadata(tmp, metadata)
+        remove_scratch(scratch)
+    return TrainResult(
+        output_dir=output_dir,
+        kind="reranker",
+        examples=seen,
+        steps=steps,
+        seconds=timer.seconds,
+        train_loss=output.training_loss,
+        metadata=metadata,
+    )
