@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make demo`: clean a real training file offline with the default local cascade.
+# Real data (../shared/data/rlhn-sample: 25 FiQA training instances) when it is there, else the sample that ships
+# with hardneg. Prints where the cleaned file, the summary and the report are.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+HN="$VENV/bin/hardneg"
+OUT=${DEMO_OUT:-demo-out}
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+mkdir -p "$OUT"
+
+REAL=../shared/data/rlhn-sample/fiqa.stage_1.gpt-4o-mini.jsonl.gz
+if [ -f "$REAL" ]; then
+  IN=$REAL
+  echo "== input: $IN (25 real FiQA training instances, 15 mined negatives each)"
+else
+  IN=$("$VENV/bin/python" -c 'from hardneg.data.sample import sample_train_path; print(sample_train_path())')
+  echo "== input: $IN (the sample shipped with hardneg; ../shared is absent)"
+fi
+
+echo "== hardneg stats"
+"$HN" stats "$IN"
+
+echo "== hardneg clean (stage 1 MiniLM on every negative, stage 2 Qwen2.5-Coder-1.5B on the likeliest, then rlhn)"
+"$HN" clean "$IN" -o "$OUT/cleaned.jsonl.gz" --store "$OUT/judgments.sqlite" --json > "$OUT/summary.json"
+"$VENV/bin/python" - "$OUT/summary.json" <<'PY'
+import json, sys
+summary = json.load(open(sys.argv[1]))
+print(json.dumps(summary, indent=2)[:4000])
+PY
+
+if [ -f "$REAL" ]; then
+  echo "== the same 25 instances as judged by GPT-4o-mini then GPT-4o (the paper's cascade), and our agreement with it"
+  rm -f "$OUT/gpt4o.sqlite"
+  "$HN" --quiet import-judgments "$REAL" --stage 1 --judge gpt-4o-mini --store "$OUT/gpt4o.sqlite"
+  "$HN" --quiet import-judgments ../shared/data/rlhn-sample/fiqa.stage_2.gpt-4o.jsonl.gz --stage 2 --judge gpt-4o \
+    --store "$OUT/gpt4o.sqlite"
+  "$HN" agreement --store "$OUT/judgments.sqlite" --a final --b "final:$OUT/gpt4o.sqlite"
+fi
+
+echo "== hardneg report"
+"$HN" --quiet report --store "$OUT/judgments.sqlite" --instances "$IN" -o "$OUT/report.html"
+
+echo
+echo "cleaned training file: $OUT/cleaned.jsonl.gz"
+echo "summary (JSON):        $OUT/summary.json"
+echo "judgment store:        $OUT/judgments.sqlite   (re-running resumes from it)"
+echo "report (open in a browser): $OUT/report.html"
