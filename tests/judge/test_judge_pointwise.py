@@ -77,6 +77,23 @@ def test_failures_are_reported_not_raised(small: LlamaPointwiseJudge, instances:
         LlamaPointwiseJudge("smollm2-135m", n_ctx=16)
 
 
+def test_many_long_positives_share_the_reference_budget(small: LlamaPointwiseJudge) -> None:
+    from hardneg.data.records import Passage
+
+    words = "interest rates bonds dividends " * 40  # ~1,200 characters each
+    instance = Instance(
+        query_id="q",
+        query="how do rising interest rates affect bond prices?",
+        positives=[Passage(docid=f"p{i}", text=f"{i} {words}") for i in range(16)],
+        negatives=[Passage(docid="n1", text=words), Passage(docid="n2", text="a recipe for lemon cake " * 30)],
+    )
+    parts = small.prompt_parts(instance, ["n1", "n2"])
+    # 16 positives x 400 chars would not fit n_ctx=1024; together they get 2 x 400 chars
+    assert max(len(parts.prefix) + len(t) for t in parts.candidates.values()) < small.n_ctx
+    output = small.judge(instance, ["n1", "n2"])
+    assert output.status == "ok" and set(output.scores or {}) == {"n1", "n2"}
+
+
 def test_config_is_stable(small: LlamaPointwiseJudge) -> None:
     config = small.config()
     assert config["model"] == "smollm2-135m" and config["kind"] == "llm-pointwise"

@@ -38,6 +38,9 @@ USER_PROMPT = (
 # Splits the rendered chat prompt into the shared prefix and the per-candidate suffix.
 _SENTINEL = "\u0000CANDIDATE\u0000"
 
+# The reference (all positives together) gets at most this many times `max_passage_chars`.
+REFERENCE_BUDGET = 2
+
 YES_VARIANTS = ("yes", "Yes", "YES", " yes", " Yes", " YES")
 NO_VARIANTS = ("no", "No", "NO", " no", " No", " NO")
 
@@ -96,6 +99,7 @@ class LlamaPointwiseJudge(Judge):
             "n_ctx": self.n_ctx,
             "max_passage_chars": self.max_passage_chars,
             "prompt": {"system": SYSTEM_PROMPT, "user": USER_PROMPT},
+            "reference_budget": REFERENCE_BUDGET,
         }
 
     # ----- model -------------------------------------------------------------------------------------------
@@ -166,7 +170,10 @@ class LlamaPointwiseJudge(Judge):
         """Token ids of the shared prefix and of each candidate (candidate text + assistant header)."""
         before, after = self._chat_split()
         limit = self.max_passage_chars
-        positives = [_truncate(p.text, limit) for p in instance.positives]
+        # Several positives share a budget of REFERENCE_BUDGET passages, so that query + reference + candidate fit
+        # n_ctx also for instances with many positives (FiQA averages 2.6).
+        per_positive = min(limit, REFERENCE_BUDGET * limit // max(1, len(instance.positives)))
+        positives = [_truncate(p.text, per_positive) for p in instance.positives]
         if len(positives) == 1:
             reference = positives[0]
         else:
