@@ -589,9 +589,9 @@ def test_default_config_uses_the_calibrated_thresholds() -> None:
     s1, s2 = load_default_config().stages
     assert (s1.t_better, s1.t_worse) == defaults.thresholds("embedding")
     assert s1.route_threshold == defaults.ROUTE_MIN_SCORE
-    fused = defaults.thresholds("llm-pointwise", fused=True)
-    if fused is not None:
-        assert (s2.t_better, s2.t_worse) == fused
+    assert (s2.t_better, s2.t_worse) == defaults.thresholds("llm-pointwise", fused=True)
+    # the LLM's own calibrated cut gates the fused flags
+    assert s2.min_raw_score == defaults.thresholds("llm-pointwise")[1]
 
 
 def test_min_raw_score_gates_fused_flags() -> None:
