@@ -15,6 +15,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hardneg.data.atomic import atomic_path
 from hardneg.errors import HardnegError
@@ -153,3 +154,17 @@ def gguf_path(name_or_path: str = DEFAULT_JUDGE_MODEL, *, verify: bool = True) -
             )
     stamp.write_text(model.sha256 + "\n")
     return target
+
+
+def load_llama(name_or_path: str, *, n_ctx: int, n_threads: int | None, seed: int) -> Any:
+    """An in-process llama-cpp-python model for a judge GGUF (see `gguf_path`), quiet, last-position logits only."""
+    from llama_cpp import Llama
+
+    return Llama(
+        model_path=str(gguf_path(name_or_path)),
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        seed=seed,
+        logits_all=False,  # judges read the last position's logits (llama_get_logits_ith) or generate
+        verbose=False,
+    )

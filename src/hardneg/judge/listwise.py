@@ -71,17 +71,9 @@ class LlamaListwiseJudge(Judge):
     @property
     def llm(self) -> Any:
         if self._llm is None:
-            from llama_cpp import Llama
+            from hardneg.models import load_llama
 
-            from hardneg.models import gguf_path
-
-            self._llm = Llama(
-                model_path=str(gguf_path(self.model)),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                seed=self.seed,
-                verbose=False,
-            )
+            self._llm = load_llama(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed)
         return self._llm
 
     def _prompt_tokens(self, messages: list[dict[str, str]]) -> int:

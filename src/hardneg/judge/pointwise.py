@@ -107,18 +107,9 @@ class LlamaPointwiseJudge(Judge):
     @property
     def llm(self) -> Any:
         if self._llm is None:
-            from llama_cpp import Llama
+            from hardneg.models import load_llama
 
-            from hardneg.models import gguf_path
-
-            self._llm = Llama(
-                model_path=str(gguf_path(self.model)),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                seed=self.seed,
-                logits_all=False,  # only the last position's logits are read, through llama_get_logits_ith
-                verbose=False,
-            )
+            self._llm = load_llama(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed)
             self._yes_ids = self._single_token_ids(YES_VARIANTS)
             self._no_ids = self._single_token_ids(NO_VARIANTS)
             if not self._yes_ids or not self._no_ids:
