@@ -259,22 +259,7 @@ class BatchJudge(Judge):
     def client(self) -> Any:
         """A synchronous OpenAI (or Azure) client; the key comes from the environment, as for OpenAIJudge."""
         if self._client is None:
-            from openai import AzureOpenAI, OpenAI
-
-            key = self.online._api_key()
-            self.online._key = key
-            if self.online.azure:
-                self._client = AzureOpenAI(
-                    azure_endpoint=self.base_url,
-                    api_key=key,
-                    api_version=self.online.api_version or "2024-10-21",
-                    max_retries=self.max_retries,
-                    timeout=self.online.timeout,
-                )
-            else:
-                self._client = OpenAI(
-                    base_url=self.base_url, api_key=key, max_retries=self.max_retries, timeout=self.online.timeout
-                )
+            self._client = self.online.make_client(asynchronous=False, max_retries=self.max_retries)
         return self._client
 
     def _say(self, message: str) -> None:

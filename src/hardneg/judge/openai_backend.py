@@ -283,20 +283,29 @@ class OpenAIJudge(Judge):
             raise ConfigError(f"no API key: set the environment variable {self.api_key_env}")
         return LOCAL_PLACEHOLDER_KEY
 
-    def _client(self) -> Any:
-        from openai import AsyncAzureOpenAI, AsyncOpenAI
+    def make_client(self, *, asynchronous: bool = True, max_retries: int = 0) -> Any:
+        """An OpenAI (or Azure) client for this judge's endpoint; the key comes from the environment only.
+
+        The online judge retries by itself (bounded, with Retry-After and failure records), so it asks for
+        max_retries=0; the Batch API path lets the SDK retry its few file and batch calls.
+        """
+        import openai
 
         self._key = self._api_key()
-        # Retries are ours (bounded, with Retry-After and failure records), so the SDK's are off.
         if self.azure:
-            return AsyncAzureOpenAI(
+            azure_class = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+            return azure_class(
                 azure_endpoint=self.base_url,
                 api_key=self._key,
                 api_version=self.api_version or DEFAULT_AZURE_API_VERSION,
-                max_retries=0,
+                max_retries=max_retries,
                 timeout=self.timeout,
             )
-        return AsyncOpenAI(base_url=self.base_url, api_key=self._key, max_retries=0, timeout=self.timeout)
+        client_class = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+        return client_class(base_url=self.base_url, api_key=self._key, max_retries=max_retries, timeout=self.timeout)
+
+    def _client(self) -> Any:
+        return self.make_client(asynchronous=True, max_retries=0)
 
     def _scrub(self, text: str) -> str:
         key = self._key

@@ -7,11 +7,12 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardneg.data.atomic import atomic_dir
 from hardneg.errors import ConfigError
 
 METADATA_FILE = "hardneg_train.json"
@@ -192,3 +193,93 @@ class Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+def group_columns(per_epoch: Sequence[Sequence[Any]], negatives: int) -> dict[str, list[str]]:
+    """Columns `query`, `positive`, `negative_1..k`: one row per sampled group, epochs in order."""
+    columns: dict[str, list[str]] = {"query": [], "positive": []}
+    for i in range(negatives):
+        columns[f"negative_{i + 1}"] = []
+    for examples in per_epoch:
+        for example in examples:
+            columns["query"].append(example.query)
+            columns["positive"].append(example.positive)
+            for i, negative in enumerate(example.negatives):
+                columns[f"negative_{i + 1}"].append(negative)
+    return columns
+
+
+def fit_and_save(
+    *,
+    kind: str,
+    trainer_base: type,
+    args_class: type,
+    model: Any,
+    dataset: Any,
+    loss: Any,
+    config: Any,
+    train_path: str | Path,
+    output_dir: Path,
+    sampling: Any,
+    progress: ProgressCallback | None,
+    metadata: dict[str, Any],
+    before_save: Callable[[], None] | None = None,
+) -> TrainResult:
+    """Train `model` on `dataset` in order, then write it and its metadata to `output_dir` atomically.
+
+    `config` is the trainer's options dataclass (batch_size, lr, warmup, seed, precision, max_steps, quiet);
+    `metadata` holds what is particular to the kind of model and is merged into the common record.
+    `before_save` runs on the main process only, after training (e.g. to merge LoRA weights).
+    """
+    from hardneg.train.data import file_sha256
+
+    scratch = trainer_scratch_dir(output_dir)
+    args = training_arguments(
+        args_class,
+        output_dir=scratch,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        warmup=config.warmup,
+        seed=config.seed,
+        precision=config.precision,
+        max_steps=config.max_steps,
+        quiet=config.quiet,
+    )
+    trainer = sequential_trainer(trainer_base)(
+        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[progress_callback(progress)]
+    )
+    with Timer() as timer:
+        output = trainer.train()
+    steps = int(output.global_step)
+    seen = min(len(dataset), steps * config.batch_size * max(1, args.world_size))
+    record: dict[str, Any] = {
+        "kind": kind,
+        "config": asdict(config),
+        "precision": resolve_precision(config.precision),
+        "loss": type(loss).__name__,
+        "train_file": str(Path(train_path).resolve()),
+        "train_sha256": file_sha256(train_path),
+        "sampling": sampling.to_dict(),
+        "rows": len(dataset),
+        "steps": steps,
+        "train_loss": output.training_loss,
+        "train_seconds": round(timer.seconds, 3),
+        "environment": environment(),
+        **metadata,
+    }
+    if trainer.is_world_process_zero():
+        if before_save is not None:
+            before_save()
+        with atomic_dir(output_dir) as tmp:
+            model.save(str(tmp))
+            write_metadata(tmp, record)
+        remove_scratch(scratch)
+    return TrainResult(
+        output_dir=output_dir,
+        kind=kind,
+        examples=seen,
+        steps=steps,
+        seconds=timer.seconds,
+        train_loss=output.training_loss,
+        metadata=record,
+    )

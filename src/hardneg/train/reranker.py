@@ -9,26 +9,13 @@ Losses:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hardneg.data.atomic import atomic_dir
 from hardneg.errors import ConfigError
-from hardneg.train.common import (
-    ProgressCallback,
-    Timer,
-    TrainResult,
-    environment,
-    progress_callback,
-    remove_scratch,
-    resolve_precision,
-    sequential_trainer,
-    trainer_scratch_dir,
-    training_arguments,
-    write_metadata,
-)
-from hardneg.train.data import build_examples, file_sha256, load_training_instances
+from hardneg.train.common import ProgressCallback, TrainResult, fit_and_save, group_columns
+from hardneg.train.data import build_examples, load_training_instances
 
 
 @dataclass
@@ -127,64 +114,21 @@ def train_reranker(
         pos_weight = torch.tensor(float(max(1, config.negatives)))
         loss = BinaryCrossEntropyLoss(model, pos_weight=pos_weight)
     else:
-        rows = {"query": [], "positive": []}
-        for i in range(config.negatives):
-            rows[f"negative_{i + 1}"] = []
-        for examples in per_epoch:
-            for example in examples:
-                rows["query"].append(example.query)
-                rows["positive"].append(example.positive)
-                for i, negative in enumerate(example.negatives):
-                    rows[f"negative_{i + 1}"].append(negative)
+        rows = dict(group_columns(per_epoch, config.negatives))
         loss = _group_softmax_loss(model)
     dataset = Dataset.from_dict(rows)
 
-    scratch = trainer_scratch_dir(output_dir)
-    args = training_arguments(
-        CrossEncoderTrainingArguments,
-        output_dir=scratch,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        warmup=config.warmup,
-        seed=config.seed,
-        precision=config.precision,
-        max_steps=config.max_steps,
-        quiet=config.quiet,
-    )
-    trainer_class = sequential_trainer(CrossEncoderTrainer)
-    trainer = trainer_class(
-        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[progress_callback(progress)]
-    )
-    with Timer() as timer:
-        output = trainer.train()
-    steps = int(output.global_step)
-    seen = min(len(dataset), steps * config.batch_size * max(1, args.world_size))
-    metadata: dict[str, Any] = {
-        "kind": "reranker",
-        "config": asdict(config),
-        "base_model": config.base_model or "embedded all-MiniLM-L6-v2 (new head)",
-        "precision": resolve_precision(config.precision),
-        "loss": type(loss).__name__,
-        "train_file": str(Path(train_path).resolve()),
-        "train_sha256": file_sha256(train_path),
-        "sampling": stats.to_dict(),
-        "rows": len(dataset),
-        "steps": steps,
-        "train_loss": output.training_loss,
-        "train_seconds": round(timer.seconds, 3),
-        "environment": environment(),
-    }
-    if trainer.is_world_process_zero():
-        with atomic_dir(output_dir) as tmp:
-            model.save(str(tmp))
-            write_metadata(tmp, metadata)
-        remove_scratch(scratch)
-    return TrainResult(
-        output_dir=output_dir,
+    return fit_and_save(
         kind="reranker",
-        examples=seen,
-        steps=steps,
-        seconds=timer.seconds,
-        train_loss=output.training_loss,
-        metadata=metadata,
+        trainer_base=CrossEncoderTrainer,
+        args_class=CrossEncoderTrainingArguments,
+        model=model,
+        dataset=dataset,
+        loss=loss,
+        config=config,
+        train_path=train_path,
+        output_dir=output_dir,
+        sampling=stats,
+        progress=progress,
+        metadata={"base_model": config.base_model or "embedded all-MiniLM-L6-v2 (new head)"},
     )

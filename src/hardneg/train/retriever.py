@@ -10,26 +10,13 @@ model and shards the batches; nothing here picks a device.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hardneg.data.atomic import atomic_dir
 from hardneg.errors import ConfigError
-from hardneg.train.common import (
-    ProgressCallback,
-    Timer,
-    TrainResult,
-    environment,
-    progress_callback,
-    remove_scratch,
-    resolve_precision,
-    sequential_trainer,
-    trainer_scratch_dir,
-    training_arguments,
-    write_metadata,
-)
-from hardneg.train.data import build_examples, file_sha256, load_training_instances
+from hardneg.train.common import ProgressCallback, TrainResult, fit_and_save, group_columns
+from hardneg.train.data import build_examples, load_training_instances
 
 
 @dataclass
@@ -180,16 +167,7 @@ def train_retriever(
         passage_prefix=config.passage_prefix,
         text_suffix=suffix,
     )
-    rows: dict[str, list[str]] = {"query": [], "positive": []}
-    for i in range(config.negatives):
-        rows[f"negative_{i + 1}"] = []
-    for examples in per_epoch:
-        for example in examples:
-            rows["query"].append(example.query)
-            rows["positive"].append(example.positive)
-            for i, negative in enumerate(example.negatives):
-                rows[f"negative_{i + 1}"].append(negative)
-    dataset = Dataset.from_dict(rows)
+    dataset = Dataset.from_dict(group_columns(per_epoch, config.negatives))
 
     scale = 1.0 / config.temperature
     if config.cached_loss:
@@ -197,58 +175,28 @@ def train_retriever(
     else:
         loss = MultipleNegativesRankingLoss(model, scale=scale)
 
-    scratch = trainer_scratch_dir(output_dir)
-    args = training_arguments(
-        SentenceTransformerTrainingArguments,
-        output_dir=scratch,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        warmup=config.warmup,
-        seed=config.seed,
-        precision=config.precision,
-        max_steps=config.max_steps,
-        quiet=config.quiet,
-    )
-    trainer_class = sequential_trainer(SentenceTransformerTrainer)
-    trainer = trainer_class(
-        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[progress_callback(progress)]
-    )
-    with Timer() as timer:
-        output = trainer.train()
-    steps = int(output.global_step)
-    seen = min(len(dataset), steps * config.batch_size * max(1, args.world_size))
-    metadata: dict[str, Any] = {
-        "kind": "retriever",
-        "config": asdict(config),
-        "base_model": config.base_model or "embedded all-MiniLM-L6-v2",
-        "precision": resolve_precision(config.precision),
-        "loss": type(loss).__name__,
-        "scale": scale,
-        "text_suffix": suffix,
-        "train_file": str(Path(train_path).resolve()),
-        "train_sha256": file_sha256(train_path),
-        "sampling": stats.to_dict(),
-        "rows": len(dataset),
-        "steps": steps,
-        "train_loss": output.training_loss,
-        "train_seconds": round(timer.seconds, 3),
-        "environment": environment(),
-    }
-    if trainer.is_world_process_zero():
+    def before_save() -> None:
         if config.lora:
             _merge_lora(model)
         # Stored as the model's prompts too, so sentence-transformers users get the same prefixes.
         model.prompts = {"query": config.query_prefix, "document": config.passage_prefix}
-        with atomic_dir(output_dir) as tmp:
-            model.save(str(tmp))
-            write_metadata(tmp, metadata)
-        remove_scratch(scratch)
-    return TrainResult(
-        output_dir=output_dir,
+
+    return fit_and_save(
         kind="retriever",
-        examples=seen,
-        steps=steps,
-        seconds=timer.seconds,
-        train_loss=output.training_loss,
-        metadata=metadata,
+        trainer_base=SentenceTransformerTrainer,
+        args_class=SentenceTransformerTrainingArguments,
+        model=model,
+        dataset=dataset,
+        loss=loss,
+        config=config,
+        train_path=train_path,
+        output_dir=output_dir,
+        sampling=stats,
+        progress=progress,
+        metadata={
+            "base_model": config.base_model or "embedded all-MiniLM-L6-v2",
+            "scale": scale,
+            "text_suffix": suffix,
+        },
+        before_save=before_save,
     )
