@@ -243,6 +243,14 @@ def _row_to_verdict(row: sqlite3.Row) -> StageVerdict:
     )
 
 
+def _final_verdict(
+    query_id: str, stage: int, status: str, reason: str | None, better: list[str] | None, worse: list[str] | None
+) -> FinalVerdict:
+    """A failed or unparsed verdict lists no documents: its status alone keeps relabelling off the instance."""
+    ok = status == "ok"
+    return FinalVerdict(query_id, stage, (better or []) if ok else [], (worse or []) if ok else [], status, reason)
+
+
 class JudgmentStore:
     """SQLite (WAL) store of judgments; safe for one writer process at a time plus any number of readers."""
 
@@ -649,15 +657,10 @@ class JudgmentStore:
                 + ") AND NOT (status='ok' AND better IS NULL AND worse IS NULL)"
             )
             for row in self._conn.execute(sql, raw_args):
-                ok = row["status"] == "ok"
-                verdict = FinalVerdict(
-                    query_id=row["query_id"],
-                    stage=row["stage"],
-                    better=(_load(row["better"]) or []) if ok else [],
-                    worse=(_load(row["worse"]) or []) if ok else [],
-                    status=row["status"],
-                    reason=row["reason"],
-                )
+                verdict = _final_verdict(
+                    row["query_id"], row["stage"], row["status"], row["reason"],
+                    _load(row["better"]), _load(row["worse"]),
+                )  # fmt: skip
                 rows.append((row["stage"], row["updated_at"], verdict))
         verdicts: dict[str, FinalVerdict] = {}
         # ascending (stage, time): a later row replaces an earlier one
@@ -667,11 +670,7 @@ class JudgmentStore:
 
     def _view_rows(self, stage: int, view: str) -> Iterator[tuple[int, float, FinalVerdict]]:
         for v in self.iter_verdicts(stage=stage, view_hash=view):
-            ok = v.status == "ok"
-            verdict = FinalVerdict(
-                v.query_id, v.stage, v.better if ok else [], v.worse if ok else [], v.status, v.reason
-            )
-            yield v.stage, v.updated_at, verdict
+            yield v.stage, v.updated_at, _final_verdict(v.query_id, v.stage, v.status, v.reason, v.better, v.worse)
 
     def stage_summary(self) -> list[dict[str, Any]]:
         """Counts per (stage, judge, call config): records, ok / parse_error / failed, flagged, tokens, latency.
