@@ -54,6 +54,29 @@ def test_batching_gives_the_same_scores_as_one_by_one(judge: EmbeddingJudge, ins
             assert batched[inst.query_id].scores[docid] == pytest.approx(single.scores[docid], abs=1e-5)
 
 
+def test_memo_reuses_vectors_across_chunks_without_changing_scores(instances: list[Instance]) -> None:
+    items = [(inst, inst.negative_ids[:5]) for inst in instances[:4]]
+    plain = EmbeddingJudge(batch_size=32, memo_size=0)
+    remembered = EmbeddingJudge(batch_size=32, memo_size=1000)
+    encoded: list[int] = []
+    encode = remembered.encode
+    remembered.encode = lambda texts: encoded.append(len(texts)) or encode(texts)  # type: ignore[method-assign]
+    first = {inst.query_id: out for inst, out in remembered.judge_many(items)}
+    again = {inst.query_id: out for inst, out in remembered.judge_many(items)}
+    expected = {inst.query_id: out for inst, out in plain.judge_many(items)}
+    assert len(encoded) == 1 and encoded[0] > 0  # the second pass found every text in the memo
+    for qid, out in expected.items():
+        for docid, score in out.scores.items():
+            assert first[qid].scores[docid] == pytest.approx(score, abs=1e-5)
+            assert again[qid].scores[docid] == pytest.approx(score, abs=1e-5)
+    small = EmbeddingJudge(batch_size=32, memo_size=3)
+    list(small.judge_many(items))
+    assert len(small._memo) == 3  # bounded: least recently used texts are dropped
+    plain.close()
+    remembered.close()
+    small.close()
+
+
 def test_score_modes_and_config(instances: list[Instance], judge: EmbeddingJudge) -> None:
     inst = instances[2]
     ref = judge.judge(inst, inst.negative_ids[:4])

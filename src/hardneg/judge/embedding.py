@@ -9,6 +9,7 @@ similarity is its best cosine over the positives.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -23,6 +24,9 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 # Instances whose unique texts are encoded together in `judge_many`: large enough to fill batches,
 # small enough that the first results reach the store quickly.
 _TEXTS_PER_CHUNK = 1024
+# Hard negatives recur across instances (popular passages are mined for many queries), so vectors are kept
+# across chunks, most recently used first: 50,000 MiniLM vectors are ~75 MB.
+DEFAULT_MEMO_SIZE = 50_000
 
 
 def passage_text(passage: Passage, *, use_title: bool = False) -> str:
@@ -48,6 +52,7 @@ class EmbeddingJudge(Judge):
         device: str | None = None,
         score: str = "reference",
         use_title: bool = False,
+        memo_size: int = DEFAULT_MEMO_SIZE,
     ) -> None:
         if score not in SCORE_MODES:
             raise ConfigError(f"embedding judge: score must be one of {', '.join(SCORE_MODES)}, not {score!r}")
@@ -58,6 +63,8 @@ class EmbeddingJudge(Judge):
         self.device = device or "cpu"
         self.score_mode: ScoreMode = score  # type: ignore[assignment]
         self.use_title = use_title
+        self.memo_size = max(0, int(memo_size))
+        self._memo: OrderedDict[str, Any] = OrderedDict()  # text -> vector, least recently used first
         self._encoder: Any = None
 
     # A stable name for the config hash: the embedded default is named, not its install path.
@@ -135,7 +142,7 @@ class EmbeddingJudge(Judge):
                 for text in group:
                     unique.setdefault(text, len(unique))
         start = time.perf_counter()
-        vectors = self.encode(list(unique)) if unique else None
+        vectors = self._vectors(list(unique)) if unique else None
         elapsed = time.perf_counter() - start
         n_pairs = sum(len(d) for _, d, t in prepared if not isinstance(t, str)) or 1
         for instance, docids, texts in prepared:
@@ -144,6 +151,28 @@ class EmbeddingJudge(Judge):
                 continue
             query, positives, negatives = texts
             yield instance, self._score(docids, query[0], positives, negatives, unique, vectors, elapsed / n_pairs)
+
+    def _vectors(self, texts: list[str]) -> Any:
+        """Vectors for `texts` in order: remembered ones from the memo, the rest encoded in one call."""
+        import numpy as np
+
+        missing = [t for t in texts if t not in self._memo]
+        fresh = self.encode(missing) if missing else None
+        dim = fresh.shape[1] if fresh is not None else next(iter(self._memo.values())).shape[0]
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        new = dict(zip(missing, fresh, strict=True)) if fresh is not None else {}
+        for row, text in enumerate(texts):
+            if text in new:
+                out[row] = new[text]
+            else:
+                out[row] = self._memo[text]
+                self._memo.move_to_end(text)
+        if self.memo_size:
+            for text, vector in new.items():
+                self._memo[text] = vector
+            while len(self._memo) > self.memo_size:
+                self._memo.popitem(last=False)
+        return out
 
     def _score(
         self,
@@ -181,3 +210,4 @@ class EmbeddingJudge(Judge):
 
     def close(self) -> None:
         self._encoder = None
+        self._memo.clear()
