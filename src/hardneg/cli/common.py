@@ -69,6 +69,16 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@contextlib.contextmanager
+def stdout_to_stderr(active: bool) -> Iterator[None]:
+    """With --json, stdout holds only the JSON object: library log lines (trainers, ...) go to stderr."""
+    if not active:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout (no rich markup, so it can be piped to jq)."""
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str))

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from hardneg.cli.common import STATE, app, console, err_console, handle_errors, print_json
+from hardneg.cli.common import STATE, app, console, err_console, handle_errors, print_json, stdout_to_stderr
 
 
 def _say(message: str) -> None:
     if not STATE["quiet"]:
         err_console.print(message, markup=False, highlight=False, soft_wrap=True)
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
-    if not active:
-        yield
-        return
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
 
 
 def _plan_rows(records: list[Any]) -> list[dict[str, Any]]:
@@ -69,7 +57,7 @@ def experiment(
 
     cfg = load_config(config)
     # Libraries print to stdout while training; with --json, stdout must hold only the JSON object.
-    with _stdout_to_stderr(as_json):
+    with stdout_to_stderr(as_json):
         result = run_experiment(cfg, dry_run=dry_run, progress=None if as_json else _say, plots=not no_plots)
     if dry_run:
         if as_json:
@@ -99,7 +87,7 @@ def prune(
     from hardneg.experiment.prune import pruning_markdown
 
     cfg = load_config(config, require_judge=False)
-    with _stdout_to_stderr(as_json):
+    with stdout_to_stderr(as_json):
         result = run_prune(cfg, dry_run=dry_run, progress=None if as_json else _say)
     if dry_run:
         if as_json:

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from hardneg.cli.common import STATE, app, console, handle_errors, print_json, progress
+from hardneg.cli.common import STATE, app, console, handle_errors, print_json, progress, stdout_to_stderr
 from hardneg.errors import ConfigError
 
 train_app = typer.Typer(help="Fine-tune a retriever (bi-encoder) or a reranker (cross-encoder).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 TRAIN_HELP = "Training file (Tevatron rows: .jsonl, .jsonl.gz, .parquet or a datasets folder)."
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
-    """With --json, stdout holds only the JSON object: the trainers' log lines go to stderr."""
-    if not active:
-        yield
-        return
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
 
 
 def _print_train(result: Any, as_json: bool) -> None:
@@ -89,7 +76,7 @@ def train_retriever_cmd(
         mini_batch_size=mini_batch_size, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, pooling=pooling,
         max_steps=max_steps, quiet=bool(STATE["quiet"]),
     )  # fmt: skip
-    with _stdout_to_stderr(as_json):
+    with stdout_to_stderr(as_json):
         result = train_retriever(train_file, output, config)
     _print_train(result, as_json)
 
@@ -126,7 +113,7 @@ def train_reranker_cmd(
         batch_size=batch_size, warmup=warmup, seed=seed, precision=precision, max_steps=max_steps,
         quiet=bool(STATE["quiet"]),
     )  # fmt: skip
-    with _stdout_to_stderr(as_json):
+    with stdout_to_stderr(as_json):
         result = train_reranker(train_file, output, config)
     _print_train(result, as_json)
 
@@ -168,7 +155,7 @@ def evaluate(
             raise ConfigError("give either MODEL or --bm25, not both")
     if beir_dir is None:
         raise ConfigError("missing BEIR_DIR")
-    with progress() as bar, _stdout_to_stderr(as_json):
+    with progress() as bar, stdout_to_stderr(as_json):
         tasks: dict[str, Any] = {}
 
         def report(stage: str, done: int, total: int) -> None:
