@@ -86,6 +86,10 @@ def test_experiment_end_to_end_and_resume(tmp_path: Path) -> None:
         assert not gained & {n["docid"] for n in row["negative_passages"]}
         moved += len(gained)
     assert moved > 0
+    # ... and the results say how much: the count of negatives that became positives, none removed.
+    assert rlhn["train"]["negatives_moved"] == moved
+    assert rlhn["train"]["negatives_removed"] == 0
+    assert results["variants"][0]["train"]["negatives_moved"] == 0
 
     out = cfg.output
     for name in ("results.json", "results.md", "results.csv", "plots/scores.png", "plots/delta.png"):

@@ -6,7 +6,8 @@
 {"schema": "hardneg-experiment/1", "name": str, "metric": "ndcg@10", "alpha": 0.05, "seeds": [0],
  "baseline": "default", "test_sets": ["scifact", ...],
  "variants": [{"name": "rlhn-cascade", "treatment": "rlhn", "verdicts": "cascade",
-               "train": {"instances": int, ...relabel counts},
+               "train": {"instances": int, "negatives_moved": int, "negatives_removed": int,
+                         "instances_dropped": int},
                "scores": {"scifact": {"mean": float, "std": float, "per_seed": {"0": float}}, ...},
                "average": {"mean": float, "std": float, "per_seed": {"0": float}},
                "delta": {"scifact": float, ..., "average": float},          # mean minus the baseline's mean
@@ -179,8 +180,8 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"`*`: paired test p < {results['alpha']} on per-query {metric} "
         + ("(averaged over seeds)." if n_seeds > 1 else "(one seed: differences may be seed noise)."),
         "",
-        "| variant | train instances | " + " | ".join(tests) + " | average | Δ average |",
-        "|---|---:|" + "---:|" * len(tests) + "---:|---:|",
+        "| variant | train instances | negatives moved / removed | " + " | ".join(tests) + " | average | Δ average |",
+        "|---|---:|---:|" + "---:|" * len(tests) + "---:|---:|",
     ]
     for v in results["variants"]:
         cells = []
@@ -192,8 +193,10 @@ def results_markdown(results: dict[str, Any]) -> str:
             cells.append(cell)
         avg = _fmt(v["average"]["mean"], v["average"]["std"], n_seeds)
         delta = _fmt_delta(v["delta"]["average"], None) if "delta" in v else "–"
-        instances = v.get("train", {}).get("instances", "–")
-        lines.append(f"| {v['name']} | {instances} | " + " | ".join(cells) + f" | {avg} | {delta} |")
+        train = v.get("train", {})
+        instances = train.get("instances", "–")
+        changed = f"{train.get('negatives_moved', '–')} / {train.get('negatives_removed', '–')}"
+        lines.append(f"| {v['name']} | {instances} | {changed} | " + " | ".join(cells) + f" | {avg} | {delta} |")
     sig_lines = []
     for v in results["variants"]:
         for test, sig in (v.get("significance") or {}).items():

@@ -462,6 +462,20 @@ def _step_rows(records: list[StepRecord]) -> list[dict[str, Any]]:
     ]
 
 
+def train_changes(summary: dict[str, Any]) -> dict[str, Any]:
+    """What a variant step did to the training data: instances kept, negatives moved or removed, instances dropped.
+
+    Relabel variants report under `relabel.total`; the TopK-PercPos baseline reports its own counts.
+    """
+    total = (summary.get("relabel") or {}).get("total") or {}
+    return {
+        "instances": summary.get("instances"),
+        "negatives_moved": int(total.get("negatives_moved", 0)),
+        "negatives_removed": int(total.get("negatives_removed", summary.get("negatives_removed", 0))),
+        "instances_dropped": int(total.get("dropped_total", summary.get("dropped_no_negatives", 0))),
+    }
+
+
 def collect_scores(
     plan: Plan, records: list[StepRecord], labels: list[tuple[str, str, str | None]]
 ) -> list[VariantScores]:
@@ -473,8 +487,7 @@ def collect_scores(
         scores = VariantScores(name=name, treatment=treatment, verdicts=verdicts)
         step_id = plan.variant_steps.get(name)
         if step_id and step_id in by_id:
-            summary = by_id[step_id].summary
-            scores.train = {"instances": summary.get("instances")}
+            scores.train = train_changes(by_id[step_id].summary)
         for seed in cfg.seeds:
             for test in cfg.evaluate:
                 record = by_id.get(plan.evaluations[(name, seed, test.name)])
