@@ -114,7 +114,7 @@ def train_reranker(
         pos_weight = torch.tensor(float(max(1, config.negatives)))
         loss = BinaryCrossEntropyLoss(model, pos_weight=pos_weight)
     else:
-        rows = dict(group_columns(per_epoch, config.negatives))
+        rows = group_columns(per_epoch, config.negatives)  # type: ignore[assignment]
         loss = _group_softmax_loss(model)
     dataset = Dataset.from_dict(rows)
 
