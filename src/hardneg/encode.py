@@ -4,8 +4,9 @@ Public API (stable; other stages import it):
 
 - `passage_text(passage, use_title=True)`: the text a retriever sees for a passage (BEIR convention:
   ``title + " " + text`` when a title exists).
-- `load_encoder(model_name_or_path=None, device=None)`: a SentenceTransformer loaded offline (default: the
-  embedded all-MiniLM-L6-v2), on GPU when one is available.
+- `load_encoder(model_name_or_path=None, device=None, backend="torch")`: a SentenceTransformer loaded offline
+  (default: the embedded all-MiniLM-L6-v2), on GPU when one is available; ``backend="onnx"``/``"auto"`` gives
+  the same model under ONNX Runtime without torch in the process (`hardneg.encode_onnx`).
 - `encode_texts(model, texts, prefix=..., max_length=..., batch_size=..., cache_dir=..., progress=...)`:
   float32, L2-normalised embeddings, cached on disk.
 - `dense_search(query_emb, corpus_emb, k, block_size=...)`: exact inner-product top-k with FAISS, one query
@@ -23,11 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -35,10 +37,8 @@ from hardneg.data.atomic import atomic_path
 from hardneg.data.records import Passage
 from hardneg.errors import ConfigError
 
-if TYPE_CHECKING:
-    pass
-
 ProgressFn = Callable[[str, int, int], None]
+logger = logging.getLogger(__name__)
 
 METHODS = ("bm25", "dense", "hybrid")
 DEFAULT_RRF_K = 60
@@ -61,14 +61,39 @@ def _as_texts(corpus: Mapping[str, Passage] | Sequence[Passage] | Sequence[str],
 # ----------------------------------------------------------------------------------------------------------- models
 
 
-def load_encoder(model_name_or_path: str | os.PathLike[str] | None = None, *, device: str | None = None) -> Any:
-    """Load a SentenceTransformer offline (default: the embedded all-MiniLM-L6-v2 from `hardneg.models`).
+def load_encoder(
+    model_name_or_path: str | os.PathLike[str] | None = None,
+    *,
+    device: str | None = None,
+    backend: str = "torch",
+    cache_dir: str | Path | None = None,
+) -> Any:
+    """Load a sentence-transformers model offline (default: the embedded all-MiniLM-L6-v2 from `hardneg.models`).
 
-    `device` defaults to ``cuda`` when available, else ``cpu``. The returned model carries a cache key
-    (`_hardneg_key`) derived from its path (and the size/mtime of its files), used by `encode_texts`.
-    Raises `hardneg.models.ModelError` when the model cannot be found locally.
+    `backend`: ``torch`` gives a SentenceTransformer; ``onnx`` the same model under ONNX Runtime
+    (`hardneg.encode_onnx.OnnxEncoder`: no torch in the process, exported once into `cache_dir`, default
+    ``<cache>/onnx``); ``auto`` picks onnx on a CPU when onnxruntime is installed and the model's stack is
+    supported, else torch. `device` (torch) defaults to ``cuda`` when available, else ``cpu``. The returned
+    encoder carries a cache key (`_hardneg_key`) derived from its path (and the size/mtime of its files) and
+    backend, used by `encode_texts`. Raises `hardneg.models.ModelError` when the model cannot be found locally.
     """
+    from hardneg.encode_onnx import OnnxUnsupported, load_onnx_encoder, resolve_backend
     from hardneg.models import ModelError, minilm_path
+
+    chosen = resolve_backend(backend, device)
+    if chosen == "onnx":
+        try:
+            return load_onnx_encoder(model_name_or_path, cache_dir=cache_dir)
+        except OnnxUnsupported as exc:
+            if backend == "onnx":
+                raise
+            logger.info("ONNX backend not used (%s); encoding with torch", exc)
+        except ModelError:
+            raise
+        except ConfigError as exc:  # the export itself failed: auto still has torch to run the model
+            if backend == "onnx":
+                raise
+            logger.warning("ONNX export failed, encoding with torch: %s", exc)
 
     # Nothing may be downloaded here: a missing model must fail fast, not hang on the hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -387,6 +412,7 @@ class Retriever:
         use_cache: bool = True,
         rrf_k: int = DEFAULT_RRF_K,
         progress: ProgressFn | None = None,
+        backend: str = "torch",
     ) -> None:
         if method not in METHODS:
             raise ConfigError(f"unknown retrieval method {method!r}: expected one of {', '.join(METHODS)}")
@@ -416,7 +442,7 @@ class Retriever:
         if method in ("dense", "hybrid"):
             self._model = model if model is not None and not isinstance(model, (str, os.PathLike)) else None
             if self._model is None:
-                self._model = load_encoder(model)
+                self._model = load_encoder(model, backend=backend)
             self._corpus_emb = encode_texts(
                 self._model,
                 texts,
@@ -431,7 +457,7 @@ class Retriever:
 
     @property
     def model(self) -> Any:
-        """The SentenceTransformer of a dense/hybrid retriever (None for bm25)."""
+        """The encoder of a dense/hybrid retriever: a SentenceTransformer or an `OnnxEncoder` (None for bm25)."""
         return self._model
 
     def encode_queries(self, queries: Sequence[str], *, progress: ProgressFn | None = None) -> np.ndarray:
@@ -558,7 +584,7 @@ def search(
     """Retrieve the top `k` docids for each query: ``{query_id: [(docid, score), ...]}``, best first.
 
     `options` go to `Retriever` (query_prefix, passage_prefix, query_max_length, passage_max_length,
-    batch_size, use_title, cache_dir, use_cache, rrf_k, progress).
+    batch_size, use_title, cache_dir, use_cache, rrf_k, progress, backend).
     """
     progress = options.get("progress")
     retriever = Retriever(corpus, method, model=model, **options)
