@@ -114,7 +114,8 @@ def test_dense_scifact_and_cache_hit(scifact: BeirData, tmp_path: Path) -> None:
         assert not set(row.negative_ids) & {d for d, v in qrels[row.query_id].items() if v > 0}
         assert all(6 <= p.extra["rank"] <= 50 for p in row.negatives)
     texts = [passage_text(p) for p in scifact.corpus.values()]
-    retriever = Retriever(scifact.corpus, "dense", cache_dir=cache)  # second build: corpus embeddings from cache
+    # Second build with the same encoder backend: corpus embeddings from cache.
+    retriever = Retriever(scifact.corpus, "dense", cache_dir=cache, backend=config.backend)
     path = embedding_cache_path(retriever.model, texts, cache_dir=cache)
     assert path.is_file()
     cached = np.load(path)

@@ -39,6 +39,9 @@ def mine(
     title: bool = typer.Option(True, "--title/--no-title", help='Retrieve on "title text" (BEIR convention).'),
     save_scores: bool = typer.Option(False, "--save-scores", help="Keep score and rank on every passage."),
     batch_size: int = typer.Option(32, "--batch-size", help="Encoding batch size (dense/hybrid)."),
+    backend: str = typer.Option(
+        "auto", "--backend", help="Dense encoder: auto (ONNX Runtime on CPU when installed, else torch), torch, onnx."
+    ),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Embedding cache folder."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
     subset: str | None = typer.Option(None, "--subset", help="Row `subset` (default: the folder name)."),
@@ -67,6 +70,7 @@ def mine(
         use_title=title,
         save_scores=save_scores,
         batch_size=batch_size,
+        backend=backend,
         cache_dir=str(cache_dir) if cache_dir else None,
         use_cache=not no_cache,
     )
@@ -91,7 +95,8 @@ def mine(
         highlight=False,
     )
     skipped = ", ".join(f"{k} {v}" for k, v in data["skipped"].items())
-    console.print(f"queries {data['queries']}; skipped: {skipped}", highlight=False)
+    encoder = f"; encoder {data['encoder']}" if data["encoder"] else ""
+    console.print(f"queries {data['queries']}; skipped: {skipped}{encoder}", highlight=False)
     removed = ", ".join(f"{k} {v}" for k, v in data["removed"].items())
     console.print(
         f"candidates {data['candidates']}; removed: {removed}; not sampled {data['not_sampled']}", highlight=False

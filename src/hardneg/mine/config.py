@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hardneg.encode import METHODS
+from hardneg.encode_onnx import BACKENDS
 from hardneg.errors import ConfigError
 
 SAMPLING = ("top", "random")
@@ -46,6 +47,9 @@ class MineConfig:
     use_title: bool = True
     save_scores: bool = False
     batch_size: int = 32  # the longest batch sets peak memory; 32 is also sentence-transformers' default
+    # dense/hybrid: "auto" runs the model under ONNX Runtime on a CPU when onnxruntime is installed (no torch in
+    # the process: a third of the memory), else torch; "torch" / "onnx" force one (hardneg.encode_onnx).
+    backend: str = "auto"
     block_size: int = 1024  # queries per search block
     cache_dir: str | None = None
     use_cache: bool = True
@@ -68,6 +72,8 @@ class MineConfig:
             raise ConfigError(f"--absolute-margin: must be >= 0; got {self.absolute_margin}")
         if self.min_positive_score < 1:
             raise ConfigError("--min-positive-score: must be at least 1 (a zero label means judged non-relevant)")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend: expected one of {', '.join(BACKENDS)}; got {self.backend!r}")
         if self.batch_size < 1 or self.block_size < 1:
             raise ConfigError("--batch-size and block size must be positive")
 
@@ -80,6 +86,7 @@ class MineReport:
     """What a mining run did. `removed` counts candidates (ranks within the range) each filter dropped."""
 
     method: str = ""
+    encoder: str = ""  # dense/hybrid: the backend that encoded, "onnx" or "torch"
     queries: int = 0
     instances: int = 0
     skipped: dict[str, int] = field(
@@ -120,6 +127,7 @@ class MineReport:
             "subset": self.subset,
             "split": self.split,
             "method": self.method,
+            "encoder": self.encoder,
             "queries": self.queries,
             "instances": self.instances,
             "skipped": dict(self.skipped),

@@ -99,7 +99,10 @@ def mine_instances(
             use_cache=config.use_cache,
             rrf_k=config.rrf_k,
             progress=progress,
+            backend=config.backend,
         )
+    if retriever.model is not None:
+        report.encoder = getattr(retriever.model, "backend", "torch")
     docids = retriever.docids
     doc_index = retriever.doc_index
     query_emb = None
