@@ -190,10 +190,12 @@ def export_onnx(model_name_or_path: str, folder: str | Path) -> Path:
             "torch": torch.__version__,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        if folder.exists():  # another process finished first; its export is as good
-            shutil.rmtree(tmp)
-        else:
+        try:
             tmp.rename(folder)
+        except OSError:
+            if not (folder / META_FILE).is_file():
+                raise
+            shutil.rmtree(tmp)  # another process finished the same export first; its copy is as good
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
