@@ -1,6 +1,6 @@
 """ONNX Runtime backend for dense encoding: embeddings without torch in the process.
 
-Why: on a CPU, importing torch and sentence-transformers costs about 600 MiB before one text is encoded, and a
+Why: on a CPU, importing torch and sentence-transformers costs about 520 MiB before one text is encoded, and a
 32 x 256-token forward pass in torch adds about 260 MiB more. Mining only needs embeddings. So `hardneg mine`
 (backend ``auto``) runs the model's transformer exported to ONNX under ONNX Runtime, with `tokenizers` and numpy
 doing the rest, and caps each forward pass at a token budget.
@@ -12,7 +12,7 @@ doing the rest, and caps each forward pass at a token budget.
 - `load_onnx_encoder(model)`: the cached export (made on first use) as an `OnnxEncoder`.
 - `OnnxEncoder.encode(texts, batch_size=...)`: the subset of ``SentenceTransformer.encode`` that `hardneg.encode`
   uses. Each batch is split into forward passes of at most `max_batch_tokens` padded tokens; embeddings agree
-  with sentence-transformers' to about 1e-6 (tests/test_encode_onnx.py).
+  with sentence-transformers' to about 2e-7 (tests/test_encode_onnx.py checks 1e-5).
 
 Supported: a Transformer module, then Pooling (mean, cls, max or mean_sqrt_len_tokens), then optionally
 Normalize. Any other stack (Dense layers, prompts in pooling, causal models) raises `OnnxUnsupported`; the
@@ -45,8 +45,8 @@ EXPORT_VERSION = 3
 ONNX_OPSET = 17
 POOLING_MODES = ("mean", "cls", "max", "mean_sqrt_len_tokens")
 # 4 texts at MiniLM's 256-token limit. ONNX Runtime's activations grow with rows x length (the attention matrix
-# is rows x heads x length^2): mining SciFact peaks at 372 MiB with 1,024 tokens a pass and 495 MiB with 2,048,
-# and on 2 cores the smaller passes are no slower per text (docs/benchmarks.md).
+# is rows x heads x length^2): mining SciFact peaked at 372 MiB with 1,024 tokens a pass and 495 MiB with 2,048
+# (unfused graph), and on 2 cores the smaller passes are no slower per text (docs/benchmarks.md).
 DEFAULT_MAX_BATCH_TOKENS = 1024
 
 
