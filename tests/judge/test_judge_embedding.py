@@ -121,3 +121,26 @@ def test_auc_against_gpt4o_labels(
     assert len(y) == 375 and sum(y) > 15
     # Measured: 0.76 on these 25 FiQA instances (0.80 on the 50-instance FiQA + MS MARCO sample).
     assert roc_auc_score(y, s) > 0.7
+
+
+def test_onnx_and_torch_encoders_give_the_same_judgments(instances: list[Instance]) -> None:
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from sentence_transformers import SentenceTransformer
+
+    from hardneg.encode_onnx import OnnxEncoder
+
+    items = [(inst, inst.negative_ids[:8]) for inst in instances[:5]]
+    on_torch = EmbeddingJudge(batch_size=32, encoder="torch")
+    on_onnx = EmbeddingJudge(batch_size=32, encoder="onnx")
+    # The encoder is how, not what: the judge's identity (its store key) does not change with it.
+    assert on_torch.config() == on_onnx.config()
+    by_torch = {inst.query_id: out for inst, out in on_torch.judge_many(items)}
+    by_onnx = {inst.query_id: out for inst, out in on_onnx.judge_many(items)}
+    assert isinstance(on_torch._encoder, SentenceTransformer) and isinstance(on_onnx._encoder, OnnxEncoder)
+    for inst, docids in items:
+        for docid in docids:
+            onnx_out, torch_out = by_onnx[inst.query_id], by_torch[inst.query_id]
+            assert onnx_out.scores[docid] == pytest.approx(torch_out.scores[docid], abs=1e-5)
+            assert onnx_out.extra["cos_query"][docid] == pytest.approx(torch_out.extra["cos_query"][docid], abs=1e-5)
+    with pytest.raises(ConfigError, match="encoder"):
+        EmbeddingJudge(encoder="tensorflow")

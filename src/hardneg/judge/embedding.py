@@ -53,7 +53,12 @@ class EmbeddingJudge(Judge):
         score: str = "reference",
         use_title: bool = False,
         memo_size: int = DEFAULT_MEMO_SIZE,
+        encoder: str = "auto",
     ) -> None:
+        from hardneg.encode_onnx import BACKENDS
+
+        if encoder not in BACKENDS:
+            raise ConfigError(f"embedding judge: encoder must be one of {', '.join(BACKENDS)}, not {encoder!r}")
         if score not in SCORE_MODES:
             raise ConfigError(f"embedding judge: score must be one of {', '.join(SCORE_MODES)}, not {score!r}")
         if batch_size < 1:
@@ -64,6 +69,9 @@ class EmbeddingJudge(Judge):
         self.score_mode: ScoreMode = score  # type: ignore[assignment]
         self.use_title = use_title
         self.memo_size = max(0, int(memo_size))
+        # auto: ONNX Runtime on a CPU (no torch in the process), else torch. Like device and batch size, it is
+        # not part of config(): both compute the same cosines (to ~1e-7), so stored judgments stay valid.
+        self.encoder = encoder
         self._memo: OrderedDict[str, Any] = OrderedDict()  # text -> vector, least recently used first
         self._encoder: Any = None
 
@@ -82,12 +90,9 @@ class EmbeddingJudge(Judge):
 
     def _load(self) -> Any:
         if self._encoder is None:
-            from sentence_transformers import SentenceTransformer
+            from hardneg.encode import load_encoder
 
-            from hardneg.models import minilm_path
-
-            path = self.model_arg or minilm_path()
-            self._encoder = SentenceTransformer(path, device=self.device)
+            self._encoder = load_encoder(self.model_arg, device=self.device, backend=self.encoder)
         return self._encoder
 
     def encode(self, texts: Sequence[str]) -> Any:
