@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from hardneg.encode_onnx import BACKENDS
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SCIFACT = REPO.parent / "shared" / "data" / "scifact"
 
@@ -155,7 +157,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size, both sides")
     parser.add_argument("--max-docs", type=int, default=0, help="subsample the corpus (0: all)")
     parser.add_argument("--toy", action="store_true", help="the shipped 8-document toy set (a smoke run)")
-    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="hardneg's encoder")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS, help="hardneg's encoder")
     args = parser.parse_args()
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")

@@ -88,9 +88,7 @@ def load_encoder(
             if backend == "onnx":
                 raise
             logger.info("ONNX backend not used (%s); encoding with torch", exc)
-        except ModelError:
-            raise
-        except ConfigError as exc:  # the export itself failed: auto still has torch to run the model
+        except ConfigError as exc:  # the export itself failed (a ModelError is not one): auto still has torch
             if backend == "onnx":
                 raise
             logger.warning("ONNX export failed, encoding with torch: %s", exc)
@@ -160,6 +158,11 @@ def model_key(model: Any) -> str:
     return key
 
 
+def key_slug(key: str) -> str:
+    """A short, filesystem-safe name from a model cache key, for the file and folder names of its caches."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", key.rsplit("/", 1)[-1])[:40].strip("-")
+
+
 def _texts_digest(texts: Sequence[str]) -> str:
     digest = hashlib.sha256()
     for text in texts:
@@ -185,8 +188,7 @@ def embedding_cache_path(
     key = json.dumps(
         {"model": model_key(model), "texts": _texts_digest(texts), "prefix": prefix, "max_length": max_length, "v": 1}
     )
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", model_key(model).rsplit("/", 1)[-1])[:40].strip("-")
-    return folder / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
+    return folder / f"{key_slug(model_key(model))}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
 
 
 def encode_texts(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -71,10 +70,15 @@ def gpu_present() -> bool:
     return gpus.is_dir() and any(gpus.iterdir())
 
 
+def check_backend(backend: str, option: str = "--backend") -> None:
+    """`ConfigError` naming `option` unless `backend` is one of `BACKENDS`."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"{option}: expected one of {', '.join(BACKENDS)}; got {backend!r}")
+
+
 def resolve_backend(backend: str, device: str | None = None) -> str:
     """``torch`` or ``onnx`` for a requested backend: ``auto`` picks onnx on CPU when onnxruntime is installed."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"--backend: expected one of {', '.join(BACKENDS)}; got {backend!r}")
+    check_backend(backend)
     if backend != "auto":
         return backend
     on_cpu = device == "cpu" or (device is None and not gpu_present())
@@ -83,12 +87,12 @@ def resolve_backend(backend: str, device: str | None = None) -> str:
 
 def export_folder(key: str, cache_dir: str | Path | None = None) -> Path:
     """Where the export of the model with cache key `key` lives (``<cache>/onnx/<slug>-<hash>``)."""
+    from hardneg.encode import key_slug
     from hardneg.models import cache_dir as default_cache_dir
 
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "onnx"
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", key.rsplit("/", 1)[-1])[:40].strip("-")
     digest = hashlib.sha256(json.dumps({"model": key, "v": EXPORT_VERSION}).encode()).hexdigest()[:16]
-    return root / f"{slug}-{digest}"
+    return root / f"{key_slug(key)}-{digest}"
 
 
 # ------------------------------------------------------------------------------------------------------- export
@@ -258,19 +262,18 @@ def _export_in_child(model_name_or_path: str, folder: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "hardneg.encode_onnx", model_name_or_path, str(folder)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
+    errors = proc.stderr.strip().splitlines()
     if proc.returncode == _UNSUPPORTED_EXIT:
-        reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "unsupported model"
+        reason = errors[-1] if errors else "unsupported model"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / UNSUPPORTED_FILE).write_text(json.dumps({"reason": reason}) + "\n")
         raise OnnxUnsupported(reason)
     if proc.returncode == _MODEL_ERROR_EXIT:
         from hardneg.models import ModelError
 
-        raise ModelError(
-            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"cannot load {model_name_or_path!r}"
-        )
+        raise ModelError(errors[-1] if errors else f"cannot load {model_name_or_path!r}")
     if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        tail = "\n".join(errors[-15:])
         raise ConfigError(f"ONNX export of {model_name_or_path!r} failed (exit {proc.returncode}):\n{tail}")
 
 

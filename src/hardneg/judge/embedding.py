@@ -55,10 +55,9 @@ class EmbeddingJudge(Judge):
         memo_size: int = DEFAULT_MEMO_SIZE,
         encoder: str = "auto",
     ) -> None:
-        from hardneg.encode_onnx import BACKENDS
+        from hardneg.encode_onnx import check_backend
 
-        if encoder not in BACKENDS:
-            raise ConfigError(f"embedding judge: encoder must be one of {', '.join(BACKENDS)}, not {encoder!r}")
+        check_backend(encoder, "embedding judge encoder")
         if score not in SCORE_MODES:
             raise ConfigError(f"embedding judge: score must be one of {', '.join(SCORE_MODES)}, not {score!r}")
         if batch_size < 1:
@@ -71,7 +70,7 @@ class EmbeddingJudge(Judge):
         self.memo_size = max(0, int(memo_size))
         # auto: ONNX Runtime on a CPU (no torch in the process), else torch. Like device and batch size, it is
         # not part of config(): both compute the same cosines (to ~1e-7), so stored judgments stay valid.
-        self.encoder = encoder
+        self.encoder_backend = encoder
         self._memo: OrderedDict[str, Any] = OrderedDict()  # text -> vector, least recently used first
         self._encoder: Any = None
 
@@ -92,7 +91,7 @@ class EmbeddingJudge(Judge):
         if self._encoder is None:
             from hardneg.encode import load_encoder
 
-            self._encoder = load_encoder(self.model_arg, device=self.device, backend=self.encoder)
+            self._encoder = load_encoder(self.model_arg, device=self.device, backend=self.encoder_backend)
         return self._encoder
 
     def encode(self, texts: Sequence[str]) -> Any:

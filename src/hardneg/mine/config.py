@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hardneg.encode import METHODS
-from hardneg.encode_onnx import BACKENDS
+from hardneg.encode_onnx import check_backend
 from hardneg.errors import ConfigError
 
 SAMPLING = ("top", "random")
@@ -48,7 +48,7 @@ class MineConfig:
     save_scores: bool = False
     batch_size: int = 32  # the longest batch sets peak memory; 32 is also sentence-transformers' default
     # dense/hybrid: "auto" runs the model under ONNX Runtime on a CPU when onnxruntime is installed (no torch in
-    # the process: a third of the memory), else torch; "torch" / "onnx" force one (hardneg.encode_onnx).
+    # the process: about a quarter of the memory), else torch; "torch" / "onnx" force one (hardneg.encode_onnx).
     backend: str = "auto"
     block_size: int = 1024  # queries per search block
     cache_dir: str | None = None
@@ -72,8 +72,7 @@ class MineConfig:
             raise ConfigError(f"--absolute-margin: must be >= 0; got {self.absolute_margin}")
         if self.min_positive_score < 1:
             raise ConfigError("--min-positive-score: must be at least 1 (a zero label means judged non-relevant)")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"--backend: expected one of {', '.join(BACKENDS)}; got {self.backend!r}")
+        check_backend(self.backend)
         if self.batch_size < 1 or self.block_size < 1:
             raise ConfigError("--batch-size and block size must be positive")
 
