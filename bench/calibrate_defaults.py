@@ -42,14 +42,15 @@ def main() -> int:
         print(f"needs the rlhn-sample at {SAMPLE}", file=sys.stderr)
         return 2
 
+    from hardneg.analysis.labels import labels_from_response_files
     from hardneg.data.io import read_instances
-    from hardneg.judge.calibrate import calibrate, labels_from_response_files, routing_threshold
+    from hardneg.judge.backends.embedding import EmbeddingJudge
+    from hardneg.judge.calibration import calibrate, routing_threshold
     from hardneg.judge.cascade import load_config, routed_on
-    from hardneg.judge.embedding import EmbeddingJudge
-    from hardneg.judge.fusion import rank_average
     from hardneg.judge.store import Judgment
+    from hardneg.retrieval.fusion import rank_average
 
-    labels = labels_from_response_files([str(stage1_file), str(stage2_file)]).labels
+    labels = labels_from_response_files([str(stage1_file), str(stage2_file)]).graded
     instances = list(read_instances(stage1_file))
     emb = {}
     for inst, out in EmbeddingJudge().judge_many((i, i.negative_ids) for i in instances):
@@ -121,7 +122,7 @@ def main() -> int:
         labels = {p: v for p, v in labels.items() if p[0] in complete}
         n_rel = sum(1 for v in labels.values() if v > 0)
         print(f"--cached-only: {len(instances)} instances with all LLM scores cached, {n_rel} relevant pairs")
-    from hardneg.judge.pointwise import LlamaPointwiseJudge
+    from hardneg.judge.backends.llama_pointwise import LlamaPointwiseJudge
 
     judge = LlamaPointwiseJudge(args.model)
     n_todo = sum(1 for q, ds in todo.items() for d in ds if (q, d) not in llm_scores)

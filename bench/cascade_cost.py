@@ -32,16 +32,16 @@ def main() -> int:
         print(f"needs the rlhn-sample at {SAMPLE}", file=sys.stderr)
         return 2
 
+    from hardneg.analysis.labels import labels_from_response_files
     from hardneg.data.io import read_instances
-    from hardneg.judge.calibrate import labels_from_response_files
+    from hardneg.judge.backends.embedding import EmbeddingJudge
+    from hardneg.judge.backends.llama_pointwise import LlamaPointwiseJudge
     from hardneg.judge.cascade import load_config, routed_on
-    from hardneg.judge.embedding import EmbeddingJudge
-    from hardneg.judge.pointwise import LlamaPointwiseJudge
     from hardneg.judge.store import Judgment
 
     config = load_config(args.config)
     stage1 = config.stages[0]
-    labels = labels_from_response_files([str(stage1_file), str(stage2_file)]).labels
+    labels = labels_from_response_files([str(stage1_file), str(stage2_file)]).graded
     instances = list(read_instances(stage1_file))
     embedder = EmbeddingJudge(**{k: v for k, v in stage1.params.items() if k in ("model", "score")})
     outputs = {inst.query_id: out for inst, out in embedder.judge_many((i, i.negative_ids) for i in instances)}

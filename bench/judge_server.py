@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the test servers (tests/support) are test code, not part of hardneg
 SAMPLE = Path(os.environ.get("HARDNEG_SHARED_DATA", REPO.parent / "shared" / "data")) / "rlhn-sample"
 
 
@@ -31,8 +32,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from hardneg.data.io import read_instances
-    from hardneg.judge.openai_backend import OpenAIJudge
-    from hardneg.testing import LlamaServer
+    from hardneg.judge.backends.openai_chat import OpenAIJudge
+    from support import LlamaServer
 
     source = SAMPLE / "fiqa.stage_1.gpt-4o-mini.jsonl.gz"
     if not source.is_file():

@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hardneg.encode_onnx import BACKENDS
+from hardneg.retrieval.encoders import BACKENDS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_SCIFACT = REPO.parent / "shared" / "data" / "scifact"
@@ -42,7 +42,7 @@ SHARED_SCIFACT = REPO.parent / "shared" / "data" / "scifact"
 ST_SCRIPT = r"""
 import json, sys
 from hardneg.data.beir import load_beir
-from hardneg.encode import passage_text
+from hardneg.data.records import passage_text
 from hardneg.models import minilm_path
 from datasets import Dataset
 from sentence_transformers import SentenceTransformer
@@ -55,8 +55,8 @@ for qid, labels in data.qrels.items():
     for docid, label in labels.items():
         if label > 0 and docid in data.corpus:
             anchors.append(data.queries[qid])
-            positives.append(passage_text(data.corpus[docid]))
-corpus = [passage_text(p) for p in data.corpus.values()]
+            positives.append(passage_text(data.corpus[docid], with_title=True))
+corpus = [passage_text(p, with_title=True) for p in data.corpus.values()]
 model = SentenceTransformer(minilm_path(), device="cpu")
 result = mine_hard_negatives(
     Dataset.from_dict({"query": anchors, "positive": positives}), model, corpus=corpus,
@@ -79,8 +79,8 @@ print("{}")
 """
 
 EXPORT_SCRIPT = r"""
-from hardneg.encode import _path_key
-from hardneg.encode_onnx import META_FILE, export_folder, load_onnx_encoder
+from hardneg.retrieval.keys import path_key
+from hardneg.retrieval.onnx import META_FILE, export_folder, load_onnx_encoder
 from hardneg.models import minilm_path
 cached = (export_folder(_path_key(minilm_path())) / META_FILE).is_file()
 load_onnx_encoder()

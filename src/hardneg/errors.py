@@ -52,4 +52,13 @@ class InputError(HardnegError):
 
 
 class ConfigError(HardnegError):
-    """A bad option or configuration value (also exit code 2 in the CLI)."""
+    """A bad option or configuration value (also exit code 2 in the CLI).
+
+    `param` names the library parameter (``range_end``, ``stages.1.t_better``), never a command-line flag: the
+    CLI maps parameters to its own flags when it prints the error.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        self.param = param
+        self.detail = message
+        super().__init__(f"{param}: {message}" if param else message)

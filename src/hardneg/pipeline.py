@@ -1,48 +1,44 @@
-"""`clean`: the whole job in one call, judge with the default local cascade, then relabel.
+"""`clean`: the whole job in one call, judge with a cascade (default: the shipped local one), then relabel.
 
-The default cascade ships as `hardneg/judge/configs/default.yaml` (MiniLM embedding on every negative, the
+The default cascade ships as `hardneg/judge/cascade/default.yaml` (MiniLM embedding on every negative, the
 likeliest half passed to a Qwen2.5-Coder-1.5B pointwise judge fused with the embedding score). Verdicts go
 to a judgment store (SQLite) as they arrive, so an interrupted `clean` resumes where it stopped, and a `clean`
-with edited thresholds or routing on the same store makes no call it already made; the cleaned file is written
+with edited thresholds or routing on the same store makes no call it already made; a cleaned file is written
 atomically at the end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardneg.judge.cascade import CascadeConfig, CascadeReport, Progress, load_config, run_cascade
-from hardneg.judge.store import JudgmentStore
-from hardneg.relabel import RelabelOptions, RelabelReport, relabel_file
-
-
-def default_config_path() -> Path:
-    """The shipped default cascade YAML."""
-    return Path(str(resources.files("hardneg.judge") / "configs" / "default.yaml"))
-
-
-def load_default_config() -> CascadeConfig:
-    return load_config(default_config_path())
+from hardneg.data.source import as_source
+from hardneg.judge.cascade.config import CascadeConfig, as_config
+from hardneg.judge.cascade.runner import CascadeReport, run_cascade
+from hardneg.judge.cost import Budget
+from hardneg.judge.store import JudgmentStore, open_store
+from hardneg.progress import CountProgress, StageProgress
+from hardneg.relabel.run import relabel, relabel_options
+from hardneg.relabel.treatments import RelabelOptions, RelabelReport, Treatment
 
 
 def default_store_path(out_path: str | Path) -> Path:
-    """Where `clean` keeps its judgments when no store is named: beside the output."""
+    """Where `hardneg clean` keeps its judgments when no store is named: beside the output."""
     out_path = Path(out_path)
     return out_path.with_name(out_path.name + ".judgments.sqlite")
 
 
 @dataclass(slots=True)
 class CleanReport:
-    in_path: str
-    out_path: str
-    store: str
-    config: str
-    cascade: CascadeReport
-    relabel: RelabelReport
+    """What `clean` did: the cascade's report and the relabel report (pass one in to have it filled)."""
+
+    in_path: str = ""
+    out_path: str = ""
+    store: str = ""
+    config: str = ""
+    cascade: CascadeReport = field(default_factory=CascadeReport)
+    relabel: RelabelReport = field(default_factory=lambda: RelabelReport(RelabelOptions()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,25 +52,43 @@ class CleanReport:
 
 
 def clean(
-    in_path: str | Path,
-    out_path: str | Path,
+    data: Any,
     *,
-    store_path: str | Path | None = None,
-    config: CascadeConfig | None = None,
+    store: JudgmentStore | str | Path,
+    config: CascadeConfig | dict[str, Any] | str | Path | None = None,
+    treatment: Treatment = "rlhn",
+    output: str | Path | None = None,
     options: RelabelOptions | None = None,
-    progress: Progress | None = None,
-    relabel_progress: Callable[[int], None] | None = None,
-) -> CleanReport:
-    """Judge `in_path` with the cascade (default: the shipped local one), then relabel into `out_path`.
+    budget: Budget | None = None,
+    report: CleanReport | None = None,
+    progress: StageProgress | None = None,
+    relabel_progress: CountProgress | None = None,
+    **relabel_overrides: Any,
+) -> Any:
+    """Judge `data` with the cascade (default: the shipped local one), then relabel it; returns the kind given.
 
-    The relabel treatment defaults to `rlhn` (flagged negatives become positives). Instances whose last
-    stage failed are never treated as clean (see `RelabelOptions.on_failed`).
+    `data`: instances, a `datasets.Dataset`, a training file (written cleaned to `output`) or a `load_dataset`
+    spec. `store`: the judgment store (a path or a `JudgmentStore`): a re-run resumes from it and makes no call
+    twice. `treatment` defaults to `rlhn` (flagged negatives become positives); other `RelabelOptions` fields
+    may be passed by name. Instances whose last stage failed are never treated as clean.
+
+    >>> import hardneg
+    >>> from hardneg.data.sample import sample_train_path
+    >>> from hardneg.data import read_instances
+    >>> one_stage = {"stages": [{"name": "cosine", "backend": "embedding", "t_better": 0.75}]}
+    >>> cleaned = hardneg.clean(list(read_instances(sample_train_path())), store=":memory:", config=one_stage)
+    >>> len(cleaned)
+    24
     """
-    config = config or load_default_config()
-    options = options or RelabelOptions(treatment="rlhn")
-    store_path = Path(store_path) if store_path is not None else default_store_path(out_path)
-    with JudgmentStore(store_path) as store:
-        cascade = run_cascade(in_path, config, store, progress=progress)
-        verdicts = store.final_verdicts(cascade.stage_hashes)
-    relabel = relabel_file(in_path, out_path, verdicts, options, progress=relabel_progress)
-    return CleanReport(str(in_path), str(out_path), str(store_path), config.name, cascade, relabel)
+    cascade = as_config(config)
+    chosen = relabel_options(options, treatment=treatment, **relabel_overrides)
+    source = as_source(data)
+    report = report if report is not None else CleanReport()
+    report.in_path, report.config = source.name, cascade.name
+    report.out_path = str(output) if output is not None else ""
+    with open_store(store) as db:
+        report.store = str(db.path)
+        report.cascade = run_cascade(source, cascade, db, progress=progress, budget=budget)
+        verdicts = db.final_verdicts(report.cascade.stage_hashes)
+    report.cascade.verdicts = verdicts
+    return relabel(source, verdicts, options=chosen, output=output, report=report.relabel, progress=relabel_progress)

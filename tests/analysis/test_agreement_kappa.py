@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from hardneg.agreement import LabelSet, compare, labels_from_qrels, labels_from_store, load_labels
+from hardneg.analysis.agreement import compare
+from hardneg.analysis.labels import LabelSet, labels_from_qrels, labels_from_store, load_labels
 from hardneg.errors import ConfigError, InputError
 from hardneg.judge.base import JudgeOutput
 from hardneg.judge.importer import import_judgments

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from hardneg.agreement import compare, load_labels
-from hardneg.annotate import config_path_for, export_tasks, import_annotations, read_labelstudio_export
+from hardneg.analysis.agreement import compare
+from hardneg.analysis.annotate import config_path_for, export_tasks, import_annotations, read_labelstudio_export
+from hardneg.analysis.labels import load_labels
 from hardneg.data.io import write_instances
 from hardneg.data.records import Instance, Passage
 from hardneg.errors import InputError
@@ -153,7 +154,7 @@ def test_round_trip_to_agreement(tmp_path: Path, judged: tuple[JudgmentStore, Pa
 
 
 def _final_labels(tasks: list[dict[str, Any]]):
-    from hardneg.agreement import LabelSet
+    from hardneg.analysis.agreement import LabelSet
 
     return LabelSet(
         "judge", {(t["data"]["query_id"], t["data"]["docid"]): int(t["data"]["judge_label"] != "none") for t in tasks}

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from hardneg.analysis.report import build_report
 from hardneg.judge.base import JudgeOutput
 from hardneg.judge.cost import PriceTable
 from hardneg.judge.store import JudgmentStore
-from hardneg.report import build_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [

@@ -34,7 +34,7 @@ def api_key() -> str:
 def llama_server(api_key: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """llama-cpp-python's server on a free 127.0.0.1 port, requiring `api_key`."""
     _need_server_packages()
-    from hardneg.testing import LlamaServer
+    from support import LlamaServer
 
     log = tmp_path_factory.mktemp("llama") / "server.log"
     # one thread: the CI machine is small and shared; more threads only contend

@@ -9,9 +9,9 @@ import time
 import pytest
 import yaml
 
-from hardneg.judge.batch import BatchJudge, custom_id
+from hardneg.judge.backends.openai_batch import BatchJudge, custom_id
 from hardneg.judge.store import JudgmentStore
-from hardneg.testing import BatchStandIn, FaultProxy
+from support import BatchStandIn, FaultProxy
 
 from .conftest import MODEL, small_instances
 

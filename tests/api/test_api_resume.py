@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from hardneg.data.io import read_instances
-from hardneg.judge.openai_backend import OpenAIJudge
-from hardneg.judge.templates import load_template
-from hardneg.testing import FaultProxy
-from hardneg.testing.proxy import prompt_key
+from hardneg.judge.backends.openai_chat import OpenAIJudge
+from hardneg.judge.prompts.templates import load_template
+from support import FaultProxy
+from support.proxy import prompt_key
 
 from .conftest import MODEL
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from hardneg.judge.backends.openai_chat import OpenAIJudge
 from hardneg.judge.cost import Budget, PriceTable, prompt_tokens
-from hardneg.judge.openai_backend import OpenAIJudge
 from hardneg.judge.store import JudgmentStore
-from hardneg.testing import FaultPlan, FaultProxy
-from hardneg.testing.proxy import prompt_key
+from support import FaultPlan, FaultProxy
+from support.proxy import prompt_key
 
 from .conftest import MODEL, small_instances
 

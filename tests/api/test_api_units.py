@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from hardneg.errors import ConfigError
-from hardneg.judge.batch import custom_id
+from hardneg.judge.backends.openai_batch import custom_id
+from hardneg.judge.backends.openai_chat import OpenAIJudge, _retry_after, parse_json_verdict
+from hardneg.judge.backends.ratelimit import RateLimiter
 from hardneg.judge.cost import (
     Budget,
     PriceTable,
@@ -20,8 +22,6 @@ from hardneg.judge.cost import (
     load_stage_specs,
     tokenizer_name,
 )
-from hardneg.judge.openai_backend import OpenAIJudge, _retry_after, parse_json_verdict
-from hardneg.judge.ratelimit import RateLimiter
 
 DOCS = ["d1", "d2", "d3"]
 

@@ -3,7 +3,7 @@
 Published figures:
 - BM25 on SciFact test, nDCG@10 0.665: BEIR paper (Thakur et al., NeurIPS 2021 Datasets and Benchmarks,
   Table 2), Elasticsearch multi-field BM25. Ours is bm25s (Lucene BM25, k1=1.5, b=0.75) over title + text with
-  English stopwords and no stemming (hardneg.encode); it lands at 0.662.
+  English stopwords and no stemming (hardneg.retrieval.bm25); it lands at 0.662.
 - all-MiniLM-L6-v2 zero-shot nDCG@10, MTEB: SciFact 0.645, ArguAna 0.502 (the model card's MTEB model-index,
   huggingface.co/sentence-transformers/all-MiniLM-L6-v2, revision 97ef89b "Add MTEB metadata"; the figures
   as quoted in the project brief, the search tool showed the metadata block but not these two lines).

@@ -95,7 +95,7 @@ def test_pruning_table_suggests_drop_only_when_average_rises() -> None:
 
 
 def test_results_json_is_readable_by_the_report(tmp_path: Path) -> None:
-    from hardneg.report import read_results
+    from hardneg.analysis.report import read_results
 
     results = build_results(
         name="t",

@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from hardneg.errors import ConfigError, InputError
-from hardneg.judge.calibrate import (
-    calibrate,
-    fuse_scores,
+from hardneg.analysis.labels import (
     labels_from_qrels,
     labels_from_response_files,
+    labels_from_store,
     labels_from_verdicts,
-    routing_threshold,
-    split_queries,
 )
+from hardneg.errors import ConfigError, InputError
+from hardneg.judge.calibration import calibrate, fuse_scores, routing_threshold, split_queries
 
 
 def _synthetic(n_queries: int = 40, per_query: int = 12, seed: int = 1) -> tuple[dict, dict]:
@@ -110,7 +108,7 @@ def test_routing_threshold_keeps_the_asked_recall() -> None:
 
 
 def test_labels_from_verdicts_and_fusion_of_pair_scores() -> None:
-    labels = labels_from_verdicts([("q1", ["a", "b", "c"], ["b"], ["c"])])
+    labels = labels_from_verdicts([("q1", ["a", "b", "c"], ["b"], ["c"])]).graded
     assert labels == {("q1", "a"): 0, ("q1", "b"): 2, ("q1", "c"): 1}
     fused = fuse_scores([{("q1", "a"): 0.9, ("q1", "b"): 0.1}, {("q1", "a"): 0.2, ("q1", "b"): 0.7}])
     assert fused == {("q1", "a"): 0.5, ("q1", "b"): 0.5}
@@ -123,10 +121,10 @@ def test_labels_from_qrels(tmp_path: Path) -> None:
     qrels.parent.mkdir(parents=True)
     qrels.write_text("query-id\tcorpus-id\tscore\nq1\tp\t1\nq1\tn2\t2\nq1\tn3\t0\n")
     inst = Instance("q1", "query", [Passage("p", "pos")], [Passage(d, d) for d in ("n1", "n2", "n3")])
-    got = labels_from_qrels(str(qrels), [inst]).labels
+    got = labels_from_qrels(str(qrels), instances=[inst]).graded
     assert got == {("q1", "n1"): 0, ("q1", "n2"): 1, ("q1", "n3"): 0}
     with pytest.raises(InputError):
-        labels_from_qrels(str(tmp_path / "elsewhere.tsv"), [inst])
+        labels_from_qrels(str(tmp_path / "elsewhere.tsv"), instances=[inst])
 
 
 @pytest.mark.shared
@@ -134,12 +132,12 @@ def test_labels_from_rlhn_responses(rlhn_stage1: Path, rlhn_stage2: Path) -> Non
     first = labels_from_response_files([str(rlhn_stage1)])
     final = labels_from_response_files([str(rlhn_stage1), str(rlhn_stage2)])
     assert not first.skipped and not final.skipped
-    assert len({q for q, _ in final.labels}) == 25 and len(final.labels) == 25 * 15
+    assert len({q for q, _ in final.graded}) == 25 and len(final.graded) == 25 * 15
     # 17 stage-1 verdicts flag something; the 17 stage-2 rows replace them.
-    flagged_1 = {q for (q, _), v in first.labels.items() if v > 0}
+    flagged_1 = {q for (q, _), v in first.graded.items() if v > 0}
     assert len(flagged_1) == 17
     assert sum(src.endswith("gpt-4o.jsonl.gz") for src in final.sources.values()) == 17
-    assert final.labels != first.labels
+    assert final.graded != first.graded
 
 
 def test_cli_needs_exactly_one_label_source(tmp_path: Path, rlhn_stage1: Path) -> None:
@@ -183,7 +181,6 @@ def test_cli_calibrates_the_embedding_judge_on_the_real_sample(
 
 @pytest.mark.shared
 def test_labels_from_a_store_match_the_response_files(tmp_path: Path, rlhn_stage1: Path, rlhn_stage2: Path) -> None:
-    from hardneg.judge.calibrate import labels_from_store
     from hardneg.judge.importer import import_judgments
     from hardneg.judge.store import JudgmentStore
 
@@ -191,8 +188,8 @@ def test_labels_from_a_store_match_the_response_files(tmp_path: Path, rlhn_stage
     with JudgmentStore(db) as store:
         import_judgments([rlhn_stage1], 1, "gpt-4o-mini", store)
         import_judgments([rlhn_stage2], 2, "gpt-4o", store)
-    final = labels_from_store(str(db))
-    assert final.labels == labels_from_response_files([str(rlhn_stage1), str(rlhn_stage2)]).labels
-    stage1 = labels_from_store(str(db), stage=1)
-    assert stage1.labels == labels_from_response_files([str(rlhn_stage1)]).labels
-    assert len(labels_from_store(str(db), stage=2).labels) == 17 * 15
+    final = labels_from_store(db)
+    assert final.graded == labels_from_response_files([str(rlhn_stage1), str(rlhn_stage2)]).graded
+    stage1 = labels_from_store(db, stage=1)
+    assert stage1.graded == labels_from_response_files([str(rlhn_stage1)]).graded
+    assert len(labels_from_store(db, stage=2).graded) == 17 * 15

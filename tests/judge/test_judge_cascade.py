@@ -24,10 +24,10 @@ from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
 from hardneg.judge.base import Judge, JudgeOutput
 from hardneg.judge.cascade import CascadeConfig, load_config, parse_config, routed_on, run_cascade
-from hardneg.judge.parse import verdict_output
+from hardneg.judge.prompts.parse import verdict_output
+from hardneg.judge.prompts.templates import load_template
 from hardneg.judge.registry import build_judge, register_backend
 from hardneg.judge.store import JudgmentStore
-from hardneg.judge.templates import load_template
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -347,7 +347,7 @@ def test_registry() -> None:
     with pytest.raises(ConfigError, match="not available"):
         build_judge("hardneg.judge.nonexistent:Judge")
     # a dotted path works without registration
-    assert type(build_judge("hardneg.judge.embedding:EmbeddingJudge")).__name__ == "EmbeddingJudge"
+    assert type(build_judge("hardneg.judge.backends.embedding:EmbeddingJudge")).__name__ == "EmbeddingJudge"
     assert type(build_judge("embedding")).__name__ == "EmbeddingJudge"  # lazy: the model loads on first use
 
 
@@ -445,7 +445,7 @@ def test_embedding_stage_then_routed_lexical_stage(rlhn_stage1: Path, tmp_path: 
         {"name": "lex", "backend": "lexical", "candidates": "routed", "t_better": 0.9, "t_worse": 0.5},
     ]
     try:
-        import hardneg.judge.fusion  # noqa: F401
+        import hardneg.retrieval.fusion  # noqa: F401
 
         stages[1].update({"fuse": "rank-average", "t_better": 0.95, "t_worse": 0.75})
     except ImportError:
@@ -517,7 +517,8 @@ CLOSEST_NEGATIVE = "51f09d8025fb86f43c74dfdb82941039"
 def test_clean_with_the_default_local_cascade(rlhn_stage1: Path, tmp_path: Path) -> None:
     """The shipped default (MiniLM, then Qwen2.5-Coder-1.5B fused) on 1 instance: the one real-LLM test."""
     pytest.importorskip("llama_cpp")
-    from hardneg.pipeline import clean, load_default_config
+    from hardneg.judge.cascade import load_default_config
+    from hardneg.pipeline import CleanReport, clean
 
     config = load_default_config()
     assert [s.backend for s in config.stages] == ["embedding", "llm-pointwise"]
@@ -527,7 +528,8 @@ def test_clean_with_the_default_local_cascade(rlhn_stage1: Path, tmp_path: Path)
     inst.negatives = [inst.negative(CLOSEST_NEGATIVE), *[n for n in inst.negatives if n.docid != CLOSEST_NEGATIVE][:3]]
     write_instances(small, [inst])
     out = tmp_path / "clean.jsonl"
-    report = clean(small, out, store_path=tmp_path / "j.db", config=config)
+    report = CleanReport()
+    assert clean(small, store=tmp_path / "j.db", config=config, output=out, report=report) == out
     s1, s2 = report.cascade.stages
     assert s1.judged == 1 and s1.failed == 0
     assert s2.routed_in == s1.routed_on == 1 and s2.failed == 0 and s2.judged == 1
@@ -543,7 +545,7 @@ def test_clean_with_the_default_local_cascade(rlhn_stage1: Path, tmp_path: Path)
 
 
 def test_two_stage_config_from_flags(tmp_path: Path) -> None:
-    from hardneg.judge.cascade import config_from_flags
+    from hardneg.cli.cascade_flags import config_from_flags
 
     cfg = config_from_flags("openai:gpt-4o-mini", "openai-batch:gpt-4o")
     s1, s2 = cfg.stages
@@ -567,7 +569,7 @@ def test_two_stage_config_from_flags(tmp_path: Path) -> None:
 
 
 def test_shipped_default_config_is_valid() -> None:
-    from hardneg.pipeline import default_config_path, load_default_config
+    from hardneg.judge.cascade import default_config_path, load_default_config
 
     assert default_config_path().is_file()
     cfg = load_default_config()
@@ -584,7 +586,7 @@ def test_shipped_default_config_is_valid() -> None:
 
 def test_default_config_uses_the_calibrated_thresholds() -> None:
     defaults = pytest.importorskip("hardneg.judge.defaults")
-    from hardneg.pipeline import load_default_config
+    from hardneg.judge.cascade import load_default_config
 
     s1, s2 = load_default_config().stages
     assert (s1.t_better, s1.t_worse) == defaults.thresholds("embedding")
@@ -595,7 +597,7 @@ def test_default_config_uses_the_calibrated_thresholds() -> None:
 
 
 def test_min_raw_score_gates_fused_flags() -> None:
-    pytest.importorskip("hardneg.judge.fusion")
+    pytest.importorskip("hardneg.retrieval.fusion")
     from hardneg.judge.cascade import derive_verdict
     from hardneg.judge.store import Judgment
 

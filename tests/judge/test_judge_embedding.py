@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from hardneg.analysis.labels import labels_from_response_files
 from hardneg.data.io import read_instances
 from hardneg.data.records import Instance, Passage
 from hardneg.errors import ConfigError
-from hardneg.judge.calibrate import labels_from_response_files
-from hardneg.judge.embedding import EmbeddingJudge
+from hardneg.judge.backends.embedding import EmbeddingJudge
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -111,7 +111,7 @@ def test_bad_items_fail_with_a_reason(judge: EmbeddingJudge, instances: list[Ins
 def test_auc_against_gpt4o_labels(
     judge: EmbeddingJudge, instances: list[Instance], rlhn_stage1: Path, rlhn_stage2: Path
 ) -> None:
-    labels = labels_from_response_files([str(rlhn_stage1), str(rlhn_stage2)]).labels
+    labels = labels_from_response_files([str(rlhn_stage1), str(rlhn_stage2)]).graded
     y, s = [], []
     for inst, out in judge.judge_many((inst, inst.negative_ids) for inst in instances):
         assert out.status == "ok"
@@ -127,7 +127,7 @@ def test_onnx_and_torch_encoders_give_the_same_judgments(instances: list[Instanc
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
     from sentence_transformers import SentenceTransformer
 
-    from hardneg.encode_onnx import OnnxEncoder
+    from hardneg.retrieval.onnx import OnnxEncoder
 
     items = [(inst, inst.negative_ids[:8]) for inst in instances[:5]]
     on_torch = EmbeddingJudge(batch_size=32, encoder="torch")

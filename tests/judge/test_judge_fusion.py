@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hardneg.errors import ConfigError
-from hardneg.judge.fusion import minmax, normalized_ranks, rank_average
+from hardneg.retrieval.fusion import minmax, normalized_ranks, rank_average
 
 
 def test_normalized_ranks_span_zero_to_one_and_average_ties() -> None:

@@ -10,7 +10,7 @@ import pytest
 from hardneg.data.io import read_instances
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
-from hardneg.judge.listwise import LlamaListwiseJudge
+from hardneg.judge.backends.llama_listwise import LlamaListwiseJudge
 
 pytest.importorskip("llama_cpp")
 pytestmark = [pytest.mark.slow, pytest.mark.shared]

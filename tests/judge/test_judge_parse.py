@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hardneg.data.io import iter_raw_rows
-from hardneg.judge.parse import VerdictTags, normalize_finish_reason, parse_verdict, verdict_output
+from hardneg.judge.prompts.parse import VerdictTags, normalize_finish_reason, parse_verdict, verdict_output
 
 IDS = [f"d{i}" for i in range(1, 16)]
 

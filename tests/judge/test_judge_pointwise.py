@@ -10,7 +10,7 @@ import pytest
 from hardneg.data.io import read_instances
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
-from hardneg.judge.pointwise import LlamaPointwiseJudge
+from hardneg.judge.backends.llama_pointwise import LlamaPointwiseJudge
 
 pytest.importorskip("llama_cpp")
 pytestmark = [pytest.mark.slow, pytest.mark.shared]

@@ -11,8 +11,9 @@ import pytest
 from hardneg.data.records import Instance, Passage
 from hardneg.errors import ConfigError
 from hardneg.judge.base import JudgeOutput
-from hardneg.judge.parse import parse_verdict
-from hardneg.judge.templates import SHIPPED_TEMPLATES, chunk_docids, load_template, merge_outputs
+from hardneg.judge.prompts.parse import parse_verdict
+from hardneg.judge.prompts.templates import SHIPPED_TEMPLATES, chunk_docids, load_template
+from hardneg.judge.verdicts import merge_outputs
 
 GOLDEN = Path(__file__).parent / "golden"
 

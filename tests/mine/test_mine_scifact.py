@@ -9,8 +9,9 @@ import pytest
 
 from hardneg.data.beir import BeirData, load_beir, load_qrels
 from hardneg.data.io import read_instances
-from hardneg.encode import Retriever, embedding_cache_path, encode_texts, passage_text
+from hardneg.data.records import passage_text
 from hardneg.mine import MineConfig, MineReport, mine_beir, mine_instances
+from hardneg.retrieval import Retriever, embedding_cache_path, encode_texts
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -113,7 +114,7 @@ def test_dense_scifact_and_cache_hit(scifact: BeirData, tmp_path: Path) -> None:
     for row in rows:
         assert not set(row.negative_ids) & {d for d, v in qrels[row.query_id].items() if v > 0}
         assert all(6 <= p.extra["rank"] <= 50 for p in row.negatives)
-    texts = [passage_text(p) for p in scifact.corpus.values()]
+    texts = [passage_text(p, with_title=True) for p in scifact.corpus.values()]
     # Second build with the same encoder backend: corpus embeddings from cache.
     retriever = Retriever(scifact.corpus, "dense", cache_dir=cache, backend=config.backend)
     path = embedding_cache_path(retriever.model, texts, cache_dir=cache)

@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 from hardneg.cli import app
 from hardneg.data.beir import load_beir
 from hardneg.data.io import read_instances
-from hardneg.encode import Retriever, embedding_cache_path, encode_texts, load_encoder, passage_text
+from hardneg.data.records import passage_text
 from hardneg.errors import ConfigError
 from hardneg.mine import MineConfig, MineReport, mine_beir, mine_instances, parse_range
+from hardneg.retrieval import Retriever, embedding_cache_path, encode_texts, load_encoder
 
 DOCS = {
     "a1": ("Cats", "Cats are small domesticated carnivores that purr and hunt mice."),
@@ -126,7 +127,7 @@ def test_dense_and_hybrid_tiny(tiny: Path, tmp_path: Path) -> None:
         assert rows[1].positive_ids == ["a4", "a5"]
 
     # Dense scores match a direct computation with the same model.
-    texts = [passage_text(p) for p in data.corpus.values()]
+    texts = [passage_text(p, with_title=True) for p in data.corpus.values()]
     emb = encode_texts(model, texts, cache_dir=tmp_path / "emb")
     direct = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     np.testing.assert_allclose(emb, direct, atol=1e-5)

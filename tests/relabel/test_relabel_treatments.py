@@ -12,7 +12,7 @@ import pytest
 from hardneg.data.io import read_instances, write_instances
 from hardneg.data.records import Instance, Passage
 from hardneg.errors import ConfigError, InputError
-from hardneg.judge.base import FinalVerdict
+from hardneg.judge.verdicts import FinalVerdict
 from hardneg.relabel import RelabelOptions, RelabelReport, relabel_file, relabel_instances
 
 

@@ -13,9 +13,9 @@ from hardneg.cli import app
 from hardneg.data.beir import load_beir
 from hardneg.data.io import write_instances
 from hardneg.data.records import Instance
-from hardneg.encode import bm25_search
 from hardneg.evaluate.metrics import read_run
 from hardneg.models import minilm_path
+from hardneg.retrieval.bm25 import bm25_search
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 

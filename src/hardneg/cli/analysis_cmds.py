@@ -7,15 +7,19 @@ from typing import Any
 
 import typer
 
+from hardneg.analysis.agreement import compare
+from hardneg.analysis.annotate import export_tasks, import_annotations
+from hardneg.analysis.labels import load_labels
+from hardneg.analysis.report import build_report
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
 from hardneg.errors import ConfigError
+from hardneg.judge.store import JudgmentStore
 
 annotate_app = typer.Typer(help="Human annotation round trip through Label Studio.", no_args_is_help=True)
 app.add_typer(annotate_app, name="annotate")
 
 
 def _open_store(path: Path | None) -> Any:
-    from hardneg.judge.store import JudgmentStore
 
     if path is None:
         return None
@@ -57,7 +61,6 @@ def agreement(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Cohen's kappa, confusion matrix, precision and recall between two label sources on shared pairs."""
-    from hardneg.agreement import compare, load_labels
 
     store = _open_store(store_path)
     try:
@@ -102,7 +105,6 @@ def annotate_export(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Write Label Studio tasks for a seeded, per-subset sample of judged pairs, plus the labeling config."""
-    from hardneg.annotate import export_tasks
 
     store = _open_store(store_path)
     try:
@@ -138,7 +140,6 @@ def annotate_import(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Read annotations back into a qrels-like TSV usable by `hardneg agreement --b qrels:FILE`."""
-    from hardneg.annotate import import_annotations
 
     summary = import_annotations(export, output, tie=tie)  # type: ignore[arg-type]
     if as_json:
@@ -165,7 +166,6 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="Print the numbers shown as one JSON object."),
 ) -> None:
     """Write one self-contained HTML page: funnel, flagged rates, flags, tokens and cost, agreement, results."""
-    from hardneg.report import build_report
 
     pairs = []
     for spec in compare_with:

@@ -14,6 +14,9 @@ from typing import Any
 import typer
 
 from hardneg.cli.common import app, console, handle_errors, print_json
+from hardneg.errors import InputError
+from hardneg.judge.backends.openai_batch import BatchJudge, BatchState
+from hardneg.judge.cascade import load_config
 
 batch_app = typer.Typer(help="Follow Batch API jobs submitted by `hardneg judge` (openai-batch stages).")
 app.add_typer(batch_app, name="batch")
@@ -22,8 +25,6 @@ STORE_HELP = "Judgment store (SQLite) that holds the batch ids."
 
 
 def _batch_judges(config: Path, store: Path) -> list[Any]:
-    from hardneg.judge.batch import BatchJudge
-    from hardneg.judge.cascade import load_config
 
     cascade = load_config(config)
     judges = []
@@ -35,8 +36,6 @@ def _batch_judges(config: Path, store: Path) -> list[Any]:
 
 def _statuses(store: Path) -> list[dict[str, Any]]:
     from dataclasses import asdict
-
-    from hardneg.judge.batch import BatchState
 
     state = BatchState(store)
     try:
@@ -71,7 +70,6 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """List the batches recorded in the store (refreshed from the API with --config)."""
-    from hardneg.errors import InputError
 
     if not store.is_file():
         raise InputError(store, None, "--store", "no such store file")
@@ -96,7 +94,6 @@ def collect(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Download the answers of ended batches into the store; then re-run `hardneg judge` to record them."""
-    from hardneg.errors import InputError
 
     if not store.is_file():
         raise InputError(store, None, "--store", "no such store file")

@@ -7,8 +7,12 @@ from typing import Any
 
 import typer
 
+from hardneg.analysis.labels import labels_from_qrels, labels_from_response_files, labels_from_store
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.data.atomic import atomic_path
+from hardneg.data.io import read_instances, write_rows
 from hardneg.errors import ConfigError
+from hardneg.judge.calibration import CALIBRATION_JUDGES, build_scoring_judges, run_calibration
 
 
 def _labels(
@@ -18,7 +22,6 @@ def _labels(
     labels_from_responses: list[Path] | None,
     qrels: Path | None,
 ) -> tuple[Any, str]:
-    from hardneg.judge.calibrate import labels_from_qrels, labels_from_response_files, labels_from_store
 
     given = [x for x in (labels_store, labels_from_responses, qrels) if x]
     if len(given) != 1:
@@ -27,12 +30,12 @@ def _labels(
         if not labels_store.is_file():
             raise ConfigError(f"--labels-store {labels_store}: no such file")
         stage = f" stage {labels_stage}" if labels_stage is not None else " (final verdicts)"
-        return labels_from_store(str(labels_store), labels_stage), f"store {labels_store}{stage}"
+        return labels_from_store(labels_store, stage=labels_stage), f"store {labels_store}{stage}"
     if labels_from_responses:
         names = ", ".join(str(p) for p in labels_from_responses)
-        return labels_from_response_files([str(p) for p in labels_from_responses]), f"responses {names}"
+        return labels_from_response_files(labels_from_responses), f"responses {names}"
     assert qrels is not None
-    return labels_from_qrels(str(qrels), instances), f"qrels {qrels}"
+    return labels_from_qrels(qrels, instances=instances), f"qrels {qrels}"
 
 
 @app.command("calibrate")
@@ -64,10 +67,6 @@ def calibrate_cmd(
     """Score the negatives of IN with a judge and tune its thresholds against labels (held-out metrics)."""
     import yaml
 
-    from hardneg.data.atomic import atomic_path
-    from hardneg.data.io import read_instances
-    from hardneg.judge.calibrate import CALIBRATION_JUDGES, build_scoring_judges, run_calibration
-
     if judge not in CALIBRATION_JUDGES:
         raise ConfigError(f"--judge {judge}: one of {', '.join(CALIBRATION_JUDGES)}")
     if target not in ("relevant", "better"):
@@ -91,7 +90,7 @@ def calibrate_cmd(
 
         report = run_calibration(
             instances,
-            label_set,
+            label_set.graded,
             judges,
             target=target,  # type: ignore[arg-type]
             objective=objective,  # type: ignore[arg-type]
@@ -101,15 +100,14 @@ def calibrate_cmd(
             min_precision=min_precision,
             progress=on_progress,
             pair_scores=pair_scores,
+            label_skipped=label_set.skipped,
         )
     if save_scores is not None:
-        from hardneg.data.io import write_rows
-
         rows = [
             {
                 "query_id": q,
                 "docid": d,
-                "label": label_set.labels.get((q, d)),
+                "label": label_set.graded.get((q, d)),
                 **{n: m.get((q, d)) for n, m in zip(names, pair_scores, strict=True)},
             }
             for q, d in sorted(set().union(*pair_scores))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -51,8 +52,38 @@ def _root(
     STATE["quiet"] = quiet
 
 
+# Library parameters whose flag is not `--` + the parameter's name with dashes.
+PARAM_FLAGS = {"range_start": "--range", "range_end": "--range", "range": "--range"}
+
+
+def command_flags(func: Callable[..., Any]) -> dict[str, str]:
+    """{python parameter: its flag or argument name} of a Typer command function, read from its defaults."""
+    flags: dict[str, str] = {}
+    for name, parameter in inspect.signature(func).parameters.items():
+        info = parameter.default
+        decls = [d for d in getattr(info, "param_decls", None) or () if d.startswith("--")]
+        if decls:
+            flags[name] = decls[0]
+            for decl in decls:
+                flags[decl.removeprefix("--").replace("-", "_")] = decl
+        elif isinstance(info, typer.models.ArgumentInfo):
+            flags[name] = info.metavar or name.upper()
+    return flags
+
+
+def error_message(exc: HardnegError, flags: dict[str, str] | None = None) -> str:
+    """A library error as the CLI says it: parameters named by the command's flags where it has them."""
+    if isinstance(exc, ConfigError) and exc.param:
+        flags = flags or {}
+        name = PARAM_FLAGS.get(exc.param) or flags.get(exc.param) or exc.param
+        return f"{name}: {exc.detail}"
+    return str(exc)
+
+
 def handle_errors(func: F) -> F:
     """Turn hardneg's own errors into a one-line message on stderr and exit code 2."""
+
+    flags = command_flags(func)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -63,7 +94,8 @@ def handle_errors(func: F) -> F:
                 err_console.print(f"[red]error[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except (ConfigError, HardnegError) as exc:
-            err_console.print(f"[red]error[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
+            err_console.print("[red]error[/red] ", markup=True, end="")
+            err_console.print(error_message(exc, flags), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]

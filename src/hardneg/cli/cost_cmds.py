@@ -7,6 +7,9 @@ from pathlib import Path
 import typer
 
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.judge.cascade import load_config
+from hardneg.judge.cost import PriceTable, stage_specs_from_config
+from hardneg.judge.cost import estimate as run_estimate
 
 
 @app.command()
@@ -22,9 +25,6 @@ def estimate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Estimate prompt/output tokens and USD per stage, rendering the real templates. Nothing is called."""
-    from hardneg.judge.cascade import load_config
-    from hardneg.judge.cost import PriceTable, stage_specs_from_config
-    from hardneg.judge.cost import estimate as run_estimate
 
     cascade = load_config(config)  # the same validation as `hardneg judge`
     specs = stage_specs_from_config(cascade.model_dump())

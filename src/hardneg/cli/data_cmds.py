@@ -7,6 +7,9 @@ from pathlib import Path
 import typer
 
 from hardneg.cli.common import EXIT_BAD_INPUT, app, console, err_console, handle_errors, print_json, progress
+from hardneg.data.export import export
+from hardneg.data.io import count_rows, iter_checked_rows, read_instances
+from hardneg.data.stats import file_stats
 
 FILE_HELP = "Training file (.jsonl, .jsonl.gz, .parquet or a datasets folder)."
 
@@ -18,7 +21,6 @@ def validate(
     max_errors: int = typer.Option(50, "--max-errors", help="Stop after this many problems."),
 ) -> None:
     """Check a training file; print every problem as FILE:LINE: field: what is wrong. Exit 2 if any."""
-    from hardneg.data.io import count_rows, iter_checked_rows
 
     problems = []
     with progress() as bar:
@@ -47,8 +49,6 @@ def stats(
     Bad rows are counted as problems and left out of the numbers; the exit code is 0 unless the file
     cannot be read at all.
     """
-    from hardneg.data.io import count_rows
-    from hardneg.data.stats import file_stats
 
     with progress() as bar:
         task = bar.add_task(f"reading {file.name}", total=count_rows(file))
@@ -102,8 +102,6 @@ def convert(
 ) -> None:
     """Convert a training file to another format or trainer layout (validates while streaming; a bad row
     stops with exit 2 and writes nothing)."""
-    from hardneg.data.export import export
-    from hardneg.data.io import count_rows, read_instances
 
     with progress() as bar:
         task = bar.add_task(f"converting {source.name}", total=count_rows(source))

@@ -8,6 +8,9 @@ from typing import Any
 import typer
 
 from hardneg.cli.common import STATE, app, console, err_console, handle_errors, print_json, stdout_to_stderr
+from hardneg.experiment import load_config, run_experiment, run_prune
+from hardneg.experiment.prune import pruning_markdown
+from hardneg.experiment.results import results_markdown
 
 
 def _say(message: str) -> None:
@@ -53,7 +56,6 @@ def experiment(
 
     Every step is cached in the experiment folder: a re-run does only what is missing.
     """
-    from hardneg.experiment import load_config, run_experiment
 
     cfg = load_config(config)
     # Libraries print to stdout while training; with --json, stdout must hold only the JSON object.
@@ -69,7 +71,6 @@ def experiment(
     if as_json:
         print_json(result.results)
         return
-    from hardneg.experiment.results import results_markdown
 
     console.print(results_markdown(result.results), markup=False, highlight=False)
     console.print(f"ran {len(result.ran)} step(s); results in {result.paths['markdown'].parent}")
@@ -83,8 +84,6 @@ def prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the step plan: what is cached, what would run."),
 ) -> None:
     """Leave-one-subset-out: train on all subsets and on each all-but-one; suggest which subsets to keep."""
-    from hardneg.experiment import load_config, run_prune
-    from hardneg.experiment.prune import pruning_markdown
 
     cfg = load_config(config, require_judge=False)
     with stdout_to_stderr(as_json):

@@ -7,8 +7,16 @@ from typing import Any
 
 import typer
 
+from hardneg.cli.cascade_flags import config_from_flags
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
 from hardneg.errors import ConfigError
+from hardneg.judge.cascade import load_config, parse_config, run_cascade
+from hardneg.judge.cost import Budget, PriceTable, stage_specs_from_config
+from hardneg.judge.cost import estimate as run_estimate
+from hardneg.judge.importer import import_judgments
+from hardneg.judge.store import JudgmentStore
+from hardneg.pipeline import CleanReport, default_store_path
+from hardneg.pipeline import clean as run_clean
 
 STORE_HELP = "Judgment store (SQLite); created if missing, reused to resume."
 
@@ -82,7 +90,7 @@ def _print_estimate(result: Any, file: Path) -> None:
 def judge(
     file: Path = typer.Argument(..., help="Training file to judge (.jsonl, .jsonl.gz, .parquet, datasets folder)."),
     store: Path = typer.Option(..., "--store", help=STORE_HELP),
-    config: Path | None = typer.Option(None, "--config", help="Cascade YAML (see judge/configs/default.yaml)."),
+    config: Path | None = typer.Option(None, "--config", help="Cascade YAML (see hardneg/judge/cascade/default.yaml)."),
     stage1: str | None = typer.Option(None, "--stage1", help="BACKEND[:MODEL] of stage 1, e.g. openai:gpt-4o-mini."),
     stage2: str | None = typer.Option(None, "--stage2", help="BACKEND[:MODEL] of stage 2, e.g. openai:gpt-4o."),
     template: str | None = typer.Option(None, "--template", help="Template name or file for listwise stages."),
@@ -101,8 +109,6 @@ def judge(
     A judge call already in the store is never made again: changing thresholds, fusion or routing re-derives the
     verdicts from stored judgments, and a score stage given more negatives judges only the new ones.
     """
-    from hardneg.judge.cascade import config_from_flags, load_config, parse_config, run_cascade
-    from hardneg.judge.store import JudgmentStore
 
     if config is not None and (stage1 or stage2):
         raise ConfigError("give either --config or --stage1/--stage2, not both")
@@ -116,13 +122,8 @@ def judge(
         cascade = parse_config({**cascade.model_dump(), "max_attempts": max_attempts}, "--max-attempts")
     table = None
     if estimate or prices is not None or budget is not None:
-        from hardneg.judge.cost import PriceTable
-
         table = PriceTable.load(prices) if prices is not None else PriceTable.default()
     if estimate:
-        from hardneg.judge.cost import estimate as run_estimate
-        from hardneg.judge.cost import stage_specs_from_config
-
         specs = stage_specs_from_config(cascade.model_dump())
         with progress() as bar:
             task = bar.add_task("rendering prompts", total=None)
@@ -134,8 +135,6 @@ def judge(
         return
     cap = None
     if budget is not None:
-        from hardneg.judge.cost import Budget
-
         cap = Budget(budget, table)
     with progress() as bar, JudgmentStore(store) as db:
         tasks: dict[str, int] = {}
@@ -171,8 +170,6 @@ def import_judgments_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Store verdicts you already have (reference-implementation rows) as stage-N judgments."""
-    from hardneg.judge.importer import import_judgments
-    from hardneg.judge.store import JudgmentStore
 
     with progress() as bar, JudgmentStore(store) as db:
         task = bar.add_task("importing", total=None)
@@ -205,12 +202,9 @@ def clean(
 
     Interrupted runs resume from the judgment store.
     """
-    from hardneg.judge.cascade import load_config
-    from hardneg.pipeline import clean as run_clean
-    from hardneg.relabel import RelabelOptions
 
-    options = RelabelOptions(treatment=treatment)  # type: ignore[arg-type]
     cascade = load_config(config) if config is not None else None
+    report = CleanReport()
     with progress() as bar:
         tasks: dict[str, int] = {}
 
@@ -224,12 +218,13 @@ def clean(
                 tasks["relabel"] = bar.add_task("relabelling", total=None)
             bar.update(tasks["relabel"], completed=done)
 
-        report = run_clean(
+        run_clean(
             file,
-            out,
-            store_path=store,
+            store=store if store is not None else default_store_path(out),
             config=cascade,
-            options=options,
+            treatment=treatment,  # type: ignore[arg-type]
+            output=out,
+            report=report,
             progress=on_progress,
             relabel_progress=on_relabel,
         )

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.mine import MineConfig, mine_beir, parse_range
 
 
 @app.command()
@@ -48,7 +49,6 @@ def mine(
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
 ) -> None:
     """Mine hard negatives from a BEIR folder into Tevatron training rows."""
-    from hardneg.mine import MineConfig, mine_beir, parse_range
 
     start, end = parse_range(rank_range)
     config = MineConfig(

@@ -9,6 +9,8 @@ import typer
 
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
 from hardneg.errors import ConfigError
+from hardneg.judge.store import JudgmentStore
+from hardneg.relabel import RelabelOptions, relabel_file
 
 
 def parse_stages(text: str | None, store: Any) -> dict[int, str] | None:
@@ -96,8 +98,6 @@ def relabel(
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
     """Remove or relabel the negatives the judges flagged, and report what changed per subset."""
-    from hardneg.judge.store import JudgmentStore
-    from hardneg.relabel import RelabelOptions, relabel_file
 
     if not store_path.exists():
         raise ConfigError(f"{store_path}: no such judgment store")

@@ -9,6 +9,11 @@ import typer
 
 from hardneg.cli.common import STATE, app, console, handle_errors, print_json, progress, stdout_to_stderr
 from hardneg.errors import ConfigError
+from hardneg.evaluate.compare import compare_runs
+from hardneg.evaluate.metrics import read_qrels, read_run
+from hardneg.evaluate.run import evaluate_bm25, evaluate_model
+from hardneg.train.reranker import RerankerConfig, train_reranker
+from hardneg.train.retriever import RetrieverConfig, train_retriever
 
 train_app = typer.Typer(help="Fine-tune a retriever (bi-encoder) or a reranker (cross-encoder).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -67,7 +72,6 @@ def train_retriever_cmd(
     """Fine-tune a bi-encoder: InfoNCE over 1 positive + k hard negatives + in-batch negatives.
 
     Runs on CPU, one GPU, or several with `accelerate launch` / `torchrun` (same command)."""
-    from hardneg.train.retriever import RetrieverConfig, train_retriever
 
     config = RetrieverConfig(
         base_model=model, negatives=negatives, temperature=temperature, positives=_positives(positives),
@@ -103,7 +107,6 @@ def train_reranker_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:  # fmt: skip
     """Fine-tune a cross-encoder reranker on positives vs hard negatives."""
-    from hardneg.train.reranker import RerankerConfig, train_reranker
 
     if loss not in ("bce", "listwise"):
         raise ConfigError(f"--loss must be bce or listwise, got {loss!r}")
@@ -146,7 +149,6 @@ def evaluate(
     """nDCG@10, Recall@100 and MRR@10 (trec_eval semantics) of a retriever or BM25 on a BEIR split.
 
     hardneg evaluate MODEL BEIR_DIR, or hardneg evaluate --bm25 BEIR_DIR."""
-    from hardneg.evaluate.run import evaluate_bm25, evaluate_model
 
     if bm25:
         if beir_dir is None and model is not None:
@@ -204,8 +206,6 @@ def compare(
 ) -> None:  # fmt: skip
     """Paired significance of RUN_B (...) against RUN_A: t-test and randomization test, with per-query
     wins / losses / ties."""
-    from hardneg.evaluate.compare import compare_runs
-    from hardneg.evaluate.metrics import read_qrels, read_run
 
     if len(runs) < 2:
         raise ConfigError("compare needs at least two run files")

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardneg.data.io import open_writer, output_format
-from hardneg.data.records import Instance, Passage
+from hardneg.data.formats import output_format
+from hardneg.data.io import open_writer
+from hardneg.data.records import Instance, Passage, passage_text
 from hardneg.errors import ConfigError
 
 EXPORT_LAYOUTS = ("tevatron", "st-triplet", "st-ntuple", "st-labeled-pair", "flag", "tevatron-ids")
@@ -60,12 +61,6 @@ class ExportResult:
             "corpus_docs": self.corpus_docs,
             "corpus_conflicts": len(self.corpus_conflicts),
         }
-
-
-def passage_text(passage: Passage, *, with_title: bool = True) -> str:
-    if with_title and passage.title:
-        return f"{passage.title} {passage.text}"
-    return passage.text
 
 
 def corpus_path_for(path: str | Path) -> Path:

@@ -5,7 +5,7 @@ Reading streams: `load_from_disk` memory-maps the Arrow files, and rows are take
 a folder of data files (`*.jsonl`, `*.parquet`, ...) is read with `load_dataset(..., streaming=True)`.
 A `DatasetDict` folder is read through its only split, or its `train` split when it has several.
 
-Writing goes through hardneg's Parquet encoding (see `hardneg.data.io`); the names of the JSON-text
+Writing goes through hardneg's Parquet encoding (see `hardneg.data.formats`); the names of the JSON-text
 columns are kept in a `hardneg.json` file inside the folder (datasets does not keep Arrow metadata),
 so hardneg reads its own folders back unchanged.
 """
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hardneg.data.formats import HF_SIDECAR, decode_row, is_hf_saved_folder
 from hardneg.errors import InputError
 
 
@@ -45,7 +46,7 @@ def _load_saved(path: Path) -> Any:
 
 
 def _json_columns(folder: Path) -> list[str] | None:
-    sidecar = folder / "hardneg.json"
+    sidecar = folder / HF_SIDECAR
     if not sidecar.is_file():
         return None
     return list(json.loads(sidecar.read_text(encoding="utf-8")).get("json_columns", []))
@@ -53,8 +54,6 @@ def _json_columns(folder: Path) -> list[str] | None:
 
 def iter_hf_rows(path: str | Path, *, batch_size: int = 256) -> Iterator[tuple[int, Any]]:
     """Yield (row number from 1, row dict) from a datasets folder, without loading it into memory."""
-    from hardneg.data.io import decode_row, is_hf_saved_folder
-
     path = Path(path)
     if not path.is_dir():
         raise InputError(path, None, "-", "no such folder")
@@ -85,8 +84,6 @@ def iter_hf_rows(path: str | Path, *, batch_size: int = 256) -> Iterator[tuple[i
 
 def count_hf_rows(path: str | Path) -> int | None:
     """Rows of a `save_to_disk` folder (None for a folder of data files)."""
-    from hardneg.data.io import is_hf_saved_folder
-
     path = Path(path)
     if not is_hf_saved_folder(path):
         return None
@@ -100,4 +97,4 @@ def save_parquet_as_hf(parquet: Path, folder: Path, *, json_columns: list[str], 
     dataset = datasets.Dataset.from_parquet(str(parquet), cache_dir=str(cache_dir))
     dataset.save_to_disk(str(folder))
     del dataset
-    (folder / "hardneg.json").write_text(json.dumps({"json_columns": json_columns}), encoding="utf-8")
+    (folder / HF_SIDECAR).write_text(json.dumps({"json_columns": json_columns}), encoding="utf-8")

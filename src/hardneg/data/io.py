@@ -1,22 +1,9 @@
 """Streaming readers and writers of training instances.
 
-Memory stays constant in the number of rows: rows are read, checked and yielded one at a
-time (only the set of seen query_ids grows, to catch duplicates).
-
-Input formats are chosen by extension: `.jsonl`, `.jsonl.gz`, `.parquet`, or a folder (HF `datasets`:
-a `save_to_disk` folder, or a folder of local data files).
-
-Output formats: `.jsonl`, `.jsonl.gz`, `.parquet`, and an HF `save_to_disk` folder when the path ends in
-`.hf` or `/` (or names an existing `save_to_disk` folder, which is replaced).
-
-Parquet layout written by hardneg (so rows whose extra fields differ in type or presence never break the
-schema): the typed columns (for Tevatron rows `query_id`, `query`, `positive_passages`, `negative_passages`,
-`subset`; passages are `struct<docid, title, text, _extra_json>`) keep their Arrow types; every other field
-of a row is stored as JSON text in its own string column (listed in the file metadata `hardneg.json_columns`;
-a null cell means the field was absent); fields first seen after the first batch go to the JSON object column
-`_extra_json`. hardneg's readers decode all of this, so rows round-trip unchanged. Other tools see the
-typed columns as usual and the extra fields as JSON strings. Parquet is written with zstd in row groups of
-about 4 MB of text (at most 1,024 rows), without column statistics, and read one row group at a time.
+Memory stays constant in the number of rows: rows are read, checked and yielded one at a time (only the set
+of seen query_ids grows, to catch duplicates). Formats and the Parquet / HF row codec: `hardneg.data.formats`.
+Parquet is written with zstd in row groups of about 4 MB of text (at most 1,024 rows), without column
+statistics, and read one row group at a time.
 """
 
 from __future__ import annotations
@@ -25,76 +12,29 @@ import contextlib
 import gzip
 import io
 import json
-import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from hardneg.data.atomic import atomic_dir, atomic_path
+from hardneg.data.formats import (
+    EXTRA_JSON,
+    JSON_COLUMNS_KEY,
+    PASSAGES,
+    decode_row,
+    detect_format,
+    encode_passages,
+    output_format,
+    parquet_json_columns,
+    passage_type,
+    tevatron_types,
+)
+from hardneg.data.hf import count_hf_rows, iter_hf_rows, save_parquet_as_hf
 from hardneg.data.records import Instance
 from hardneg.data.validate import check_row
 from hardneg.errors import HardnegError, InputError, Problem
-
-JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
-
-# Parquet metadata key listing the columns that hold JSON text, and the catch-all column / passage field.
-JSON_COLUMNS_KEY = b"hardneg.json_columns"
-EXTRA_JSON = "_extra_json"
-# Marker in a `types` mapping: a list of passages (docid, title, text, extra fields as JSON).
-PASSAGES = "passages"
-# Sidecar file in an HF folder written by hardneg (datasets drops Arrow schema metadata).
-HF_SIDECAR = "hardneg.json"
-
-ProgressCallback = Callable[[int], None]
-
-
-def detect_format(path: str | Path) -> str:
-    """`jsonl`, `jsonl.gz`, `parquet` or `hf` (a `save_to_disk` folder or a folder of data files)."""
-    path = Path(path)
-    name = path.name.lower()
-    if path.is_dir():
-        return "hf"
-    if name.endswith((".jsonl.gz", ".json.gz")):
-        return "jsonl.gz"
-    if name.endswith((".jsonl", ".json")):
-        return "jsonl"
-    if name.endswith(".parquet"):
-        return "parquet"
-    raise InputError(path, None, "-", "unknown format: expected .jsonl, .jsonl.gz, .parquet or a datasets folder")
-
-
-def is_hf_saved_folder(path: str | Path) -> bool:
-    path = Path(path)
-    return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
-
-
-def output_format(path: str | Path) -> str:
-    """Format of an output path: `jsonl`, `jsonl.gz`, `parquet` or `hf`.
-
-    `hf` (a `save_to_disk` folder) when the path ends in `.hf` or `/`, or is an existing `save_to_disk`
-    folder. Any other existing folder is refused, so a typo never replaces a folder of other files.
-    """
-    text = str(path)
-    name = Path(text).name.lower()
-    if text.endswith(("/", os.sep)) or name.endswith(".hf"):
-        return "hf"
-    if Path(text).is_dir():
-        if is_hf_saved_folder(text):
-            return "hf"
-        raise InputError(path, None, "-", "output is an existing folder that is not a datasets folder")
-    if name.endswith((".jsonl.gz", ".json.gz")):
-        return "jsonl.gz"
-    if name.endswith((".jsonl", ".json")):
-        return "jsonl"
-    if name.endswith(".parquet"):
-        return "parquet"
-    raise InputError(
-        path,
-        None,
-        "-",
-        "unknown output format: expected .jsonl, .jsonl.gz, .parquet, or .hf or / for a datasets folder",
-    )
+from hardneg.progress import CountProgress
 
 
 def open_text(path: str | Path, mode: str = "rt") -> io.TextIOBase:
@@ -135,43 +75,6 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
         yield number, obj
 
 
-def _decode_passages(value: Any) -> Any:
-    if not isinstance(value, list):
-        return value
-    out = []
-    for passage in value:
-        if isinstance(passage, dict) and EXTRA_JSON in passage:
-            passage = dict(passage)
-            extra = passage.pop(EXTRA_JSON)
-            if extra is not None:
-                passage.update(json.loads(extra))
-        out.append(passage)
-    return out
-
-
-def decode_row(row: dict[str, Any], json_columns: Iterable[str]) -> dict[str, Any]:
-    """Undo the Parquet/HF encoding of hardneg's writer (JSON columns, `_extra_json`, passage extras)."""
-    for column in json_columns:
-        value = row.pop(column, None)
-        if value is not None:
-            row[column] = json.loads(value)
-    extra = row.pop(EXTRA_JSON, None)
-    for key in ("positive_passages", "negative_passages"):
-        if key in row:
-            row[key] = _decode_passages(row[key])
-    if extra is not None:
-        row.update(json.loads(extra))
-    return row
-
-
-def parquet_json_columns(schema: Any) -> list[str] | None:
-    """The JSON columns of a hardneg-written Parquet schema, or None for a foreign file."""
-    metadata = schema.metadata or {}
-    if JSON_COLUMNS_KEY not in metadata:
-        return None
-    return list(json.loads(metadata[JSON_COLUMNS_KEY]))
-
-
 def _iter_parquet_rows(path: Path, batch_size: int) -> Iterator[tuple[int, Any]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -203,8 +106,6 @@ def iter_raw_rows(path: str | Path, *, batch_size: int = 256) -> Iterator[tuple[
     elif fmt == "parquet":
         yield from _iter_parquet_rows(Path(path), batch_size)
     else:
-        from hardneg.data.hf import iter_hf_rows
-
         yield from iter_hf_rows(path)
 
 
@@ -227,8 +128,6 @@ def count_rows(path: str | Path) -> int | None:
         except Exception:
             return None
     if fmt == "hf":
-        from hardneg.data.hf import count_hf_rows
-
         return count_hf_rows(path)
     return None
 
@@ -256,7 +155,7 @@ def iter_checked_rows(path: str | Path) -> Iterator[tuple[int, Any, list[Problem
         yield number, row, problems
 
 
-def read_instances(path: str | Path, *, progress: ProgressCallback | None = None) -> Iterator[Instance]:
+def read_instances(path: str | Path, *, progress: CountProgress | None = None) -> Iterator[Instance]:
     """Stream validated instances; the first bad row raises InputError (file, line, field).
 
     `progress(n)` is called after each instance with the count so far.
@@ -321,47 +220,6 @@ class _JsonlSink(RowSink):
             self.close()
 
 
-def tevatron_types() -> dict[str, Any]:
-    """Typed Parquet columns of a Tevatron row; other fields are stored as JSON text."""
-    import pyarrow as pa
-
-    return {
-        "query_id": pa.string(),
-        "query": pa.string(),
-        "positive_passages": PASSAGES,
-        "negative_passages": PASSAGES,
-        "subset": pa.string(),
-    }
-
-
-def _passage_type() -> Any:
-    import pyarrow as pa
-
-    return pa.list_(
-        pa.struct([("docid", pa.string()), ("title", pa.string()), ("text", pa.string()), (EXTRA_JSON, pa.string())])
-    )
-
-
-def _encode_passages(value: Any) -> Any:
-    if not isinstance(value, list):
-        return value
-    out = []
-    for passage in value:
-        if not isinstance(passage, dict):
-            out.append(passage)
-            continue
-        extra = {k: v for k, v in passage.items() if k not in ("docid", "title", "text")}
-        out.append(
-            {
-                "docid": passage.get("docid"),
-                "title": passage.get("title"),
-                "text": passage.get("text"),
-                EXTRA_JSON: json.dumps(extra, ensure_ascii=False) if extra else None,
-            }
-        )
-    return out
-
-
 def _approx_bytes(row: dict[str, Any]) -> int:
     """Rough size of a row: its query and passage texts (what dominates Tevatron rows)."""
     size = 64
@@ -409,7 +267,7 @@ class _ParquetSink(RowSink):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        fields = [pa.field(name, _passage_type() if kind == PASSAGES else kind) for name, kind in self.types.items()]
+        fields = [pa.field(name, passage_type() if kind == PASSAGES else kind) for name, kind in self.types.items()]
         if not self.strict:
             seen: dict[str, None] = {}
             for row in self.buffer:
@@ -429,7 +287,7 @@ class _ParquetSink(RowSink):
         out: dict[str, Any] = {}
         for name, kind in self.types.items():
             value = row.get(name)
-            out[name] = _encode_passages(value) if kind == PASSAGES else value
+            out[name] = encode_passages(value) if kind == PASSAGES else value
         if self.strict:
             unknown = [key for key in row if key not in self.types]
             if unknown:
@@ -485,8 +343,6 @@ class _HfSink(RowSink):
         import shutil
 
         self.parquet.close()
-        from hardneg.data.hf import save_parquet_as_hf
-
         try:
             save_parquet_as_hf(
                 self.work / "rows.parquet",
@@ -533,7 +389,7 @@ def write_rows(
     rows: Iterable[dict[str, Any]],
     *,
     types: dict[str, Any] | None = None,
-    progress: ProgressCallback | None = None,
+    progress: CountProgress | None = None,
 ) -> int:
     """Write plain dict rows atomically, in the format the path names. Returns the row count."""
     with open_writer(path, types=types) as sink:
@@ -544,8 +400,6 @@ def write_rows(
         return sink.count
 
 
-def write_instances(
-    path: str | Path, instances: Iterable[Instance], *, progress: ProgressCallback | None = None
-) -> int:
+def write_instances(path: str | Path, instances: Iterable[Instance], *, progress: CountProgress | None = None) -> int:
     """Write Tevatron rows atomically. Returns the number written."""
     return write_rows(path, (inst.to_row() for inst in instances), progress=progress)

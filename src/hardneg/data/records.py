@@ -91,3 +91,15 @@ class Instance:
             if passage.docid == docid:
                 return passage
         raise KeyError(f"{self.query_id}: no negative with docid {docid!r}")
+
+
+def passage_text(passage: Passage, *, with_title: bool) -> str:
+    """The text a model (or a person) sees for a passage: the one rule every stage uses.
+
+    ``title + " " + text`` when `with_title` and the passage has a non-blank title (BEIR's convention, what
+    retrievers are trained and evaluated on), else the text alone (what the RLHN prompts send). Callers say
+    which they want: there is no default, because retrieval and judging differ on purpose.
+    """
+    if with_title and passage.title and passage.title.strip():
+        return f"{passage.title} {passage.text}"
+    return passage.text

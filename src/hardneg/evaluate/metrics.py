@@ -172,5 +172,5 @@ def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
 
 
 def run_from_lists(ranked: Mapping[str, list[tuple[str, float]]]) -> dict[str, dict[str, float]]:
-    """`{qid: [(docid, score), ...]}` (what `hardneg.encode.search` returns) -> `{qid: {docid: score}}`."""
+    """`{qid: [(docid, score), ...]}` (what `hardneg.retrieval.search` returns) -> `{qid: {docid: score}}`."""
     return {qid: dict(hits) for qid, hits in ranked.items()}

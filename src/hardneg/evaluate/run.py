@@ -1,5 +1,5 @@
-"""BEIR-style evaluation: first-stage retrieval (dense or BM25, via `hardneg.encode`), optional cross-encoder
-reranking of the top of the first stage, trec_eval metrics.
+"""BEIR-style evaluation: first-stage retrieval (dense or BM25, via `hardneg.retrieval`), optional cross-encoder
+reranking of the top of the first stage, trec_eval metrics. `evaluate` is the front door.
 
 As in BEIR, a document whose id equals the query id is ignored by default (ArguAna and Quora list every query
 as a corpus document); the first stage then retrieves one extra hit so the depth stays full.
@@ -8,17 +8,20 @@ as a corpus document); the first stage then retrieves one extra hit so the depth
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hardneg.data.beir import BeirData, load_beir
+from hardneg.data.records import Passage, passage_text
 from hardneg.errors import ConfigError
 from hardneg.evaluate.metrics import DEFAULT_METRICS, evaluate_run, parse_metric, trec_order, write_run
+from hardneg.progress import StageProgress
+from hardneg.retrieval.retriever import Retriever
 from hardneg.train.common import read_metadata
 
-ProgressFn = Callable[[str, int, int], None]
+ProgressFn = StageProgress
 
 
 @dataclass
@@ -57,13 +60,13 @@ def _depth(metrics: Iterable[str], depth: int | None, rerank_top: int) -> int:
 
 
 def _result(
-    system: str, data_dir: Path, split: str, qrels: Any, run: dict[str, dict[str, float]], metrics: Iterable[str],
+    system: str, dataset: str, split: str, qrels: Any, run: dict[str, dict[str, float]], metrics: Iterable[str],
     ignore_identical_ids: bool, seconds: float, options: dict[str, Any],
 ) -> EvalResult:  # fmt: skip
     scores = evaluate_run(qrels, run, metrics=metrics, ignore_identical_ids=ignore_identical_ids)
     per_query = scores.pop("per_query")
     queries = scores.pop("queries")
-    return EvalResult(system, data_dir.name, split, scores, queries, per_query, run, seconds, options=options)
+    return EvalResult(system, dataset, split, scores, queries, per_query, run, seconds, options=options)
 
 
 def rerank(
@@ -86,8 +89,6 @@ def rerank(
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    from hardneg.encode import passage_text
-
     if isinstance(reranker, (str, Path)):
         saved = read_metadata(reranker).get("config", {})
         query_prefix = saved.get("query_prefix", "") if query_prefix is None else query_prefix
@@ -104,7 +105,7 @@ def rerank(
         head = [d for d, _ in ordered[:top] if d in data.corpus]
         tail = [d for d, _ in ordered[top:]]
         query = query_prefix + data.queries[qid]
-        pairs = [(query, passage_prefix + passage_text(data.corpus[d])) for d in head]
+        pairs = [(query, passage_prefix + passage_text(data.corpus[d], with_title=True)) for d in head]
         # Raw logits: a sigmoid saturates at 1.0 for confident pairs and would turn them into docid-ordered ties.
         scores = (
             reranker.predict(pairs, batch_size=batch_size, show_progress_bar=False, activation_fn=torch.nn.Identity())
@@ -121,9 +122,47 @@ def rerank(
     return out
 
 
+def _load(beir: str | Path | BeirData, split: str) -> tuple[BeirData, str]:
+    """The BEIR data and the dataset's name (its folder's name; "<in memory>" for `BeirData`)."""
+    if isinstance(beir, BeirData):
+        return beir, "<in memory>"
+    return load_beir(beir, split), Path(beir).name
+
+
+def _second_stage(
+    first: EvalResult,
+    data: BeirData,
+    *,
+    reranker: Any,
+    rerank_top: int,
+    reranker_max_length: int | None,
+    batch_size: int,
+    metrics: list[str],
+    ignore_identical_ids: bool,
+    save_run: str | Path | None,
+    progress: ProgressFn | None,
+) -> EvalResult:
+    """The first stage's result, reranked when a reranker is given, its run saved when asked."""
+    result = first
+    if reranker is not None:
+        start = time.perf_counter()
+        reranked = rerank(
+            reranker, data, first.run, top=rerank_top, max_length=reranker_max_length, batch_size=batch_size,
+            progress=progress,
+        )  # fmt: skip
+        result = _result(
+            f"{first.system} >> {reranker}", first.dataset, first.split, data.qrels, reranked, metrics,
+            ignore_identical_ids, time.perf_counter() - start, {**first.options, "rerank_top": rerank_top},
+        )  # fmt: skip
+        result.first_stage = first
+    if save_run is not None:
+        write_run(save_run, result.run, tag=_tag(result.system))
+    return result
+
+
 def evaluate_model(
     model: Any,
-    beir_dir: str | Path,
+    beir_dir: str | Path | BeirData,
     split: str = "test",
     *,
     metrics: Iterable[str] = DEFAULT_METRICS,
@@ -145,12 +184,10 @@ def evaluate_model(
     """Evaluate a dense retriever (a model folder, a name, or a loaded SentenceTransformer) on a BEIR split.
 
     Prefixes default to those a hardneg-trained model was trained with (its `hardneg_train.json`), else none.
-    Corpus embeddings go through `hardneg.encode`'s disk cache, so a second evaluation of the same model is
+    Corpus embeddings go through `hardneg.retrieval`'s disk cache, so a second evaluation of the same model is
     cheap. With `reranker`, the first stage's top `rerank_top` are rescored and the result holds both stages
     (`result.first_stage`); `save_run` then writes the reranked run.
     """
-    from hardneg.data.records import Passage
-    from hardneg.encode import Retriever
 
     metrics = list(metrics)
     suffix = ""
@@ -161,8 +198,7 @@ def evaluate_model(
         passage_prefix = saved.get("passage_prefix", "") if passage_prefix is None else passage_prefix
         # Last-token (EOS) pooled models were trained with EOS appended to every text: encode the same way.
         suffix = str(metadata.get("text_suffix") or "")
-    data_dir = Path(beir_dir)
-    data = load_beir(data_dir, split)
+    data, dataset = _load(beir_dir, split)
     corpus = data.corpus
     queries = data.queries
     if suffix:
@@ -188,28 +224,17 @@ def evaluate_model(
     name = str(model) if model is not None else "all-MiniLM-L6-v2 (embedded)"
     options = {"query_prefix": query_prefix, "passage_prefix": passage_prefix, "depth": k}
     first = _result(
-        name, data_dir, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options
+        name, dataset, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options
     )
-    result = first
-    if reranker is not None:
-        start = time.perf_counter()
-        reranked = rerank(
-            reranker, data, run, top=rerank_top, max_length=reranker_max_length, batch_size=batch_size,
-            progress=progress,
-        )  # fmt: skip
-        options = {**options, "rerank_top": rerank_top}
-        result = _result(
-            f"{name} >> {reranker}", data_dir, split, data.qrels, reranked, metrics, ignore_identical_ids,
-            time.perf_counter() - start, options,
-        )  # fmt: skip
-        result.first_stage = first
-    if save_run is not None:
-        write_run(save_run, result.run, tag=_tag(result.system))
-    return result
+    return _second_stage(
+        first, data, reranker=reranker, rerank_top=rerank_top, reranker_max_length=reranker_max_length,
+        batch_size=batch_size, metrics=metrics, ignore_identical_ids=ignore_identical_ids, save_run=save_run,
+        progress=progress,
+    )  # fmt: skip
 
 
 def evaluate_bm25(
-    beir_dir: str | Path,
+    beir_dir: str | Path | BeirData,
     split: str = "test",
     *,
     metrics: Iterable[str] = DEFAULT_METRICS,
@@ -222,12 +247,10 @@ def evaluate_bm25(
     save_run: str | Path | None = None,
     progress: ProgressFn | None = None,
 ) -> EvalResult:
-    """Evaluate BM25 (bm25s over title + text, via `hardneg.encode`) on a BEIR split, optionally reranked."""
-    from hardneg.encode import Retriever
+    """Evaluate BM25 (bm25s over title + text, via `hardneg.retrieval`) on a BEIR split, optionally reranked."""
 
     metrics = list(metrics)
-    data_dir = Path(beir_dir)
-    data = load_beir(data_dir, split)
+    data, dataset = _load(beir_dir, split)
     start = time.perf_counter()
     retriever = Retriever(data.corpus, "bm25", progress=progress)
     k = _depth(metrics, depth, rerank_top if reranker is not None else 0)
@@ -235,23 +258,39 @@ def evaluate_bm25(
     run = {qid: dict(ranked) for qid, ranked in hits.items()}
     options: dict[str, Any] = {"depth": k}
     first = _result(
-        "bm25", data_dir, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options
+        "bm25", dataset, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options
     )
-    result = first
-    if reranker is not None:
-        start = time.perf_counter()
-        reranked = rerank(
-            reranker, data, run, top=rerank_top, max_length=reranker_max_length, batch_size=batch_size,
-            progress=progress,
-        )  # fmt: skip
-        result = _result(
-            f"bm25 >> {reranker}", data_dir, split, data.qrels, reranked, metrics, ignore_identical_ids,
-            time.perf_counter() - start, {**options, "rerank_top": rerank_top},
-        )  # fmt: skip
-        result.first_stage = first
-    if save_run is not None:
-        write_run(save_run, result.run, tag=_tag(result.system))
-    return result
+    return _second_stage(
+        first, data, reranker=reranker, rerank_top=rerank_top, reranker_max_length=reranker_max_length,
+        batch_size=batch_size, metrics=metrics, ignore_identical_ids=ignore_identical_ids, save_run=save_run,
+        progress=progress,
+    )  # fmt: skip
+
+
+def evaluate(
+    model: Any,
+    beir: str | Path | BeirData,
+    *,
+    split: str = "test",
+    reranker: Any = None,
+    **options: Any,
+) -> EvalResult:
+    """nDCG@10, Recall@100 and MRR@10 (trec_eval semantics) of a retriever on a BEIR split.
+
+    `model`: ``"bm25"``, a sentence-transformers folder or name, a loaded SentenceTransformer, or None (the
+    embedded MiniLM). `beir`: a BEIR folder or `BeirData` in memory. `reranker`: a CrossEncoder folder (or a
+    loaded one) rescoring the first stage's top `rerank_top`. Other `options` go to `evaluate_model` /
+    `evaluate_bm25` (metrics, depth, prefixes, save_run, ...).
+
+    >>> import hardneg
+    >>> from hardneg.data.sample import sample_beir_dir
+    >>> result = hardneg.evaluate("bm25", sample_beir_dir(), split="test")
+    >>> round(result.metrics["ndcg@10"], 2) > 0.5
+    True
+    """
+    if model == "bm25":
+        return evaluate_bm25(beir, split, reranker=reranker, **options)
+    return evaluate_model(model, beir, split, reranker=reranker, **options)
 
 
 def _tag(system: str) -> str:

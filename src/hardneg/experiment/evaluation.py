@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from hardneg.data.atomic import atomic_dir
+from hardneg.data.beir import load_qrels, load_queries
 from hardneg.errors import ConfigError
+from hardneg.evaluate.compare import paired_tests
+from hardneg.evaluate.run import evaluate_model as evaluate
 
 EVAL_OPTIONS = ("depth", "batch_size", "query_max_length", "passage_max_length", "ignore_identical_ids", "metrics")
 
 
 def sliced_beir(beir: Path, split: str, max_queries: int, cache: Path) -> Path:
     """A BEIR folder with the first `max_queries` query ids (sorted) of `split`; the corpus is linked, not copied."""
-    from hardneg.data.beir import load_qrels, load_queries
 
     # hash() is salted per process: name the slice by a stable digest of the source folder's path.
     digest = hashlib.sha256(str(beir.resolve()).encode()).hexdigest()[:10]
@@ -56,7 +58,6 @@ def evaluate_model(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model folder; write metrics.json, per_query.json ({qid: metric}) and run.trec into `out`."""
-    from hardneg.evaluate.run import evaluate_model as evaluate
 
     unknown = sorted(set(options) - set(EVAL_OPTIONS))
     if unknown:
@@ -97,7 +98,6 @@ def paired_significance(
 
     `p_value` is the paired randomization test's (no normality assumption); the t-test's is kept beside it.
     """
-    from hardneg.evaluate.compare import paired_tests
 
     qids = sorted(set(ours) & set(theirs))
     a = [theirs[q] for q in qids]

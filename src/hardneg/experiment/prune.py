@@ -16,6 +16,7 @@ from typing import Any
 from hardneg.data.atomic import atomic_path
 from hardneg.errors import InputError
 from hardneg.experiment.config import ExperimentConfig
+from hardneg.experiment.evaluation import paired_significance
 from hardneg.experiment.results import build_results
 from hardneg.experiment.runner import (
     Plan,
@@ -139,8 +140,6 @@ class PruneResult:
 
 def run_prune(cfg: ExperimentConfig, *, dry_run: bool = False, progress: Progress | None = None) -> PruneResult:
     import json
-
-    from hardneg.experiment.evaluation import paired_significance
 
     plan = plan_prune(cfg)
     records = plan.graph.execute(dry_run=dry_run, progress=progress)

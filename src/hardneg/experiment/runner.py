@@ -21,12 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardneg.data.beir import load_beir
 from hardneg.data.io import read_instances, write_instances
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError, InputError
 from hardneg.experiment.config import DataSource, ExperimentConfig, Variant
+from hardneg.experiment.evaluation import evaluate_model, paired_significance
 from hardneg.experiment.results import VariantScores, build_results, write_results
 from hardneg.experiment.steps import Step, StepContext, StepGraph, StepRecord
+from hardneg.judge.cascade import parse_config, run_cascade
+from hardneg.judge.store import JudgmentStore
+from hardneg.mine.config import MineConfig, MineReport, parse_range
+from hardneg.mine.miner import mine_instances
+from hardneg.relabel import RelabelOptions, relabel_file, verdicts_from_dicts
+from hardneg.train.retriever import RetrieverConfig, train_retriever
 
 TRAIN_FILE = "train.jsonl.gz"
 MODEL_DIR = "model"
@@ -38,9 +46,6 @@ Progress = Callable[[str], None]
 
 def _mine_step(source: DataSource, options: dict[str, Any]) -> Callable[[StepContext], dict[str, Any]]:
     def run(ctx: StepContext) -> dict[str, Any]:
-        from hardneg.data.beir import load_beir
-        from hardneg.mine.config import MineReport
-        from hardneg.mine.miner import mine_instances
 
         config = _mine_config(options)
         assert source.beir is not None
@@ -68,7 +73,6 @@ def _mine_step(source: DataSource, options: dict[str, Any]) -> Callable[[StepCon
 
 
 def _mine_config(options: dict[str, Any]) -> Any:
-    from hardneg.mine.config import MineConfig, parse_range
 
     options = dict(options)
     if "range" in options:
@@ -128,8 +132,6 @@ def _combine_step(names: list[str]) -> Callable[[StepContext], dict[str, Any]]:
 
 def _judge_step(cascade: dict[str, Any], store_path: Path) -> Callable[[StepContext], dict[str, Any]]:
     def run(ctx: StepContext) -> dict[str, Any]:
-        from hardneg.judge.cascade import parse_config, run_cascade
-        from hardneg.judge.store import JudgmentStore
 
         config = parse_config(cascade, "judge")
         store_path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +165,6 @@ def _judge_step(cascade: dict[str, Any], store_path: Path) -> Callable[[StepCont
 
 
 def _read_verdicts(path: Path) -> dict[str, Any]:
-    from hardneg.relabel import verdicts_from_dicts
 
     with open(path, encoding="utf-8") as handle:
         return verdicts_from_dicts(json.loads(line) for line in handle if line.strip())
@@ -192,7 +193,6 @@ def topk_percpos(instances: Any, margin: float, *, source: str = "<instances>") 
 
 def _variant_step(variant: Variant, relabel: dict[str, Any], margin: float) -> Callable[[StepContext], dict[str, Any]]:
     def run(ctx: StepContext) -> dict[str, Any]:
-        from hardneg.relabel import RelabelOptions, relabel_file
 
         source = ctx.inputs["data"] / TRAIN_FILE
         out = ctx.out / TRAIN_FILE
@@ -229,7 +229,6 @@ def _variant_step(variant: Variant, relabel: dict[str, Any], margin: float) -> C
 
 def _train_step(options: dict[str, Any], seed: int) -> Callable[[StepContext], dict[str, Any]]:
     def run(ctx: StepContext) -> dict[str, Any]:
-        from hardneg.train.retriever import train_retriever
 
         config = _retriever_config(options, seed)
         last = [-1]
@@ -249,7 +248,6 @@ def _train_step(options: dict[str, Any], seed: int) -> Callable[[StepContext], d
 
 
 def _retriever_config(options: dict[str, Any], seed: int) -> Any:
-    from hardneg.train.retriever import RetrieverConfig
 
     fields = {f.name for f in dataclasses.fields(RetrieverConfig)}
     unknown = sorted(set(options) - fields)
@@ -267,7 +265,6 @@ def _retriever_config(options: dict[str, Any], seed: int) -> Any:
 
 def _evaluate_step(test: DataSource, options: dict[str, Any], metric: str) -> Callable[[StepContext], dict[str, Any]]:
     def run(ctx: StepContext) -> dict[str, Any]:
-        from hardneg.experiment.evaluation import evaluate_model
 
         assert test.beir is not None
         return evaluate_model(
@@ -438,8 +435,6 @@ def _cascade_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """The cascade config as a plain mapping (validated now, so a bad stage fails before mining)."""
     import yaml
 
-    from hardneg.judge.cascade import parse_config
-
     judge = dict(cfg.judge)
     if "config" in judge:
         path = Path(judge.pop("config"))
@@ -519,7 +514,6 @@ def run_experiment(
     cfg: ExperimentConfig, *, dry_run: bool = False, progress: Progress | None = None, plots: bool = True
 ) -> ExperimentResult:
     """Run (or resume) the experiment; with dry_run, only say which steps are cached and which would run."""
-    from hardneg.experiment.evaluation import paired_significance
 
     plan = plan_experiment(cfg)
     records = plan.graph.execute(dry_run=dry_run, progress=progress)

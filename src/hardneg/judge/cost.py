@@ -20,7 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hardneg.data.io import read_instances
 from hardneg.errors import ConfigError, HardnegError
+from hardneg.judge.prompts.templates import chunk_docids, load_template
 
 PRICES_DATE = "2025-06"
 PRICES_NOTE = (
@@ -395,9 +397,6 @@ def estimate(
     the stage's own `routing_rate`), so its prompt tokens are the full-data count scaled by the cumulative
     rate. `progress(n)` is called with the number of instances read so far.
     """
-    from hardneg.data.io import read_instances
-    from hardneg.judge.parse import chunk_docids
-    from hardneg.judge.templates import load_template
 
     prices = price_table or PriceTable.default()
     if isinstance(stages, str | Path):

@@ -18,8 +18,9 @@ from typing import Any
 from hardneg.data.io import iter_raw_rows
 from hardneg.errors import InputError
 from hardneg.judge.base import config_hash
-from hardneg.judge.parse import normalize_finish_reason, verdict_output
+from hardneg.judge.prompts.parse import verdict_output
 from hardneg.judge.store import JudgmentStore
+from hardneg.judge.verdicts import normalize_finish_reason
 
 IMPORT_BACKEND = "import"
 

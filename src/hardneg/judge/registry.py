@@ -15,11 +15,11 @@ from hardneg.errors import ConfigError
 from hardneg.judge.base import Judge
 
 BACKENDS: dict[str, str | Callable[..., Judge]] = {
-    "embedding": "hardneg.judge.embedding:EmbeddingJudge",
-    "llm-pointwise": "hardneg.judge.pointwise:LlamaPointwiseJudge",
-    "llm-listwise": "hardneg.judge.listwise:LlamaListwiseJudge",
-    "openai": "hardneg.judge.openai_backend:OpenAIJudge",
-    "openai-batch": "hardneg.judge.batch:BatchJudge",
+    "embedding": "hardneg.judge.backends.embedding:EmbeddingJudge",
+    "llm-pointwise": "hardneg.judge.backends.llama_pointwise:LlamaPointwiseJudge",
+    "llm-listwise": "hardneg.judge.backends.llama_listwise:LlamaListwiseJudge",
+    "openai": "hardneg.judge.backends.openai_chat:OpenAIJudge",
+    "openai-batch": "hardneg.judge.backends.openai_batch:BatchJudge",
 }
 
 # Backends that answer with a listwise verdict (better / worse) rather than per-negative scores.
@@ -35,7 +35,7 @@ def known_backends() -> list[str]:
     return sorted(BACKENDS)
 
 
-def _resolve(backend: str) -> Callable[..., Judge]:
+def resolve_backend(backend: str) -> Callable[..., Judge]:
     target = BACKENDS.get(backend)
     if target is None and ":" in backend and "." in backend.split(":", 1)[0]:
         target = backend  # a dotted `package.module:Class` path
@@ -60,7 +60,7 @@ def _resolve(backend: str) -> Callable[..., Judge]:
 
 def build_judge(backend: str, **params: Any) -> Judge:
     """A judge of the named backend built with `params` (model, template, ...)."""
-    factory = _resolve(backend)
+    factory = resolve_backend(backend)
     try:
         judge = factory(**params)
     except TypeError as exc:

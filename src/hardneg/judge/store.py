@@ -21,17 +21,18 @@ or unparsable call is recorded with its reason and retried by the next run, up t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hardneg.errors import ConfigError
-from hardneg.judge.base import FinalVerdict, JudgeOutput, Status, config_hash
+from hardneg.judge.base import config_hash
+from hardneg.judge.verdicts import FinalVerdict, JudgeOutput, Judgment, StageVerdict
 
 # 2: judgments keyed by call identity (+ docset), derived verdicts in their own table.
 SCHEMA_VERSION = 2
@@ -105,88 +106,6 @@ def docids_key(docids: Sequence[str]) -> str:
     return hashlib.sha256("\x1f".join(docids).encode("utf-8")).hexdigest()[:16]
 
 
-@dataclass(slots=True)
-class Judgment:
-    """One stored judge call (the latest attempt for its query, stage, call identity and docset).
-
-    `better` / `worse`: a verdict judge's own lists. A score judge gives none; for its records they hold the flags
-    the most recent cascade run derived (None before any), so that readers of raw records (annotate, agreement,
-    `stage_summary`) see flags. The verdicts a cascade uses are in the `verdicts` table (`StageVerdict`).
-    """
-
-    query_id: str
-    stage: int
-    config_hash: str
-    judge_name: str
-    backend: str
-    model: str
-    params: dict[str, Any]
-    template_hash: str | None
-    docids: list[str]
-    raw_response: str | None
-    finish_reason: str | None
-    tokens_in: int
-    tokens_out: int
-    latency_s: float
-    status: Status
-    reason: str
-    better: list[str] | None
-    worse: list[str] | None
-    scores: dict[str, float] | None
-    extra: dict[str, Any] = field(default_factory=dict)
-    attempts: int = 1
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    docset: str = ""
-
-    @property
-    def flagged(self) -> list[str]:
-        """Negatives listed in either list (better first)."""
-        better = self.better or []
-        return better + [d for d in self.worse or [] if d not in better]
-
-    def to_output(self) -> JudgeOutput:
-        return JudgeOutput(
-            docids=list(self.docids),
-            status=self.status,
-            reason=self.reason,
-            better=self.better,
-            worse=self.worse,
-            scores=self.scores,
-            raw_response=self.raw_response,
-            finish_reason=self.finish_reason,
-            tokens_in=self.tokens_in,
-            tokens_out=self.tokens_out,
-            latency_s=self.latency_s,
-            template_hash=self.template_hash,
-            extra=dict(self.extra),
-        )
-
-
-@dataclass(slots=True)
-class StageVerdict:
-    """A stage's verdict on one instance, derived from a stored judgment under one cascade's settings."""
-
-    query_id: str
-    stage: int
-    view_hash: str
-    config_hash: str  # the judgment (call identity) it was derived from
-    judge_name: str
-    docids: list[str]  # the negatives this stage judged for the instance under this view
-    status: Status
-    reason: str
-    better: list[str]
-    worse: list[str]
-    scores: dict[str, float] | None = None  # the scores the thresholds were applied to (fused where the stage fuses)
-    raw_scores: dict[str, float] | None = None  # the judge's own scores of `docids`
-    routed: list[str] | None = None  # negatives passed on to the next stage; None: the instance stops here
-    updated_at: float = 0.0
-
-    @property
-    def flagged(self) -> list[str]:
-        return self.better + [d for d in self.worse if d not in self.better]
-
-
 def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=False)
 
@@ -249,6 +168,16 @@ def _final_verdict(
     """A failed or unparsed verdict lists no documents: its status alone keeps relabelling off the instance."""
     ok = status == "ok"
     return FinalVerdict(query_id, stage, (better or []) if ok else [], (worse or []) if ok else [], status, reason)
+
+
+@contextlib.contextmanager
+def open_store(store: JudgmentStore | str | Path, *, readonly: bool = False) -> Iterator[JudgmentStore]:
+    """A store given as an open `JudgmentStore` (left open) or a path (opened here, closed after)."""
+    if isinstance(store, JudgmentStore):
+        yield store
+        return
+    with JudgmentStore(store, readonly=readonly) as opened:
+        yield opened
 
 
 class JudgmentStore:

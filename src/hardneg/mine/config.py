@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from hardneg.encode import METHODS
-from hardneg.encode_onnx import check_backend
 from hardneg.errors import ConfigError
+from hardneg.retrieval.encoders import EncoderBackend, check_backend
+from hardneg.retrieval.retriever import METHODS, Method
 
-SAMPLING = ("top", "random")
+Sampling = Literal["top", "random"]
+SAMPLING: tuple[str, ...] = ("top", "random")
 
 
 def parse_range(text: str) -> tuple[int, int]:
     """``"A-B"`` -> (A, B): retrieval ranks A+1..B are candidates (``"10-100"`` skips the top 10)."""
     match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
     if not match:
-        raise ConfigError(f"--range: expected A-B with integers, e.g. 10-100; got {text!r}")
+        raise ConfigError(f"expected A-B with integers, e.g. 10-100; got {text!r}", param="range")
     start, end = int(match.group(1)), int(match.group(2))
     if end <= start:
-        raise ConfigError(f"--range: B must be larger than A; got {text!r}")
+        raise ConfigError(f"B must be larger than A; got {text!r}", param="range")
     return start, end
 
 
@@ -29,12 +30,12 @@ def parse_range(text: str) -> tuple[int, int]:
 class MineConfig:
     """How to mine negatives. Ranks are 1-based positions in the retrieved list (positives included)."""
 
-    method: str = "bm25"
+    method: Method = "bm25"
     model: str | None = None  # dense/hybrid: a sentence-transformers name or path; None = embedded MiniLM
     range_start: int = 0  # skip ranks 1..range_start
     range_end: int = 100  # retrieve (and consider) ranks up to range_end
     negatives: int = 30
-    sampling: str = "top"
+    sampling: Sampling = "top"
     seed: int = 42
     relative_margin: float | None = None  # drop candidates scoring above (1-R) x lowest positive score
     absolute_margin: float | None = None  # drop candidates scoring above lowest positive score - M
@@ -48,8 +49,8 @@ class MineConfig:
     save_scores: bool = False
     batch_size: int = 32  # the longest batch sets peak memory; 32 is also sentence-transformers' default
     # dense/hybrid: "auto" runs the model under ONNX Runtime on a CPU when onnxruntime is installed (no torch in
-    # the process: about a quarter of the memory), else torch; "torch" / "onnx" force one (hardneg.encode_onnx).
-    backend: str = "auto"
+    # the process: about a quarter of the memory), else torch; "torch" / "onnx" force one (hardneg.retrieval.encoders).
+    backend: EncoderBackend = "auto"
     block_size: int = 1024  # queries per search block
     cache_dir: str | None = None
     use_cache: bool = True
@@ -57,24 +58,32 @@ class MineConfig:
 
     def check(self) -> None:
         if self.method not in METHODS:
-            raise ConfigError(f"--method: expected one of {', '.join(METHODS)}; got {self.method!r}")
+            raise ConfigError(f"expected one of {', '.join(METHODS)}; got {self.method!r}", param="method")
         if self.sampling not in SAMPLING:
-            raise ConfigError(f"--sampling: expected top or random; got {self.sampling!r}")
-        if self.range_start < 0 or self.range_end <= self.range_start:
-            raise ConfigError(f"--range: need 0 <= A < B; got {self.range_start}-{self.range_end}")
+            raise ConfigError(f"expected top or random; got {self.sampling!r}", param="sampling")
+        if self.range_start < 0:
+            raise ConfigError(f"must be >= 0; got {self.range_start}", param="range_start")
+        if self.range_end <= self.range_start:
+            raise ConfigError(
+                f"must be larger than range_start ({self.range_start}); got {self.range_end}", param="range_end"
+            )
         if self.negatives < 1:
-            raise ConfigError(f"--negatives: must be at least 1; got {self.negatives}")
+            raise ConfigError(f"must be at least 1; got {self.negatives}", param="negatives")
         if self.min_negatives < 0 or self.min_negatives > self.negatives:
-            raise ConfigError(f"--min-negatives: must be between 0 and --negatives; got {self.min_negatives}")
+            raise ConfigError(
+                f"must be between 0 and negatives ({self.negatives}); got {self.min_negatives}", param="min_negatives"
+            )
         if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
-            raise ConfigError(f"--relative-margin: must be in [0, 1); got {self.relative_margin}")
+            raise ConfigError(f"must be in [0, 1); got {self.relative_margin}", param="relative_margin")
         if self.absolute_margin is not None and self.absolute_margin < 0:
-            raise ConfigError(f"--absolute-margin: must be >= 0; got {self.absolute_margin}")
+            raise ConfigError(f"must be >= 0; got {self.absolute_margin}", param="absolute_margin")
         if self.min_positive_score < 1:
-            raise ConfigError("--min-positive-score: must be at least 1 (a zero label means judged non-relevant)")
+            raise ConfigError("must be at least 1 (a zero label means judged non-relevant)", param="min_positive_score")
         check_backend(self.backend)
-        if self.batch_size < 1 or self.block_size < 1:
-            raise ConfigError("--batch-size and block size must be positive")
+        if self.batch_size < 1:
+            raise ConfigError(f"must be positive; got {self.batch_size}", param="batch_size")
+        if self.block_size < 1:
+            raise ConfigError(f"must be positive; got {self.block_size}", param="block_size")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,3 +155,16 @@ class MineReport:
 
 def default_subset(folder: str | Path) -> str:
     return Path(folder).resolve().name
+
+
+def mine_config(config: MineConfig | None = None, **options: Any) -> MineConfig:
+    """`config` (default: `MineConfig()`) with `options` (MineConfig fields) replaced, checked."""
+    known = {f.name for f in fields(MineConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown mining option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", param=unknown[0]
+        )
+    chosen = replace(config or MineConfig(), **options)
+    chosen.check()
+    return chosen

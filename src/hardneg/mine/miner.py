@@ -19,12 +19,17 @@ import random
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from hardneg.data.beir import BeirData, load_beir
+from hardneg.data.io import write_instances
 from hardneg.data.records import Instance, Passage
-from hardneg.encode import ProgressFn, Retriever
-from hardneg.mine.config import MineConfig, MineReport, default_subset
+from hardneg.data.source import to_dataset
+from hardneg.mine.config import MineConfig, MineReport, default_subset, mine_config
+from hardneg.progress import StageProgress
+from hardneg.retrieval.retriever import Retriever
 
 
 def _positives(
@@ -61,7 +66,7 @@ def mine_instances(
     subset: str = "",
     report: MineReport | None = None,
     retriever: Retriever | None = None,
-    progress: ProgressFn | None = None,
+    progress: StageProgress | None = None,
 ) -> Iterator[Instance]:
     """Yield one Instance per query that has positives and enough negatives, in qrels order.
 
@@ -233,6 +238,55 @@ def _mine_one(
     )
 
 
+def mine(
+    beir: str | Path | BeirData,
+    *,
+    split: str = "train",
+    output: str | Path | None = None,
+    config: MineConfig | None = None,
+    subset: str | None = None,
+    as_dataset: bool = False,
+    report: MineReport | None = None,
+    progress: StageProgress | None = None,
+    **options: Any,
+) -> list[Instance] | Any | Path:
+    """Mine hard negatives for the queries of a BEIR split: one training instance per query with positives.
+
+    `beir`: a BEIR folder (corpus, queries, qrels/`split`.tsv) or `BeirData` in memory. `options` are
+    `MineConfig` fields (``method="bm25" | "dense" | "hybrid"``, ``negatives``, ``range_start``, ``range_end``,
+    ``sampling="top" | "random"``, ``relative_margin``, ``model``, ...), applied over `config`.
+    Returns the instances (a `datasets.Dataset` with `as_dataset`), or, with `output`, writes them there
+    atomically (.jsonl, .jsonl.gz, .parquet, .hf) and returns that path. `report` (a `MineReport`) is filled in.
+    `subset` (the rows' `subset`) defaults to the folder's name.
+
+    >>> import hardneg
+    >>> from hardneg.data.sample import sample_beir_dir
+    >>> train = hardneg.mine(sample_beir_dir(), split="train", negatives=5)
+    >>> len(train), len(train[0].negatives)
+    (24, 5)
+    """
+    config = mine_config(config, **options)
+    started = time.perf_counter()
+    if isinstance(beir, BeirData):
+        data, default_name = beir, ""
+    else:
+        data, default_name = load_beir(beir, split), default_subset(beir)
+    report = report if report is not None else MineReport()
+    report.subset = subset if subset is not None else default_name
+    report.split = split
+    instances = mine_instances(
+        data.corpus, data.queries, data.qrels, config, subset=report.subset, report=report, progress=progress
+    )
+    try:
+        if output is not None:
+            write_instances(output, instances)
+            report.output = str(output)
+            return Path(output)
+        return to_dataset(instances) if as_dataset else list(instances)
+    finally:
+        report.seconds = time.perf_counter() - started
+
+
 def mine_beir(
     folder: str | Path,
     split: str,
@@ -240,24 +294,10 @@ def mine_beir(
     config: MineConfig,
     *,
     subset: str | None = None,
-    progress: ProgressFn | None = None,
+    progress: StageProgress | None = None,
 ) -> MineReport:
-    """Mine a BEIR folder's `split` into Tevatron rows at `output` (.jsonl, .jsonl.gz or .parquet).
-
-    Bad input raises `InputError` before anything is written; the output is written atomically.
-    `subset` defaults to the folder's name.
-    """
-    from hardneg.data.beir import load_beir
-    from hardneg.data.io import write_instances
-
-    config.check()
-    started = time.perf_counter()
-    data = load_beir(folder, split)
-    report = MineReport(subset=subset if subset is not None else default_subset(folder), split=split)
-    instances = mine_instances(
-        data.corpus, data.queries, data.qrels, config, subset=report.subset, report=report, progress=progress
-    )
-    write_instances(output, instances)
-    report.output = str(output)
-    report.seconds = time.perf_counter() - started
+    """Mine a BEIR folder's `split` into Tevatron rows at `output`, and return the report (the file adapter of
+    `mine`). Bad input raises `InputError` before anything is written; the output is written atomically."""
+    report = MineReport()
+    mine(folder, split=split, output=output, config=config, subset=subset, report=report, progress=progress)
     return report

@@ -218,7 +218,7 @@ def fit_and_save(
     dataset: Any,
     loss: Any,
     config: Any,
-    train_path: str | Path,
+    train_data: dict[str, str],
     output_dir: Path,
     sampling: Any,
     progress: ProgressCallback | None,
@@ -231,7 +231,6 @@ def fit_and_save(
     `metadata` holds what is particular to the kind of model and is merged into the common record.
     `before_save` runs on the main process only, after training (e.g. to merge LoRA weights).
     """
-    from hardneg.train.data import file_sha256
 
     scratch = trainer_scratch_dir(output_dir)
     args = training_arguments(
@@ -257,8 +256,7 @@ def fit_and_save(
         "config": asdict(config),
         "precision": resolve_precision(config.precision),
         "loss": type(loss).__name__,
-        "train_file": str(Path(train_path).resolve()),
-        "train_sha256": file_sha256(train_path),
+        **train_data,
         "sampling": sampling.to_dict(),
         "rows": len(dataset),
         "steps": steps,

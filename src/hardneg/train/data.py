@@ -18,14 +18,16 @@ samples. This is simple, deterministic for a given seed and correct under data-p
 from __future__ import annotations
 
 import hashlib
+import json
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from hardneg.data.io import read_instances
+from hardneg.data import records
 from hardneg.data.records import Instance, Passage
+from hardneg.data.source import as_source
 from hardneg.errors import ConfigError, InputError
 
 PositiveMode = Literal["sample", "all"]
@@ -57,9 +59,8 @@ class Example:
 
 
 def passage_text(passage: Passage, prefix: str = "") -> str:
-    """Model input for a passage: prefix + title + text (the BEIR convention for title and text)."""
-    body = f"{passage.title} {passage.text}" if passage.title else passage.text
-    return f"{prefix}{body.strip()}"
+    """Model input for a passage: the prefix, then title and text (`hardneg.data.records.passage_text`)."""
+    return f"{prefix}{records.passage_text(passage, with_title=True).strip()}"
 
 
 def _instance_seed(seed: int, query_id: str) -> int:
@@ -91,12 +92,27 @@ def pick_positives(instance: Instance, mode: PositiveMode, epoch: int, seed: int
     return [rng.choice(instance.positives)]
 
 
-def load_training_instances(path: str | Path) -> list[Instance]:
-    """Read and validate a training file (any format `read_instances` accepts)."""
-    instances = list(read_instances(path))
+def load_training_instances(data: Any) -> list[Instance]:
+    """Validated training instances from any `data` a stage accepts (instances, a Dataset, a file)."""
+    source = as_source(data)
+    source.validate()
+    instances = list(source)
     if not instances:
-        raise InputError(path, None, "-", "no training instances in the file")
+        raise InputError(source.name, None, "-", "no training instances")
     return instances
+
+
+def training_data_identity(data: Any, instances: Sequence[Instance]) -> dict[str, str]:
+    """What the model metadata records about its training data: the file and its sha256, or for data in memory
+    the sha256 of its rows (JSON, in order), so a model can be traced back to what it was trained on."""
+    source = as_source(data) if isinstance(data, str | Path) else None
+    if source is not None and source.kind == "path":
+        return {"train_file": str(Path(source.data).resolve()), "train_sha256": file_sha256(source.data)}
+    digest = hashlib.sha256()
+    for instance in instances:
+        digest.update(json.dumps(instance.to_row(), sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return {"train_file": "<in memory>", "train_sha256": digest.hexdigest()}
 
 
 def build_examples(

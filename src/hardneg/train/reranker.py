@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hardneg.errors import ConfigError
+from hardneg.models import minilm_path
 from hardneg.train.common import ProgressCallback, TrainResult, fit_and_save, group_columns
-from hardneg.train.data import build_examples, load_training_instances
+from hardneg.train.data import build_examples, load_training_instances, training_data_identity
 
 
 @dataclass
@@ -66,13 +67,16 @@ def _group_softmax_loss(model: Any) -> Any:
 
 
 def train_reranker(
-    train_path: str | Path,
+    data: Any,
     output_dir: str | Path,
     config: RerankerConfig | None = None,
     *,
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
-    """Fine-tune a cross-encoder on Tevatron-style instances and write it to `output_dir` atomically."""
+    """Fine-tune a cross-encoder on training instances and write it to `output_dir` atomically.
+
+    `data`: instances, a `datasets.Dataset` with Tevatron columns, a training file or a `load_dataset` spec.
+    """
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (
@@ -82,12 +86,10 @@ def train_reranker(
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    from hardneg.models import minilm_path
-
     config = config or RerankerConfig()
     config.check()
     output_dir = Path(output_dir)
-    instances = load_training_instances(train_path)
+    instances = load_training_instances(data)
     per_epoch, stats = build_examples(
         instances,
         negatives=config.negatives,
@@ -126,7 +128,7 @@ def train_reranker(
         dataset=dataset,
         loss=loss,
         config=config,
-        train_path=train_path,
+        train_data=training_data_identity(data, instances),
         output_dir=output_dir,
         sampling=stats,
         progress=progress,

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hardneg.errors import ConfigError
+from hardneg.models import minilm_path
 from hardneg.train.common import ProgressCallback, TrainResult, fit_and_save, group_columns
-from hardneg.train.data import build_examples, load_training_instances
+from hardneg.train.data import build_examples, load_training_instances, training_data_identity
 
 
 @dataclass
@@ -67,8 +68,6 @@ def _load_model(config: RetrieverConfig) -> Any:
         from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     except ImportError:
         from sentence_transformers.models import Normalize, Pooling, Transformer  # type: ignore[no-redef]
-
-    from hardneg.models import minilm_path
 
     base = config.base_model or minilm_path()
     pooling = config.pooling
@@ -130,13 +129,16 @@ def _merge_lora(model: Any) -> None:
 
 
 def train_retriever(
-    train_path: str | Path,
+    data: Any,
     output_dir: str | Path,
     config: RetrieverConfig | None = None,
     *,
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
-    """Fine-tune a bi-encoder on Tevatron-style instances and write it to `output_dir` atomically."""
+    """Fine-tune a bi-encoder on training instances and write it to `output_dir` atomically.
+
+    `data`: instances, a `datasets.Dataset` with Tevatron columns, a training file or a `load_dataset` spec.
+    """
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
@@ -154,7 +156,7 @@ def train_retriever(
     config = config or RetrieverConfig()
     config.check()
     output_dir = Path(output_dir)
-    instances = load_training_instances(train_path)
+    instances = load_training_instances(data)
     model = _load_model(config)
     suffix = _eos_suffix(model, config)
     per_epoch, stats = build_examples(
@@ -189,7 +191,7 @@ def train_retriever(
         dataset=dataset,
         loss=loss,
         config=config,
-        train_path=train_path,
+        train_data=training_data_identity(data, instances),
         output_dir=output_dir,
         sampling=stats,
         progress=progress,

@@ -1,0 +1,161 @@
+"""Formats of training files: which format a path names, and the row codec of hardneg's Parquet / HF layout.
+
+Input formats are chosen by extension: `.jsonl`, `.jsonl.gz`, `.parquet`, or a folder (HF `datasets`: a
+`save_to_disk` folder, or a folder of local data files). Output formats: `.jsonl`, `.jsonl.gz`, `.parquet`, and
+an HF `save_to_disk` folder when the path ends in `.hf` or `/` (or names an existing `save_to_disk` folder).
+
+Parquet layout written by hardneg (so rows whose extra fields differ in type or presence never break the
+schema): the typed columns (for Tevatron rows `query_id`, `query`, `positive_passages`, `negative_passages`,
+`subset`; passages are `struct<docid, title, text, _extra_json>`) keep their Arrow types; every other field
+of a row is stored as JSON text in its own string column (listed in the file metadata `hardneg.json_columns`;
+a null cell means the field was absent); fields first seen after the first batch go to the JSON object column
+`_extra_json`. `decode_row` undoes this, so rows round-trip unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from hardneg.errors import InputError
+
+Format = Literal["jsonl", "jsonl.gz", "parquet", "hf"]
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+
+# Parquet metadata key listing the columns that hold JSON text, and the catch-all column / passage field.
+JSON_COLUMNS_KEY = b"hardneg.json_columns"
+EXTRA_JSON = "_extra_json"
+# Marker in a `types` mapping: a list of passages (docid, title, text, extra fields as JSON).
+PASSAGES = "passages"
+# Sidecar file in an HF folder written by hardneg (datasets drops Arrow schema metadata).
+HF_SIDECAR = "hardneg.json"
+
+
+def detect_format(path: str | Path) -> Format:
+    """`jsonl`, `jsonl.gz`, `parquet` or `hf` (a `save_to_disk` folder or a folder of data files)."""
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_dir():
+        return "hf"
+    if name.endswith((".jsonl.gz", ".json.gz")):
+        return "jsonl.gz"
+    if name.endswith((".jsonl", ".json")):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    raise InputError(path, None, "-", "unknown format: expected .jsonl, .jsonl.gz, .parquet or a datasets folder")
+
+
+def is_hf_saved_folder(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
+
+
+def output_format(path: str | Path) -> Format:
+    """Format of an output path: `jsonl`, `jsonl.gz`, `parquet` or `hf`.
+
+    `hf` (a `save_to_disk` folder) when the path ends in `.hf` or `/`, or is an existing `save_to_disk`
+    folder. Any other existing folder is refused, so a typo never replaces a folder of other files.
+    """
+    text = str(path)
+    name = Path(text).name.lower()
+    if text.endswith(("/", os.sep)) or name.endswith(".hf"):
+        return "hf"
+    if Path(text).is_dir():
+        if is_hf_saved_folder(text):
+            return "hf"
+        raise InputError(path, None, "-", "output is an existing folder that is not a datasets folder")
+    if name.endswith((".jsonl.gz", ".json.gz")):
+        return "jsonl.gz"
+    if name.endswith((".jsonl", ".json")):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    raise InputError(
+        path,
+        None,
+        "-",
+        "unknown output format: expected .jsonl, .jsonl.gz, .parquet, or .hf or / for a datasets folder",
+    )
+
+
+def _decode_passages(value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    out = []
+    for passage in value:
+        if isinstance(passage, dict) and EXTRA_JSON in passage:
+            passage = dict(passage)
+            extra = passage.pop(EXTRA_JSON)
+            if extra is not None:
+                passage.update(json.loads(extra))
+        out.append(passage)
+    return out
+
+
+def decode_row(row: dict[str, Any], json_columns: Iterable[str]) -> dict[str, Any]:
+    """Undo the Parquet/HF encoding of hardneg's writer (JSON columns, `_extra_json`, passage extras)."""
+    for column in json_columns:
+        value = row.pop(column, None)
+        if value is not None:
+            row[column] = json.loads(value)
+    extra = row.pop(EXTRA_JSON, None)
+    for key in ("positive_passages", "negative_passages"):
+        if key in row:
+            row[key] = _decode_passages(row[key])
+    if extra is not None:
+        row.update(json.loads(extra))
+    return row
+
+
+def parquet_json_columns(schema: Any) -> list[str] | None:
+    """The JSON columns of a hardneg-written Parquet schema, or None for a foreign file."""
+    metadata = schema.metadata or {}
+    if JSON_COLUMNS_KEY not in metadata:
+        return None
+    return list(json.loads(metadata[JSON_COLUMNS_KEY]))
+
+
+def tevatron_types() -> dict[str, Any]:
+    """Typed Parquet columns of a Tevatron row; other fields are stored as JSON text."""
+    import pyarrow as pa
+
+    return {
+        "query_id": pa.string(),
+        "query": pa.string(),
+        "positive_passages": PASSAGES,
+        "negative_passages": PASSAGES,
+        "subset": pa.string(),
+    }
+
+
+def passage_type() -> Any:
+    import pyarrow as pa
+
+    return pa.list_(
+        pa.struct([("docid", pa.string()), ("title", pa.string()), ("text", pa.string()), (EXTRA_JSON, pa.string())])
+    )
+
+
+def encode_passages(value: Any) -> Any:
+    if not isinstance(value, list):
+        return value
+    out = []
+    for passage in value:
+        if not isinstance(passage, dict):
+            out.append(passage)
+            continue
+        extra = {k: v for k, v in passage.items() if k not in ("docid", "title", "text")}
+        out.append(
+            {
+                "docid": passage.get("docid"),
+                "title": passage.get("title"),
+                "text": passage.get("text"),
+                EXTRA_JSON: json.dumps(extra, ensure_ascii=False) if extra else None,
+            }
+        )
+    return out

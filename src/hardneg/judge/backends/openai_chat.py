@@ -1,0 +1,496 @@
+"""Listwise judging through any OpenAI-compatible chat server: OpenAI, Azure OpenAI, vLLM, llama.cpp, Ollama.
+
+`OpenAIJudge` renders one prompt per instance (chunks of `max_negatives_per_call` negatives, merged after),
+sends the calls concurrently with asyncio under a concurrency cap and optional requests/tokens-per-minute
+limits, retries transient failures (429, 5xx, timeouts, dropped connections, unreadable responses) with
+exponential backoff and jitter, honouring Retry-After, and yields each instance's `JudgeOutput` as soon as it
+is complete, so that the caller stores it at once (a killed run loses only the calls in flight).
+
+A call that still fails after its retries gives status "failed" with the reason; a truncated or unreadable
+answer gives "parse_error". Neither is ever read as "no false negatives".
+
+The API key is read from an environment variable (name configurable) when a run starts. It is never part
+of `config()`, of outputs, of log lines or of error reasons (it is masked in any server message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hardneg.data.records import Instance
+from hardneg.errors import ConfigError
+from hardneg.judge.backends.ratelimit import RateLimiter
+from hardneg.judge.base import Judge
+from hardneg.judge.cost import Budget, BudgetExceeded, Reservation, prompt_tokens
+from hardneg.judge.prompts.parse import verdict_output
+from hardneg.judge.prompts.templates import chunk_docids, load_template
+from hardneg.judge.verdicts import JudgeOutput, merge_outputs
+
+log = logging.getLogger("hardneg.judge.openai")
+
+# Structured output for the compact template: the candidate numbers (1-based) in two lists.
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "better": {"type": "array", "items": {"type": "integer"}},
+        "worse": {"type": "array", "items": {"type": "integer"}},
+    },
+    "required": ["better", "worse"],
+    "additionalProperties": False,
+}
+JSON_INSTRUCTION = (
+    '\n\nReply with a JSON object only: {"better": [...], "worse": [...]}, each a list of candidate numbers i '
+    "(integers; [] when none), instead of the tagged verdict."
+)
+# Key used in place of a missing one for local servers (vLLM / llama.cpp / Ollama ignore it).
+LOCAL_PLACEHOLDER_KEY = "not-needed"
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+RETRYABLE_STATUS = {408, 409, 429}
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """An instance with its rendered prompts, ready to send."""
+
+    instance: Instance
+    chunks: list[list[str]]
+    prompts: list[str]
+    tokens_in: int  # estimated prompt tokens of all calls
+    reservation: Reservation | None = None
+
+
+def parse_json_verdict(
+    text: str | None, docids: Sequence[str], finish_reason: str | None = None, **fields: Any
+) -> JudgeOutput:
+    """Strictly read a structured-output verdict `{"better": [int], "worse": [int]}` (1-based candidates)."""
+
+    def fail(reason: str) -> JudgeOutput:
+        return JudgeOutput(
+            docids=list(docids),
+            status="parse_error",
+            reason=reason,
+            raw_response=text,
+            finish_reason=finish_reason,
+            **fields,
+        )
+
+    if finish_reason == "length":
+        return fail("truncated response (finish_reason=length)")
+    if text is None or not text.strip():
+        return fail("empty response")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return fail(f"not JSON: {exc.msg} at char {exc.pos}")
+    if not isinstance(data, dict) or set(data) != {"better", "worse"}:
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        return fail(f"expected exactly the keys better and worse, got {keys}")
+    lists: dict[str, list[int]] = {}
+    for key in ("better", "worse"):
+        value = data[key]
+        # bool is an int subclass in Python: reject it explicitly
+        if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+            return fail(f"{key} must be a list of integers, got {value!r:.80}")
+        bad = [i for i in value if i < 1 or i > len(docids)]
+        if bad:
+            return fail(f"{key} refers to candidate {bad[0]} but only 1..{len(docids)} were shown")
+        lists[key] = value
+    better = sorted(set(lists["better"]))
+    worse = sorted(set(lists["worse"]) - set(better))
+    return JudgeOutput(
+        docids=list(docids),
+        better=[docids[i - 1] for i in better],
+        worse=[docids[i - 1] for i in worse],
+        raw_response=text,
+        finish_reason=finish_reason,
+        **fields,
+    )
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """Seconds the server asked us to wait (retry-after-ms, or Retry-After as seconds or an HTTP date)."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class OpenAIJudge(Judge):
+    """A listwise LLM judge behind an OpenAI-compatible chat-completions endpoint."""
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        template: str = "stage1",
+        temperature: float = 0.1,
+        max_tokens: int = 2048,
+        concurrency: int = 8,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        timeout: float = 120,
+        max_retries: int = 5,
+        json_schema: bool | str = False,
+        max_negatives_per_call: int = 25,
+        azure: bool = False,
+        api_version: str | None = None,
+        *,
+        budget: Budget | None = None,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        retry_after_max: float = 300.0,
+        seed: int | None = None,
+    ) -> None:
+
+        if concurrency < 1:
+            raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
+        if max_retries < 0:
+            raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
+        if azure and not base_url:
+            raise ConfigError("azure: set base_url to the resource endpoint (https://NAME.openai.azure.com)")
+        self.model = model
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self.template = load_template(template)
+        self.temperature = float(temperature)
+        self.max_tokens = int(max_tokens)
+        self.concurrency = int(concurrency)
+        self.rpm = rpm
+        self.tpm = tpm
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        # True / "json_schema": OpenAI's structured output (OpenAI, Azure, vLLM, llama-server, Ollama);
+        # "json_object": the {"type": "json_object", "schema": ...} form of llama-cpp-python's server.
+        if json_schema not in (True, False, "json_schema", "json_object"):
+            raise ConfigError(f"json_schema must be true, false, 'json_schema' or 'json_object', not {json_schema!r}")
+        self.json_mode = "json_schema" if json_schema is True else (json_schema or None)
+        self.json_schema = self.json_mode is not None
+        self.max_negatives_per_call = int(max_negatives_per_call)
+        self.azure = bool(azure)
+        self.api_version = api_version
+        self.budget = budget
+        self.backoff_base = float(backoff_base)
+        self.backoff_max = float(backoff_max)
+        self.retry_after_max = float(retry_after_max)
+        self._rng = random.Random(seed)
+        self._key: str | None = None
+        # Filled by each run: instances the budget did not allow (left unjudged, not failed) and counters.
+        self.unjudged: list[str] = []
+        self.stats: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------------------ config
+
+    def config(self) -> dict[str, Any]:
+        # Only what changes the answers: the endpoint, key, concurrency and limits do not (the same model
+        # behind a proxy, the Batch API or another region gives judgments that are reused).
+        return {
+            "kind": self.kind,
+            "model": self.model,
+            "template": self.template.name,
+            "template_sha256": self.template.sha256,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "json_schema": self.json_mode or False,
+            "max_negatives_per_call": self.max_negatives_per_call,
+        }
+
+    def render(self, instance: Instance, docids: Sequence[str]) -> str:
+        prompt = self.template.render(instance, list(docids))
+        return prompt + JSON_INSTRUCTION if self.json_schema else prompt
+
+    def request_body(self, prompt: str) -> dict[str, Any]:
+        """The chat-completions request for one prompt (also the body of a Batch API line)."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+        if self.json_mode == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "verdict", "strict": True, "schema": VERDICT_SCHEMA},
+            }
+        elif self.json_mode == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": VERDICT_SCHEMA}
+        return body
+
+    def output_from_completion(
+        self, completion: Any, docids: Sequence[str], *, latency_s: float = 0.0, attempts: int = 1
+    ) -> JudgeOutput:
+        """A JudgeOutput from a chat completion (an SDK object or its JSON dict)."""
+        data = completion if isinstance(completion, dict) else completion.model_dump()
+        choices = data.get("choices") or []
+        if not choices or not isinstance(choices[0], dict):
+            return JudgeOutput(
+                docids=list(docids), status="failed", reason="response has no choices", template_hash=self.sha
+            )
+        choice = choices[0]
+        text = (choice.get("message") or {}).get("content")
+        finish = choice.get("finish_reason")
+        usage = data.get("usage") or {}
+        fields: dict[str, Any] = {
+            "tokens_in": int(usage.get("prompt_tokens") or 0),
+            "tokens_out": int(usage.get("completion_tokens") or 0),
+            "latency_s": latency_s,
+            "template_hash": self.sha,
+            "extra": {"attempts": attempts, "served_model": data.get("model")},
+        }
+        if self.json_schema:
+            return parse_json_verdict(text, docids, finish, **fields)
+        return verdict_output(text, docids, finish, **fields)
+
+    @property
+    def sha(self) -> str:
+        return self.template.sha256
+
+    # ------------------------------------------------------------------------------------------ client
+
+    def _api_key(self) -> str:
+        key = os.environ.get(self.api_key_env)
+        if key:
+            return key
+        if self.base_url is None or self.azure:
+            raise ConfigError(f"no API key: set the environment variable {self.api_key_env}")
+        return LOCAL_PLACEHOLDER_KEY
+
+    def make_client(self, *, asynchronous: bool = True, max_retries: int = 0) -> Any:
+        """An OpenAI (or Azure) client for this judge's endpoint; the key comes from the environment only.
+
+        The online judge retries by itself (bounded, with Retry-After and failure records), so it asks for
+        max_retries=0; the Batch API path lets the SDK retry its few file and batch calls.
+        """
+        import openai
+
+        self._key = self._api_key()
+        if self.azure:
+            azure_class = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+            return azure_class(
+                azure_endpoint=self.base_url,
+                api_key=self._key,
+                api_version=self.api_version or DEFAULT_AZURE_API_VERSION,
+                max_retries=max_retries,
+                timeout=self.timeout,
+            )
+        client_class = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+        return client_class(base_url=self.base_url, api_key=self._key, max_retries=max_retries, timeout=self.timeout)
+
+    def _client(self) -> Any:
+        return self.make_client(asynchronous=True, max_retries=0)
+
+    def _scrub(self, text: str) -> str:
+        key = self._key
+        if key and len(key) >= 4 and key != LOCAL_PLACEHOLDER_KEY:
+            text = text.replace(key, "***")
+        return text
+
+    def _describe(self, exc: Exception) -> str:
+        status = getattr(exc, "status_code", None)
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        label = f"{type(exc).__name__}" + (f" HTTP {status}" if status else "")
+        return self._scrub(f"{label}: {message[:300]}" if message else label)
+
+    def _retryable(self, exc: Exception) -> bool:
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
+        # timeouts, refused / dropped connections, unreadable bodies (invalid JSON, no choices)
+        return isinstance(
+            exc, openai.APIConnectionError | openai.APIResponseValidationError | json.JSONDecodeError | _BadResponse
+        )
+
+    def _delay(self, exc: Exception, attempt: int) -> float:
+        asked = _retry_after(exc)
+        if asked is not None:
+            return min(max(asked, 0.0), self.retry_after_max)
+        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
+        return ceiling * (0.5 + 0.5 * self._rng.random())  # jitter, so clients do not retry in lockstep
+
+    # ------------------------------------------------------------------------------------------ calls
+
+    async def _call(self, client: Any, limiter: RateLimiter, sem: asyncio.Semaphore, prompt: str, docids: list[str]):
+        body = self.request_body(prompt)
+        estimate = prompt_tokens(prompt, self.model) + self.max_tokens
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            async with sem:
+                await limiter.acquire(estimate)
+                started = time.perf_counter()
+                self.stats["requests"] = self.stats.get("requests", 0) + 1
+                try:
+                    completion = await client.chat.completions.create(**body)
+                    if not getattr(completion, "choices", None):
+                        # a 200 whose body is not a chat completion (proxies, overloaded servers)
+                        raise _BadResponse(f"unreadable response body: {str(completion)[:120]!r}")
+                except Exception as exc:
+                    last = self._describe(exc)
+                    if not self._retryable(exc) or attempt == self.max_retries:
+                        self.stats["failed_calls"] = self.stats.get("failed_calls", 0) + 1
+                        log.warning("call failed for good after %d attempt(s): %s", attempt + 1, last)
+                        tries = f"after {attempt + 1} attempt(s)"
+                        return JudgeOutput(
+                            docids=docids,
+                            status="failed",
+                            reason=f"{last} ({tries})",
+                            template_hash=self.sha,
+                            extra={"attempts": attempt + 1},
+                        )
+                    delay = self._delay(exc, attempt)
+                    self.stats["retries"] = self.stats.get("retries", 0) + 1
+                    log.info("retrying in %.2fs (attempt %d): %s", delay, attempt + 1, last)
+                else:
+                    latency = time.perf_counter() - started
+                    out = self.output_from_completion(completion, docids, latency_s=latency, attempts=attempt + 1)
+                    self.stats["tokens_in"] = self.stats.get("tokens_in", 0) + out.tokens_in
+                    self.stats["tokens_out"] = self.stats.get("tokens_out", 0) + out.tokens_out
+                    return out
+            await asyncio.sleep(delay)  # outside the semaphore: a waiting retry does not hold a slot
+        raise AssertionError(f"unreachable: {last}")
+
+    async def _judge_prepared(
+        self, client: Any, limiter: RateLimiter, sem: asyncio.Semaphore, item: _Prepared
+    ) -> JudgeOutput:
+        started = time.perf_counter()
+        out: JudgeOutput | None = None
+        try:
+            parts = await asyncio.gather(
+                *(self._call(client, limiter, sem, p, c) for p, c in zip(item.prompts, item.chunks, strict=True))
+            )
+            out = merge_outputs(list(parts))
+        finally:
+            # the real cost replaces the upper bound (nothing billed when cancelled before an answer)
+            if item.reservation is not None and self.budget is not None:
+                used = (out.tokens_in, out.tokens_out) if out is not None else (0, 0)
+                self.budget.settle(item.reservation, *used)
+        if len(parts) > 1:
+            out.latency_s = time.perf_counter() - started
+        return out
+
+    def _prepare(self, instance: Instance, docids: Sequence[str]) -> _Prepared:
+        chunks = chunk_docids(list(docids), self.max_negatives_per_call)
+        prompts = [self.render(instance, chunk) for chunk in chunks]
+        tokens = sum(prompt_tokens(p, self.model) for p in prompts)
+        return _Prepared(instance, chunks, prompts, tokens)
+
+    async def ajudge_many(
+        self, items: Iterable[tuple[Instance, Sequence[str]]]
+    ) -> AsyncIterator[tuple[Instance, JudgeOutput]]:
+        """Async version of `judge_many` (for callers that already run an event loop)."""
+        self.unjudged = []
+        self.stats = {"requests": 0, "retries": 0, "failed_calls": 0, "tokens_in": 0, "tokens_out": 0}
+        limiter = RateLimiter(self.rpm, self.tpm)
+        sem = asyncio.Semaphore(self.concurrency)
+        # Instances prepared ahead so that the semaphore never idles; under a budget only as many as can run,
+        # so that each reservation is made as late as possible (after earlier calls have settled).
+        window = self.concurrency if self.budget is not None else self.concurrency * 2
+        source = iter(items)
+        pending: set[asyncio.Task[JudgeOutput]] = set()
+        owner: dict[asyncio.Task[JudgeOutput], Instance] = {}
+        client = self._client()
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < window:
+                    try:
+                        instance, docids = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    if not docids:
+                        # nothing to judge: an empty verdict is true here, and no call is made
+                        yield instance, JudgeOutput(docids=[], better=[], worse=[], template_hash=self.sha)
+                        continue
+                    item = self._prepare(instance, docids)
+                    if self.budget is not None:
+                        item.reservation = self.budget.reserve(
+                            self.model, item.tokens_in, self.max_tokens * len(item.prompts)
+                        )
+                        while item.reservation is None and pending:
+                            # in-flight upper bounds may settle lower: wait for them before giving up
+                            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                            for task in finished:
+                                yield owner.pop(task), task.result()
+                            item.reservation = self.budget.reserve(
+                                self.model, item.tokens_in, self.max_tokens * len(item.prompts)
+                            )
+                        if item.reservation is None:
+                            self.unjudged.append(instance.query_id)
+                            self.unjudged.extend(inst.query_id for inst, _ in source)
+                            log.warning("budget reached: %d instance(s) left unjudged", len(self.unjudged))
+                            exhausted = True
+                            break
+                    task = asyncio.ensure_future(self._judge_prepared(client, limiter, sem, item))
+                    pending.add(task)
+                    owner[task] = instance
+                if not pending:
+                    break
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    yield owner.pop(task), task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            self.stats["rate_limit_wait_s"] = round(limiter.waited_s, 3)
+            await client.close()
+
+    def judge_many(self, items: Iterable[tuple[Instance, Sequence[str]]]) -> Iterator[tuple[Instance, JudgeOutput]]:
+        """Judge instances concurrently; yields (instance, output) as each completes (any order).
+
+        Instances the budget does not allow are not yielded; their ids are in `self.unjudged` afterwards.
+        Runs its own event loop (use `ajudge_many` inside a running loop).
+        """
+        loop = asyncio.new_event_loop()
+        agen = self.ajudge_many(items)
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(agen.__anext__())
+                except StopAsyncIteration:
+                    break
+        finally:
+            # an early stop by the caller cancels the calls in flight (they are not stored)
+            loop.run_until_complete(agen.aclose())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
+        for _, output in self.judge_many([(instance, docids)]):
+            return output
+        raise BudgetExceeded(f"{instance.query_id}: the budget does not allow this call ({self.budget.report()})")
+
+
+class _BadResponse(Exception):
+    """A 200 response whose body is not a chat completion."""

@@ -1,0 +1,158 @@
+"""Cascade configuration: the stages, their judges, thresholds, fusion and routing, validated with pydantic.
+
+A cascade is a YAML mapping with a `stages` list (see `default.yaml`, the local cascade `hardneg clean` runs).
+Errors name the field (`stages.1.t_better: ...`), never a command-line flag.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hardneg.errors import ConfigError
+from hardneg.judge.registry import LISTWISE_BACKENDS
+from hardneg.judge.store import DEFAULT_MAX_ATTEMPTS
+
+_SCORE_RULE = re.compile(r"^score\s*>=\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)$")
+
+
+class StageConfig(BaseModel):
+    """One stage of the cascade."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    backend: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    # verdict: the judge's better/worse lists; score: thresholds on its scores; auto: by backend
+    mode: Literal["auto", "verdict", "score"] = "auto"
+    t_better: float | None = None  # score >= t_better -> better
+    t_worse: float | None = None  # t_worse <= score < t_better -> worse (defaults to t_better: no worse list)
+    fuse: Literal["rank-average", "none"] = "none"
+    # With fusion: a negative is flagged only if this stage's own (unfused) score also reaches this value, since
+    # ranks within an instance are relative and would flag its top negatives even when the judge says no to all.
+    min_raw_score: float | None = None
+    candidates: Literal["all", "routed"] = "all"
+    # Routing to the next stage: which instances go on, and which of their negatives are passed on.
+    route: str = "any"  # any | better | score>=T
+    route_top: float | None = Field(default=None, gt=0.0, le=1.0)  # the top fraction of negatives by score
+    route_min_score: float | None = None
+
+    @field_validator("route")
+    @classmethod
+    def _check_route(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("any", "better") or _SCORE_RULE.match(value):
+            return value
+        raise ValueError(f"must be 'any', 'better' or 'score>=T' (T a number), not {value!r}")
+
+    @model_validator(mode="after")
+    def _check(self) -> StageConfig:
+        if self.mode == "auto":
+            self.mode = "verdict" if self.backend in LISTWISE_BACKENDS else "score"
+        if self.mode == "score":
+            if self.t_better is None:
+                raise ValueError("t_better is required for a score stage (scores >= t_better are flagged better)")
+            if self.t_worse is None:
+                self.t_worse = self.t_better
+            if self.t_better < self.t_worse:
+                raise ValueError(f"t_better ({self.t_better}) must be >= t_worse ({self.t_worse})")
+        return self
+
+    @property
+    def route_threshold(self) -> float | None:
+        match = _SCORE_RULE.match(self.route)
+        return float(match.group(1)) if match else None
+
+
+class CascadeConfig(BaseModel):
+    """A cascade of judging stages (stage numbers are 1-based positions in `stages`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "cascade"
+    max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1)
+    stages: list[StageConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> CascadeConfig:
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique, got {names}")
+        first = self.stages[0]
+        if first.candidates != "all":
+            raise ValueError("stages.0.candidates: the first stage sees every negative ('all')")
+        if first.fuse != "none":
+            raise ValueError("stages.0.fuse: the first stage has no earlier scores to fuse with")
+        for i, stage in enumerate(self.stages[:-1]):
+            needs_scores = stage.route_threshold is not None or stage.route_top or stage.route_min_score is not None
+            if needs_scores and stage.mode == "verdict":
+                raise ValueError(
+                    f"stages.{i}: route by score (score>=T, route_top, route_min_score) needs a score stage"
+                )
+        for i, stage in enumerate(self.stages):
+            if stage.fuse != "none" and stage.mode != "score":
+                raise ValueError(f"stages.{i}.fuse: only score stages can fuse scores")
+        return self
+
+
+def _format_validation(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "-"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{source}: {loc}: {msg}")
+    return "; ".join(lines)
+
+
+def parse_config(data: Any, source: str = "config") -> CascadeConfig:
+    """Validate a config mapping; errors name the field (`stages.1.t_better: ...`)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with a 'stages' list")
+    try:
+        return CascadeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, source)) from None
+
+
+def load_config(path: str | Path) -> CascadeConfig:
+    """Read a cascade YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: bad YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(data, str(path))
+
+
+def default_config_path() -> Path:
+    """The shipped default cascade YAML (the local cascade of `hardneg clean`)."""
+    return Path(str(resources.files("hardneg.judge.cascade") / "default.yaml"))
+
+
+def load_default_config() -> CascadeConfig:
+    return load_config(default_config_path())
+
+
+def as_config(config: CascadeConfig | dict[str, Any] | str | Path | None) -> CascadeConfig:
+    """A `CascadeConfig` from a config, a mapping, a YAML path, or None (the shipped default)."""
+    if config is None:
+        return load_default_config()
+    if isinstance(config, CascadeConfig):
+        return config
+    if isinstance(config, dict):
+        return parse_config(config)
+    if isinstance(config, str | Path):
+        return load_config(config)
+    raise ConfigError(
+        f"expected a CascadeConfig, a mapping or a YAML path; got {type(config).__name__}", param="config"
+    )

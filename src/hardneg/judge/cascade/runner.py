@@ -1,0 +1,346 @@
+"""The judging cascade: N stages, each judging only what the stage before routed to it.
+
+Stages run one after the other over the instance file (streamed, never held in memory). Stage 1 sees every
+instance; stage k > 1 sees the instances stage k-1 routed on, with either all their negatives
+(`candidates: all`, the paper's stage 2) or only those passed on (`candidates: routed`).
+
+A judgment bought once is never bought again. Each call is stored as soon as it arrives, keyed by its identity
+only (`call_key`: the judge's config and the stage number), with its raw output (scores, or the judge's own
+better/worse lists, and the docids judged). Thresholds, fusion and routing are applied when reading: each stage's
+derived verdicts go to the store's `verdicts` table under a view hash (`view_key`: the call identity, the stage's
+post-processing and the view above), so changing them re-derives verdicts without a call. When routing passes
+more negatives to a score (pointwise) stage, only those not yet scored are sent, and the record grows: scores
+are per negative. A verdict (listwise) judge's answer depends on the whole list shown, so a different list is a
+different call (stored beside the first; going back to a list already judged reuses it).
+
+An instance's final verdict is that of the last stage that judged it (`JudgmentStore.final_verdicts`, by default
+for the latest run, or with `CascadeReport.stage_hashes`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hardneg.data.records import Instance
+from hardneg.data.source import InstanceSource, as_source
+from hardneg.errors import ConfigError
+from hardneg.judge.base import Judge, config_hash
+from hardneg.judge.batch import judge_items
+from hardneg.judge.cascade.config import CascadeConfig, StageConfig
+from hardneg.judge.cascade.routing import call_key, derive_verdict, view_key
+from hardneg.judge.cost import API_KINDS, Budget
+from hardneg.judge.registry import build_judge, resolve_backend
+from hardneg.judge.store import JudgmentStore, docids_key
+from hardneg.judge.verdicts import FinalVerdict, Judgment, StageVerdict
+from hardneg.progress import StageProgress
+
+
+@dataclass(slots=True)
+class StageReport:
+    stage: int
+    name: str
+    backend: str
+    model: str
+    config_hash: str  # the stage's call identity: the key of its records in the store
+    view_hash: str = ""  # the call identity plus this cascade's post-processing: the key of its verdicts
+    routed_in: int = 0  # instances this stage had to judge (all, or routed to it)
+    judged_now: int = 0  # calls made in this run (one per instance)
+    extended: int = 0  # of those, calls for negatives newly routed to a score judge's existing record
+    negatives_judged_now: int = 0  # negatives sent to the judge in this run
+    reused: int = 0  # instances whose judgment was already in the store (no call)
+    unjudged: int = 0  # routed in but not judged (the budget ran out): no verdict of this stage
+    judged: int = 0  # ok verdicts of this stage
+    flagged: int = 0  # ok verdicts with at least one negative in better or worse
+    routed_on: int = 0  # instances passed to the next stage
+    parse_errors: int = 0
+    failed: int = 0
+    tokens_in: int = 0  # tokens of the records behind this stage's verdicts (each paid once)
+    tokens_out: int = 0
+    tokens_in_now: int = 0  # tokens of this run's calls
+    tokens_out_now: int = 0
+    wall_s: float = 0.0
+
+
+@dataclass(slots=True)
+class CascadeReport:
+    stages: list[StageReport] = field(default_factory=list)
+    instances: int = 0
+    budget: dict[str, Any] | None = None  # `Budget.report()` when the run had one
+    # query_id -> final verdict of this run (filled by `hardneg.judge`; what `hardneg.relabel` reads)
+    verdicts: dict[str, FinalVerdict] = field(default_factory=dict, repr=False)
+
+    @property
+    def stage_hashes(self) -> dict[int, str]:
+        """{stage: view_hash}, for `JudgmentStore.final_verdicts` (this run's thresholds and routing)."""
+        return {s.stage: s.view_hash for s in self.stages}
+
+    @property
+    def call_hashes(self) -> dict[int, str]:
+        """{stage: config_hash}: the call identities whose records this run read or wrote."""
+        return {s.stage: s.config_hash for s in self.stages}
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"instances": self.instances, "stages": [asdict(s) for s in self.stages]}
+        if self.budget is not None:
+            out["budget"] = self.budget
+        return out
+
+
+# --- running ------------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Plan:
+    docids: list[str]  # what the stage judges for the instance under this cascade's routing
+    ask: list[str] | None  # what must be sent to the judge now (None: the store has it)
+    extend: bool = False  # the call adds negatives to a score judge's existing record
+
+
+class _VerdictWriter:
+    """Derived verdicts are written in batches: they cost nothing to recompute if a run is killed."""
+
+    def __init__(self, store: JudgmentStore, size: int = 500) -> None:
+        self.store, self.size = store, size
+        self.rows: list[StageVerdict] = []
+        self.stale: list[tuple[str, int, str]] = []
+
+    def add(self, verdict: StageVerdict) -> None:
+        self.rows.append(verdict)
+        if len(self.rows) >= self.size:
+            self.flush()
+
+    def delete(self, query_id: str, stage: int, view: str) -> None:
+        self.stale.append((query_id, stage, view))
+        if len(self.stale) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows or self.stale:
+            self.store.put_verdicts(self.rows, delete=self.stale)
+            self.rows, self.stale = [], []
+
+
+def _accepts_budget(backend: str) -> bool:
+    try:
+        params = inspect.signature(resolve_backend(backend)).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "budget" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+class _Cascade:
+    def __init__(
+        self,
+        source: InstanceSource,
+        config: CascadeConfig,
+        store: JudgmentStore,
+        progress: StageProgress | None,
+        judges: dict[str, Judge] | None,
+        budget: Budget | None,
+    ) -> None:
+        self.source = source
+        self.config = config
+        self.store = store
+        self.progress = progress
+        self.judges = judges or {}
+        self.budget = budget
+        self.views: list[str] = []  # view hash of each finished stage
+
+    def check_budget(self) -> None:
+        """Before any call: every paid stage must be able to honour the budget."""
+        if self.budget is None:
+            return
+        for i, stage in enumerate(self.config.stages):
+            if stage.name in self.judges or "budget" in stage.params:
+                continue
+            if stage.backend in API_KINDS and not _accepts_budget(stage.backend):
+                raise ConfigError(
+                    f"stages.{i} ({stage.name}): backend {stage.backend!r} cannot enforce a budget; "
+                    "run it without --budget (see --estimate for its cost)"
+                )
+
+    def build(self, stage: StageConfig) -> Judge:
+        if stage.name in self.judges:
+            return self.judges[stage.name]
+        params = dict(stage.params)
+        if self.budget is not None and "budget" not in params and _accepts_budget(stage.backend):
+            params["budget"] = self.budget  # one budget shared by every paid stage
+        if stage.backend == "openai-batch":
+            # Batch ids live beside the judgments, so a later run picks up batches still in flight.
+            params.setdefault("state_db", str(self.store.path))
+        return build_judge(stage.backend, **params)
+
+    def _candidates(self, k: int, instance: Instance) -> list[str] | None:
+        """Docids stage k (1-based) judges for this instance, or None when the instance is not routed to it."""
+        all_ids = instance.negative_ids
+        if not all_ids:
+            return None
+        if k == 1:
+            return all_ids
+        above = self.store.get_verdict(instance.query_id, k - 1, self.views[k - 2])
+        if above is None or above.routed is None:
+            return None
+        if self.config.stages[k - 1].candidates == "all":
+            return all_ids
+        keep = set(above.routed)
+        return [d for d in all_ids if d in keep]
+
+    def _earlier_scores(self, k: int, query_id: str) -> list[dict[str, float]]:
+        out = []
+        for j in range(1, k):
+            verdict = self.store.get_verdict(query_id, j, self.views[j - 1])
+            if verdict is not None and verdict.status == "ok" and verdict.raw_scores:
+                out.append(verdict.raw_scores)
+        return out
+
+    def _record(self, k: int, stage: StageConfig, chash: str, query_id: str, docids: list[str]) -> Judgment | None:
+        if stage.mode == "verdict":
+            return self.store.get(query_id, k, chash, docids=docids)
+        return self.store.get(query_id, k, chash, docset="")
+
+    def _plan(self, k: int, stage: StageConfig, chash: str, instance: Instance) -> _Plan | None:
+        docids = self._candidates(k, instance)
+        if docids is None:
+            return None
+        record = self._record(k, stage, chash, instance.query_id, docids)
+        max_attempts = self.config.max_attempts
+        if record is None or (record.status != "ok" and record.attempts < max_attempts):
+            return _Plan(docids, list(docids))
+        if record.status == "ok" and stage.mode == "score":
+            scored = record.scores or {}
+            missing = [d for d in docids if d not in scored]
+            failures = int((record.extra.get("extend_failed") or {}).get("attempts", 0))
+            if missing and failures < max_attempts:
+                return _Plan(docids, missing, extend=True)
+        return _Plan(docids, None)
+
+    def _derive(
+        self, k: int, stage: StageConfig, view: str, record: Judgment, docids: list[str], report: StageReport
+    ) -> StageVerdict:
+        earlier = self._earlier_scores(k, record.query_id) if stage.fuse != "none" else []
+        report.tokens_in += record.tokens_in
+        report.tokens_out += record.tokens_out
+        return derive_verdict(stage, k, view, record, docids, earlier)
+
+    def run_stage(self, k: int, stage: StageConfig) -> StageReport:
+        judge = self.build(stage)
+        writer = _VerdictWriter(self.store)
+        try:
+            key = call_key(k, stage, judge)
+            chash = config_hash(key)
+            view = config_hash(view_key(stage, chash, self.views[-1] if self.views else None))
+            report = StageReport(k, stage.name, stage.backend, judge.model_name, chash, view)
+            # pass 1: what the store already holds is derived at once; the rest is counted for the calls
+            todo = 0
+            for instance in self.source:
+                plan = self._plan(k, stage, chash, instance)
+                if plan is None:
+                    writer.delete(instance.query_id, k, view)  # no longer routed here under this view
+                    continue
+                report.routed_in += 1
+                if plan.ask is None:
+                    report.reused += 1
+                    record = self._record(k, stage, chash, instance.query_id, plan.docids)
+                    assert record is not None
+                    writer.add(self._derive(k, stage, view, record, plan.docids, report))
+                else:
+                    todo += 1
+                    writer.delete(instance.query_id, k, view)
+            writer.flush()
+            start = time.perf_counter()
+            if self.progress:
+                self.progress(stage.name, 0, todo)
+            # pass 2: the calls, each stored as it arrives
+            asked: dict[str, _Plan] = {}
+
+            def items() -> Iterator[tuple[Instance, list[str]]]:
+                for instance in self.source:
+                    plan = self._plan(k, stage, chash, instance)
+                    if plan is None or plan.ask is None:
+                        continue
+                    asked[instance.query_id] = plan  # only calls in flight are held
+                    yield instance, plan.ask
+
+            if todo:
+                for instance, out in judge_items(judge, items(), mode=stage.mode):
+                    plan = asked.pop(instance.query_id)
+                    assert plan.ask is not None
+                    qid = instance.query_id
+                    if plan.extend:
+                        record = self.store.merge_scores(qid, k, stage.name, key, out, order=instance.negative_ids)
+                        report.extended += 1
+                    else:
+                        docset = docids_key(plan.ask) if stage.mode == "verdict" else ""
+                        self.store.put(qid, k, stage.name, key, out, docset=docset)
+                        record = self.store.get(qid, k, chash, docset=docset)
+                        assert record is not None
+                    report.judged_now += 1
+                    report.negatives_judged_now += len(plan.ask)
+                    report.tokens_in_now += out.tokens_in
+                    report.tokens_out_now += out.tokens_out
+                    writer.add(self._derive(k, stage, view, record, plan.docids, report))
+                    if self.progress:
+                        self.progress(stage.name, report.judged_now, todo)
+            report.unjudged = len(asked)  # a budget stops a judge early: these have no verdict of this stage
+            report.wall_s = time.perf_counter() - start
+        finally:
+            writer.flush()
+            if stage.name not in self.judges:
+                judge.close()
+        self._tally(report, k == len(self.config.stages))
+        self.views.append(report.view_hash)
+        return report
+
+    def _tally(self, report: StageReport, last: bool) -> None:
+        for verdict in self.store.iter_verdicts(stage=report.stage, view_hash=report.view_hash):
+            if verdict.status == "ok":
+                report.judged += 1
+                report.flagged += bool(verdict.flagged)
+                if not last and verdict.routed is not None:
+                    report.routed_on += 1
+            elif verdict.status == "parse_error":
+                report.parse_errors += 1
+            else:
+                report.failed += 1
+
+
+def run_cascade(
+    data: Any,
+    config: CascadeConfig,
+    store: JudgmentStore,
+    *,
+    progress: StageProgress | None = None,
+    judges: dict[str, Judge] | None = None,
+    budget: Budget | None = None,
+) -> CascadeReport:
+    """Run (or resume) the cascade over `data`; every result goes to `store` as it arrives.
+
+    `data`: instances in memory, a `datasets.Dataset`, a training file or a `load_dataset` spec
+    (`hardneg.data.source.as_source`); it is read once per stage pass, never held whole unless it was given so.
+
+    A call already in the store (same judge config, same stage) is never made again: thresholds, fusion and
+    routing are applied when deriving verdicts, so changing them costs no call. A score stage asked for more
+    negatives than its record holds judges only the new ones. The run's derived verdicts become the store's
+    current ones (`JudgmentStore.final_verdicts()`).
+
+    `judges` may supply ready judges by stage name (otherwise each stage's is built from its backend and params,
+    and closed after the stage). `budget` is shared by every stage whose judge takes one (the API judges); a
+    paid stage that cannot honour it is refused before any call. `progress(stage_name, done, total)` is called
+    as calls finish.
+    """
+    source = as_source(data)
+    runner = _Cascade(source, config, store, progress, judges, budget)
+    runner.check_budget()
+    report = CascadeReport()
+    # validates the whole input before any paid call
+    report.instances = source.validate()
+    for k, stage in enumerate(config.stages, start=1):
+        report.stages.append(runner.run_stage(k, stage))
+    store.set_current_run(
+        {"name": config.name, "views": report.stage_hashes, "calls": report.call_hashes},
+    )
+    if budget is not None:
+        report.budget = budget.report()
+    return report

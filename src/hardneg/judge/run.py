@@ -1,0 +1,50 @@
+"""`judge`: run (or resume) a judging cascade over data in memory or on disk, into a judgment store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hardneg.data.source import as_source
+from hardneg.errors import ConfigError
+from hardneg.judge.base import Judge
+from hardneg.judge.cascade.config import CascadeConfig, as_config
+from hardneg.judge.cascade.runner import CascadeReport, run_cascade
+from hardneg.judge.cost import Budget
+from hardneg.judge.store import JudgmentStore, open_store
+from hardneg.progress import StageProgress
+
+
+def judge(
+    data: Any,
+    config: CascadeConfig | dict[str, Any] | str | Path | None = None,
+    store: JudgmentStore | str | Path | None = None,
+    *,
+    split: str | None = None,
+    budget: Budget | None = None,
+    judges: dict[str, Judge] | None = None,
+    progress: StageProgress | None = None,
+) -> CascadeReport:
+    """Judge `data` with a cascade; every call is stored as it arrives, so a re-run resumes and never pays twice.
+
+    `data`: instances, a `datasets.Dataset` (Tevatron columns), a training file, or a `load_dataset` spec (read
+    with `split`). `config`: a `CascadeConfig`, its mapping, a YAML path, or None for the shipped local cascade.
+    `store`: a `JudgmentStore` or the path of one (required: a paid run must survive a crash; ``":memory:"``
+    keeps nothing). Returns the run's report; `report.verdicts` maps query_id to its final verdict, ready for
+    `hardneg.relabel`.
+
+    >>> import hardneg
+    >>> from hardneg.data.sample import sample_train_path
+    >>> one_stage = {"stages": [{"name": "cosine", "backend": "embedding", "t_better": 0.8}]}
+    >>> report = hardneg.judge(sample_train_path(), one_stage, ":memory:")
+    >>> report.instances, len(report.verdicts)
+    (24, 24)
+    """
+    if store is None:
+        raise ConfigError("name a judgment store (a path, or ':memory:' to keep nothing)", param="store")
+    cascade = as_config(config)
+    with open_store(store) as db:
+        source = as_source(data, split=split)
+        report = run_cascade(source, cascade, db, progress=progress, judges=judges, budget=budget)
+        report.verdicts = db.final_verdicts(report.stage_hashes)
+    return report

@@ -1,0 +1,101 @@
+"""Embedding texts with an encoder, cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hardneg.data.atomic import atomic_path
+from hardneg.models import cache_dir as default_cache_dir
+from hardneg.progress import StageProgress
+from hardneg.retrieval.encoders import load_encoder
+from hardneg.retrieval.keys import key_slug, model_key, texts_digest
+
+# Texts are encoded in chunks of this many batches, so progress is reported and memory stays flat.
+_BATCHES_PER_CHUNK = 16
+
+
+def embedding_cache_path(
+    model: Any,
+    texts: Sequence[str],
+    *,
+    prefix: str = "",
+    max_length: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """Where `encode_texts` keeps the embeddings of `texts` (keyed by model, texts, prefix and max length)."""
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "embeddings"
+    key = json.dumps(
+        {"model": model_key(model), "texts": texts_digest(texts), "prefix": prefix, "max_length": max_length, "v": 1}
+    )
+    return folder / f"{key_slug(model_key(model))}-{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
+
+
+def encode_texts(
+    model: Any,
+    texts: Sequence[str],
+    *,
+    prefix: str = "",
+    max_length: int | None = None,
+    batch_size: int = 64,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: StageProgress | None = None,
+    stage: str = "encode",
+) -> np.ndarray:
+    """Embed `texts` (each prefixed with `prefix`) as a float32, L2-normalised ``(len(texts), dim)`` array.
+
+    `model` is a SentenceTransformer or a name/path for `load_encoder`. `max_length` caps the token length
+    (the model's own limit when None). Results are cached on disk under `cache_dir` (default
+    ``hardneg.models.cache_dir()/embeddings``), keyed by model, the texts' hash, prefix and max length;
+    a cache hit reads the file instead of running the model. Texts are encoded longest-first in chunks
+    written into one preallocated array, so memory is one copy of the output plus one chunk.
+    """
+    if isinstance(model, (str, os.PathLike)) or model is None:
+        model = load_encoder(model)
+    path = embedding_cache_path(model, texts, prefix=prefix, max_length=max_length, cache_dir=cache_dir)
+    if use_cache and path.is_file():
+        try:
+            cached = np.load(path)
+        except (OSError, ValueError):
+            cached = None  # a damaged cache file is recomputed, not trusted
+        if cached is not None and cached.shape[0] == len(texts) and cached.dtype == np.float32:
+            if progress:
+                progress(stage, len(texts), len(texts))
+            return cached
+
+    # get_embedding_dimension is the sentence-transformers >= 5 name; older releases only have the long one.
+    get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = get_dim()
+    out = np.empty((len(texts), dim), dtype=np.float32)
+    # Longest first: batches of similar length waste little padding, and the peak comes early.
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    chunk = max(1, batch_size * _BATCHES_PER_CHUNK)
+    old_max = model.max_seq_length
+    if max_length is not None:
+        model.max_seq_length = max_length
+    try:
+        for start in range(0, len(order), chunk):
+            ids = order[start : start + chunk]
+            emb = model.encode(
+                [prefix + texts[i] for i in ids],
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+            out[ids] = emb
+            if progress:
+                progress(stage, min(start + chunk, len(order)), len(order))
+    finally:
+        model.max_seq_length = old_max
+    if use_cache:
+        with atomic_path(path) as tmp:
+            np.save(tmp, out)
+    return out
