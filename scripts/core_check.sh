@@ -6,10 +6,15 @@ cd "$(dirname "$0")/.."
 VENV=${CORE_VENV:-.venv-core}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 stamp="$VENV/.hardneg-core"
-want="$(git ls-files -s src pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)"
+want="$(find src pyproject.toml -type f -not -path '*/__pycache__/*' -not -path '*.egg-info/*' | sort | xargs sha256sum | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" || exit 1
-  "$VENV/bin/python" -m pip install -q . || exit 1
+  log=$(mktemp)
+  if ! "$VENV/bin/python" -m pip install -q . > "$log" 2>&1; then
+    cat "$log" >&2
+    exit 1
+  fi
+  rm -f "$log"
   echo "$want" > "$stamp"
 fi
 work=$(mktemp -d)

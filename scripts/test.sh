@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The whole suite: lint, then every test (slow ones too). Exit 5 (no tests collected) counts as failure.
+# The whole suite: lint, the import layers, a core-only install, then every test (slow ones too).
+# Exit 5 (no tests collected) counts as failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 "$VENV/bin/ruff" check src tests bench || exit 1
 "$VENV/bin/ruff" format --check src tests bench || exit 1
+"$VENV/bin/lint-imports" pyproject.toml || exit 1
+bash scripts/core_check.sh || exit 1
 "$VENV/bin/python" -m pytest "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

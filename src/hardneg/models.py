@@ -156,6 +156,12 @@ def gguf_path(name_or_path: str = DEFAULT_JUDGE_MODEL, *, verify: bool = True) -
     return target
 
 
+def gguf_name(name_or_path: str) -> str:
+    """A judge model's stable name: a known model's name, or a user path's file name (its content is the user's
+    concern), so that moving a GGUF does not change the judgments' keys."""
+    return name_or_path if "/" not in name_or_path and os.sep not in name_or_path else os.path.basename(name_or_path)
+
+
 def load_llama(name_or_path: str, *, n_ctx: int, n_threads: int | None, seed: int) -> Any:
     """An in-process llama-cpp-python model for a judge GGUF (see `gguf_path`), quiet, last-position logits only."""
     from llama_cpp import Llama

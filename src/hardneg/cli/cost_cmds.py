@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.table import Table
 
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
 from hardneg.judge.cascade import load_config
 from hardneg.judge.cost import PriceTable, stage_specs_from_config
 from hardneg.judge.cost import estimate as run_estimate
+
+
+def print_estimate(result: Any, file: Path, routing_rate: float) -> None:
+    """The estimate as a table, one row per stage (for `estimate` and `judge --estimate`)."""
+    grid = Table(title=f"{file}: {result.instances} instances (tokens: {result.tokenizer}); nothing was called")
+    for column in ("stage", "model", "template", "instances", "calls", "prompt tok", "output tok", "USD", "USD max"):
+        grid.add_column(column, justify="left" if column in ("stage", "model", "template") else "right")
+    for s in result.stages:
+        grid.add_row(
+            s.name + (" (batch)" if s.batch else ""),
+            s.model,
+            s.template,
+            f"{s.instances:,.0f}",
+            f"{s.calls:,.0f}",
+            f"{s.prompt_tokens:,.0f}",
+            f"{s.output_tokens:,.0f}",
+            f"{s.cost_usd:,.2f}",
+            f"{s.cost_upper_usd:,.2f}",
+        )
+    grid.add_row("total", "", "", "", "", "", "", f"{result.cost_usd:,.2f}", f"{result.cost_upper_usd:,.2f}")
+    console.print(grid)
+    console.print(
+        f"Stage k>1 sees {routing_rate:g} of the stage before (`hardneg estimate --routing-rate`); output tokens are "
+        "assumed per template (USD max: every call writes max_tokens); local judges cost 0 here; judgments already "
+        f"in a store are not subtracted. Prices: {result.prices_source}, {result.prices_date}. " + result.note,
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()
@@ -42,28 +72,4 @@ def estimate(
     if as_json:
         print_json(result.to_dict())
         return
-    from rich.table import Table
-
-    grid = Table(title=f"{file}: {result.instances} instances (tokens: {result.tokenizer})")
-    for column in ("stage", "model", "template", "instances", "calls", "prompt tok", "output tok", "USD", "USD max"):
-        grid.add_column(column, justify="left" if column in ("stage", "model", "template") else "right")
-    for s in result.stages:
-        grid.add_row(
-            s.name + (" (batch)" if s.batch else ""),
-            s.model,
-            s.template,
-            f"{s.instances:,.0f}",
-            f"{s.calls:,.0f}",
-            f"{s.prompt_tokens:,.0f}",
-            f"{s.output_tokens:,.0f}",
-            f"{s.cost_usd:,.2f}",
-            f"{s.cost_upper_usd:,.2f}",
-        )
-    grid.add_row("total", "", "", "", "", "", "", f"{result.cost_usd:,.2f}", f"{result.cost_upper_usd:,.2f}")
-    console.print(grid)
-    console.print(
-        f"Stage k>1 sees {routing_rate:g} of the stage before; output tokens are assumed per template "
-        f"(USD max: every call writes max_tokens). Prices: {result.prices_source}, {result.prices_date}. "
-        + result.note,
-        highlight=False,
-    )
+    print_estimate(result, file, routing_rate)

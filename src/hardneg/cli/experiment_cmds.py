@@ -31,6 +31,14 @@ def _plan_rows(records: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _show_plan(cfg: Any, records: list[Any], as_json: bool) -> None:
+    """The --dry-run answer: which steps are cached and which would run."""
+    if as_json:
+        print_json({"folder": str(cfg.output), "steps": _plan_rows(records)})
+    else:
+        _print_plan(records)
+
+
 def _print_plan(records: list[Any]) -> None:
     from rich.table import Table
 
@@ -62,10 +70,7 @@ def experiment(
     with stdout_to_stderr(as_json):
         result = run_experiment(cfg, dry_run=dry_run, progress=None if as_json else _say, plots=not no_plots)
     if dry_run:
-        if as_json:
-            print_json({"folder": str(cfg.output), "steps": _plan_rows(result.records)})
-        else:
-            _print_plan(result.records)
+        _show_plan(cfg, result.records, as_json)
         return
     assert result.results is not None
     if as_json:
@@ -89,10 +94,7 @@ def prune(
     with stdout_to_stderr(as_json):
         result = run_prune(cfg, dry_run=dry_run, progress=None if as_json else _say)
     if dry_run:
-        if as_json:
-            print_json({"folder": str(cfg.output), "steps": _plan_rows(result.records)})
-        else:
-            _print_plan(result.records)
+        _show_plan(cfg, result.records, as_json)
         return
     assert result.table is not None
     if as_json:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from hardneg.cli.cascade_flags import config_from_flags
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.cli.cost_cmds import print_estimate
 from hardneg.errors import ConfigError
 from hardneg.judge.cascade import load_config, parse_config, run_cascade
-from hardneg.judge.cost import Budget, PriceTable, stage_specs_from_config
+from hardneg.judge.cost import DEFAULT_ROUTING_RATE, Budget, PriceTable, stage_specs_from_config
 from hardneg.judge.cost import estimate as run_estimate
 from hardneg.judge.importer import import_judgments
 from hardneg.judge.store import JudgmentStore
@@ -55,34 +55,6 @@ def _print_stage_table(report_dict: dict, title: str) -> None:
             cells.append(f"{value:.1f}" if isinstance(value, float) else str(value))
         table.add_row(header, *cells)
     console.print(table)
-
-
-def _print_estimate(result: Any, file: Path) -> None:
-    from rich.table import Table
-
-    grid = Table(title=f"{file}: {result.instances} instances (tokens: {result.tokenizer}); nothing was called")
-    for column in ("stage", "model", "instances", "calls", "prompt tok", "output tok", "USD", "USD max"):
-        grid.add_column(column, justify="left" if column in ("stage", "model") else "right")
-    for s in result.stages:
-        grid.add_row(
-            s.name + (" (batch)" if s.batch else ""),
-            s.model,
-            f"{s.instances:,.0f}",
-            f"{s.calls:,.0f}",
-            f"{s.prompt_tokens:,.0f}",
-            f"{s.output_tokens:,.0f}",
-            f"{s.cost_usd:,.2f}",
-            f"{s.cost_upper_usd:,.2f}",
-        )
-    grid.add_row("total", "", "", "", "", "", f"{result.cost_usd:,.2f}", f"{result.cost_upper_usd:,.2f}")
-    console.print(grid)
-    console.print(
-        "Stage k>1 is assumed to see 0.7 of the stage before (see `hardneg estimate --routing-rate`); local judges "
-        f"cost 0 here; judgments already in a store are not subtracted. Prices: {result.prices_source}, "
-        f"{result.prices_date}. {result.note}",
-        markup=False,
-        highlight=False,
-    )
 
 
 @app.command()
@@ -131,7 +103,7 @@ def judge(
         if as_json:
             print_json({"file": str(file), "config": cascade.name, "estimate": result.to_dict()})
         else:
-            _print_estimate(result, file)
+            print_estimate(result, file, DEFAULT_ROUTING_RATE)
         return
     cap = None
     if budget is not None:

@@ -35,18 +35,26 @@ PASSAGES = "passages"
 HF_SIDECAR = "hardneg.json"
 
 
-def detect_format(path: str | Path) -> Format:
-    """`jsonl`, `jsonl.gz`, `parquet` or `hf` (a `save_to_disk` folder or a folder of data files)."""
-    path = Path(path)
-    name = path.name.lower()
-    if path.is_dir():
-        return "hf"
+def file_format(name: str) -> Format | None:
+    """The format a file name's suffix says (`name` lower-cased), or None."""
     if name.endswith((".jsonl.gz", ".json.gz")):
         return "jsonl.gz"
     if name.endswith((".jsonl", ".json")):
         return "jsonl"
     if name.endswith(".parquet"):
         return "parquet"
+    return None
+
+
+def detect_format(path: str | Path) -> Format:
+    """`jsonl`, `jsonl.gz`, `parquet` or `hf` (a `save_to_disk` folder or a folder of data files)."""
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_dir():
+        return "hf"
+    found = file_format(name)
+    if found is not None:
+        return found
     raise InputError(path, None, "-", "unknown format: expected .jsonl, .jsonl.gz, .parquet or a datasets folder")
 
 
@@ -69,12 +77,9 @@ def output_format(path: str | Path) -> Format:
         if is_hf_saved_folder(text):
             return "hf"
         raise InputError(path, None, "-", "output is an existing folder that is not a datasets folder")
-    if name.endswith((".jsonl.gz", ".json.gz")):
-        return "jsonl.gz"
-    if name.endswith((".jsonl", ".json")):
-        return "jsonl"
-    if name.endswith(".parquet"):
-        return "parquet"
+    found = file_format(name)
+    if found is not None:
+        return found
     raise InputError(
         path,
         None,

@@ -38,7 +38,13 @@ def is_dataset(value: Any) -> bool:
     return type(value).__module__.startswith("datasets.") and hasattr(value, "features")
 
 
+# `load_dataset` builders for local files, written `builder:FILES` (`json:data/*.jsonl`).
+_FILE_BUILDERS = ("json", "parquet", "csv", "arrow", "text")
+
+
 def _looks_like_path(text: str) -> bool:
+    if text.partition(":")[0] in _FILE_BUILDERS and ":" in text:
+        return False
     lowered = text.lower().rstrip("/")
     return (
         os.path.exists(text)
@@ -57,10 +63,10 @@ def load_dataset_spec(spec: str, *, split: str | None = None) -> Any:
             f"loading {spec!r} needs the datasets package: pip install 'hardneg[hf]'", param="data"
         ) from None
     datasets.disable_progress_bars()
-    name, _, config_name = spec.partition(":") if spec.count(":") == 1 and "://" not in spec else (spec, "", "")
+    builder, _, files = spec.partition(":")
     try:
-        if name in ("json", "parquet", "csv", "arrow") and config_name:
-            return datasets.load_dataset(name, data_files=config_name, split=split or "train")
+        if builder in _FILE_BUILDERS and files:
+            return datasets.load_dataset(builder, data_files=files, split=split or "train")
         return datasets.load_dataset(spec, split=split or "train")
     except Exception as exc:  # the hub, the network or the files: all end here
         raise InputError(spec, None, "-", f"cannot load this dataset: {exc}") from None

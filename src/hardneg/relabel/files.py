@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from hardneg.data.atomic import atomic_path
-from hardneg.data.formats import detect_format
+from hardneg.data.formats import detect_format, file_format
 from hardneg.data.io import read_instances, write_rows
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
@@ -15,13 +15,9 @@ from hardneg.judge.verdicts import FinalVerdict
 from hardneg.progress import CountProgress
 from hardneg.relabel.treatments import RelabelOptions, RelabelReport, relabel_instances
 
-_SUFFIX_FORMATS = ((".jsonl.gz", "jsonl.gz"), (".json.gz", "jsonl.gz"), (".jsonl", "jsonl"), (".json", "jsonl"))
-
 
 def _output_format(in_path: Path, out_path: Path, to: str | None) -> str:
-    named = next((fmt for suffix, fmt in _SUFFIX_FORMATS if out_path.name.lower().endswith(suffix)), None)
-    if named is None and out_path.name.lower().endswith(".parquet"):
-        named = "parquet"
+    named = file_format(out_path.name.lower())
     if to is not None:
         if to not in ("jsonl", "jsonl.gz", "parquet"):
             raise ConfigError(f"unknown output format {to!r}: choose jsonl, jsonl.gz or parquet")

@@ -25,8 +25,8 @@ def load_sentence_transformer(
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ModelError(
-            f"encoding with torch needs sentence-transformers and torch ({exc.name} is missing): "
-            "pip install 'hardneg[train]', or use the ONNX encoder: pip install 'hardneg[onnx]'"
+            f"encoding with a sentence-transformers model needs torch and sentence-transformers ({exc.name} is "
+            "missing): pip install 'hardneg[train]' (or 'hardneg[local]' for the offline judges)"
         ) from None
 
     name = str(model_name_or_path) if model_name_or_path else minilm_path()

@@ -9,7 +9,6 @@ unreadable answer is `parse_error`, each with a reason, so no instance is ever p
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -20,7 +19,7 @@ from hardneg.judge.base import Judge
 from hardneg.judge.prompts.parse import verdict_output
 from hardneg.judge.prompts.templates import chunk_docids, load_template
 from hardneg.judge.verdicts import JudgeOutput, merge_outputs
-from hardneg.models import load_llama
+from hardneg.models import gguf_name, load_llama
 
 
 class LlamaListwiseJudge(Judge):
@@ -56,7 +55,7 @@ class LlamaListwiseJudge(Judge):
 
     @property
     def model_name(self) -> str:
-        return self.model if "/" not in self.model and os.sep not in self.model else os.path.basename(self.model)
+        return gguf_name(self.model)
 
     def config(self) -> dict[str, Any]:
         return {

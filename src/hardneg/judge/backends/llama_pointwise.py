@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
 from hardneg.judge.base import Judge
 from hardneg.judge.verdicts import JudgeOutput
-from hardneg.models import load_llama
+from hardneg.models import gguf_name, load_llama
 
 SYSTEM_PROMPT = "You assess search results. You reply with a single word: yes or no."
 
@@ -90,8 +89,7 @@ class LlamaPointwiseJudge(Judge):
 
     @property
     def model_name(self) -> str:
-        # Known names are stable; a user path is named by its file name (its content is the user's concern).
-        return self.model if "/" not in self.model and os.sep not in self.model else os.path.basename(self.model)
+        return gguf_name(self.model)
 
     def config(self) -> dict[str, Any]:
         # prefix_reuse and n_threads do not change the answers (tested), so they stay out of the hash.

@@ -1,0 +1,14 @@
+"""The front door: `import hardneg` gives the pipeline and its records."""
+
+from __future__ import annotations
+
+import hardneg
+
+
+def test_the_pipeline_is_reexported_at_the_top() -> None:
+    for name in ("mine", "judge", "relabel", "clean", "train_retriever", "train_reranker", "evaluate"):
+        assert callable(getattr(hardneg, name)), name
+    for name in ("Instance", "Passage", "FinalVerdict", "JudgeOutput", "CascadeConfig", "JudgmentStore"):
+        assert isinstance(getattr(hardneg, name), type), name
+    assert set(hardneg.__all__) <= set(dir(hardneg))
+    assert hardneg.__version__
