@@ -62,3 +62,11 @@ class ConfigError(HardnegError):
         self.param = param
         self.detail = message
         super().__init__(f"{param}: {message}" if param else message)
+
+
+class EmptyInput(InputError):
+    """An input without any instance: usually a mistake (a wrong path or an unfinished export), so stages refuse
+    it unless they are told an empty input is fine (`allow_empty`)."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path, None, "-", "no instances: the input is empty")

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from hardneg.data.source import as_source
+from hardneg.judge.base import JudgeStopped
 from hardneg.judge.cascade.config import CascadeConfig, as_config
 from hardneg.judge.cascade.runner import CascadeReport, run_cascade
 from hardneg.judge.cost import Budget
-from hardneg.judge.store import JudgmentStore, open_store
+from hardneg.judge.store import JudgmentStore, PartialCascade, open_store
 from hardneg.progress import CountProgress, StageProgress
 from hardneg.relabel.run import relabel, relabel_options
 from hardneg.relabel.treatments import RelabelOptions, RelabelReport, Treatment
@@ -60,6 +61,8 @@ def clean(
     output: str | Path | None = None,
     options: RelabelOptions | None = None,
     budget: Budget | None = None,
+    allow_partial: bool = False,
+    allow_empty: bool = False,
     report: CleanReport | None = None,
     progress: StageProgress | None = None,
     relabel_progress: CountProgress | None = None,
@@ -70,7 +73,9 @@ def clean(
     `data`: instances, a `datasets.Dataset`, a training file (written cleaned to `output`) or a `load_dataset`
     spec. `store`: the judgment store (a path or a `JudgmentStore`): a re-run resumes from it and makes no call
     twice. `treatment` defaults to `rlhn` (flagged negatives become positives); other `RelabelOptions` fields
-    may be passed by name. Instances whose last stage failed are never treated as clean.
+    may be passed by name. Instances whose last stage failed are never treated as clean. A run that left
+    instances routed to a later stage unjudged (a budget) raises `PartialCascade` unless `allow_partial`; a judge
+    that cannot go on raises `JudgeStopped`. Either way the store keeps every call made: the same call resumes.
 
     >>> import hardneg
     >>> from hardneg.data.sample import sample_train_path
@@ -83,12 +88,21 @@ def clean(
     cascade = as_config(config)
     chosen = relabel_options(options, treatment=treatment, **relabel_overrides)
     source = as_source(data)
+    source.validate(allow_empty=allow_empty)  # bad input stops here, before a store is created
     report = report if report is not None else CleanReport()
     report.in_path, report.config = source.name, cascade.name
     report.out_path = str(output) if output is not None else ""
     with open_store(store) as db:
         report.store = str(db.path)
-        report.cascade = run_cascade(source, cascade, db, progress=progress, budget=budget)
-        verdicts = db.final_verdicts(report.cascade.stage_hashes)
+        report.cascade = run_cascade(source, cascade, db, progress=progress, budget=budget, allow_empty=allow_empty)
+        report.cascade.pending = db.pending(report.cascade.stage_hashes)
+        verdicts = db.final_verdicts(report.cascade.stage_hashes, allow_partial=True)
     report.cascade.verdicts = verdicts
-    return relabel(source, verdicts, options=chosen, output=output, report=report.relabel, progress=relabel_progress)
+    if report.cascade.stopped:
+        raise JudgeStopped(report.cascade.stopped, report=report)
+    if report.cascade.pending and not allow_partial:
+        raise PartialCascade(report.store, report.cascade.pending)
+    return relabel(
+        source, verdicts, options=chosen, output=output, report=report.relabel, progress=relabel_progress,
+        allow_empty=allow_empty,
+    )  # fmt: skip

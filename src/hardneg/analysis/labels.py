@@ -155,14 +155,14 @@ def labels_from_store(
     return labels
 
 
-def labels_from_final(store: JudgmentStore, *, name: str = "final") -> LabelSet:
+def labels_from_final(store: JudgmentStore, *, name: str = "final", allow_partial: bool = False) -> LabelSet:
     """LabelSet of a store's final verdicts over every negative any stage judged (failed verdicts left out)."""
     judged: dict[str, set[str]] = {}
     for j in store.iter_judgments(status="ok"):
         judged.setdefault(j.query_id, set()).update(j.docids)
     labels = LabelSet(name, three={})
     notes: Counter[str] = Counter()
-    for query_id, verdict in store.final_verdicts().items():
+    for query_id, verdict in store.final_verdicts(allow_partial=allow_partial).items():
         if verdict.status != "ok":
             notes[f"final_{verdict.status}"] += 1
             labels.skipped.append((query_id, f"final verdict {verdict.status}: {verdict.reason}".strip()))
@@ -279,17 +279,18 @@ def load_labels(
     store: JudgmentStore | None = None,
     threshold: float = 1,
     score_threshold: float | None = None,
+    allow_partial: bool = False,
 ) -> LabelSet:
-    """A LabelSet from a source spec (see the module docstring)."""
+    """A LabelSet from a source spec (see the module docstring); `allow_partial` as for `final_verdicts`."""
     kind, _, value = spec.partition(":")
     if kind == "final":
         if value:
             other, _ = _open(value)
             with other:
-                return labels_from_final(other, name=spec)
+                return labels_from_final(other, name=spec, allow_partial=allow_partial)
         if store is None:
             raise ConfigError(f"{spec}: a store is needed", param="store")
-        return labels_from_final(store, name=spec)
+        return labels_from_final(store, name=spec, allow_partial=allow_partial)
     if not value:
         raise ConfigError(f"bad source {spec!r}: expected stage:N, judge:NAME, final, qrels:FILE or labelstudio:FILE")
     if kind in ("stage", "judge"):

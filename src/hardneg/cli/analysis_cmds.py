@@ -58,13 +58,18 @@ def agreement(
     score_threshold: float = typer.Option(
         None, "--score-threshold", help="Score-only judges: a score >= this is relevant."
     ),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Read a store whose run left routed instances unjudged (they are left out)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Cohen's kappa, confusion matrix, precision and recall between two label sources on shared pairs."""
 
     store = _open_store(store_path)
     try:
-        kwargs = {"store": store, "threshold": threshold, "score_threshold": score_threshold}
+        kwargs = {
+            "store": store, "threshold": threshold, "score_threshold": score_threshold, "allow_partial": allow_partial
+        }  # fmt: skip
         result = compare(load_labels(a, **kwargs), load_labels(b, **kwargs))
     finally:
         if store is not None:
@@ -163,6 +168,9 @@ def report(
     ),
     tags: str = typer.Option("both", "--tags", help="Which verdict lists count as flags: better | both."),
     title: str = typer.Option("hardneg report", "--title"),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Read a store whose run left routed instances unjudged (they are left out)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the numbers shown as one JSON object."),
 ) -> None:
     """Write one self-contained HTML page: funnel, flagged rates, flags, tokens and cost, agreement, results."""
@@ -174,7 +182,14 @@ def report(
             raise ConfigError(f"--agreement {spec!r}: expected A=B, e.g. stage:2=qrels:labels.tsv")
         pairs.append((left, right))
     data = build_report(
-        store_path, output, instances=instances, experiment=experiment, extra_agreements=pairs, title=title, tags=tags
+        store_path,
+        output,
+        instances=instances,
+        experiment=experiment,
+        extra_agreements=pairs,
+        title=title,
+        tags=tags,
+        allow_partial=allow_partial,
     )
     if as_json:
         print_json({"output": str(output), **data.to_dict()})

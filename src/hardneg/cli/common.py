@@ -22,7 +22,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from hardneg.errors import ConfigError, HardnegError, InputError
+from hardneg.errors import ConfigError, EmptyInput, HardnegError, InputError
+from hardneg.judge.store import PartialCascade
 
 app = typer.Typer(
     name="hardneg",
@@ -39,6 +40,8 @@ err_console = Console(stderr=True)
 STATE: dict[str, Any] = {"quiet": False}
 
 EXIT_BAD_INPUT = 2
+# A judge run that ended with failed calls, or that its judge stopped (credentials refused): see `hardneg judge`.
+EXIT_FAILED_CALLS = 3
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -90,8 +93,16 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except InputError as exc:
+            hint = " (--allow-empty accepts it)" if isinstance(exc, EmptyInput) and "allow_empty" in flags else ""
             for problem in exc.problems[:50]:
-                err_console.print(f"[red]error[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
+                err_console.print("[red]error[/red] ", markup=True, end="")
+                err_console.print(f"{problem}{hint}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except PartialCascade as exc:
+            err_console.print("[red]error[/red] ", markup=True, end="")
+            err_console.print(
+                f"{exc.summary}: resume the judge run, or pass --allow-partial", markup=False, highlight=False
+            )
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except (ConfigError, HardnegError) as exc:
             err_console.print("[red]error[/red] ", markup=True, end="")

@@ -10,6 +10,7 @@ from hardneg.cli.common import EXIT_BAD_INPUT, app, console, err_console, handle
 from hardneg.data.export import export
 from hardneg.data.io import count_rows, iter_checked_rows, read_instances
 from hardneg.data.stats import file_stats
+from hardneg.errors import Problem
 
 FILE_HELP = "Training file (.jsonl, .jsonl.gz, .parquet or a datasets folder)."
 
@@ -19,18 +20,23 @@ FILE_HELP = "Training file (.jsonl, .jsonl.gz, .parquet or a datasets folder)."
 def validate(
     file: Path = typer.Argument(..., help=FILE_HELP),
     max_errors: int = typer.Option(50, "--max-errors", help="Stop after this many problems."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="A file without any row is ok too."),
 ) -> None:
     """Check a training file; print every problem as FILE:LINE: field: what is wrong. Exit 2 if any."""
 
     problems = []
+    rows = 0
     with progress() as bar:
         task = bar.add_task(f"validating {file.name}", total=count_rows(file))
         for _number, _row, found in iter_checked_rows(file):
+            rows += 1
             problems.extend(found)
             bar.advance(task)
             if len(problems) >= max_errors:
                 problems = problems[:max_errors]
                 break
+    if rows == 0 and not allow_empty:
+        problems.append(Problem(str(file), None, "-", "no instances: the file is empty (--allow-empty accepts it)"))
     for problem in problems:
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
     if problems:
@@ -98,6 +104,7 @@ def convert(
     negatives: int = typer.Option(3, "--negatives", "-k", help="st-ntuple: negatives per row."),
     seed: int = typer.Option(0, "--seed", help="st-ntuple: seed for picking k negatives when there are more."),
     no_title: bool = typer.Option(False, "--no-title", help="Passage texts without the title prepended."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write an empty output for an empty input."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Convert a training file to another format or trainer layout (validates while streaming; a bad row
@@ -113,6 +120,8 @@ def convert(
             seed=seed,
             with_title=not no_title,
             progress=lambda n: bar.update(task, completed=n),
+            allow_empty=allow_empty,
+            source=str(source),
         )
     if as_json:
         print_json(result.to_dict())

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from hardneg.cli.cascade_flags import config_from_flags
-from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.cli.common import EXIT_FAILED_CALLS, app, console, err_console, handle_errors, print_json, progress
 from hardneg.cli.cost_cmds import print_estimate
+from hardneg.data.source import as_source
 from hardneg.errors import ConfigError
+from hardneg.judge.base import JudgeStopped
 from hardneg.judge.cascade import load_config, parse_config, run_cascade
 from hardneg.judge.cost import DEFAULT_ROUTING_RATE, Budget, PriceTable, stage_specs_from_config
 from hardneg.judge.cost import estimate as run_estimate
-from hardneg.judge.importer import import_judgments
+from hardneg.judge.importer import check_judged_rows, import_judgments
 from hardneg.judge.store import JudgmentStore
 from hardneg.pipeline import CleanReport, default_store_path
 from hardneg.pipeline import clean as run_clean
@@ -74,9 +78,13 @@ def judge(
     budget: float | None = typer.Option(
         None, "--budget", min=0.0, help="Stop sending API calls once they could cost more than USD (all stages)."
     ),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an input without any instance."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Run or resume a judging cascade; every verdict goes to the store as it arrives.
+
+    Exit codes: 0 all judged, 2 bad input or config (nothing written), 3 the run ended with failed calls (the
+    store keeps them; the same command retries them) or the judge stopped it (credentials refused).
 
     A judge call already in the store is never made again: changing thresholds, fusion or routing re-derives the
     verdicts from stored judgments, and a score stage given more negatives judges only the new ones.
@@ -108,28 +116,53 @@ def judge(
     cap = None
     if budget is not None:
         cap = Budget(budget, table)
+    source = as_source(file)
+    source.validate(allow_empty=allow_empty)  # bad input stops here: no store is created
     with progress() as bar, JudgmentStore(store) as db:
-        tasks: dict[str, int] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(f"judging: {stage}", total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        report = run_cascade(file, cascade, db, progress=on_progress, budget=cap)
+        report = run_cascade(source, cascade, db, progress=_stage_bars(bar), budget=cap, allow_empty=allow_empty)
     result = {"file": str(file), "store": str(store), "config": cascade.name, **report.to_dict()}
     if as_json:
         print_json(result)
+    else:
+        _print_stage_table(result, f"{file} -> {store}")
+        if report.budget is not None:
+            b = report.budget
+            console.print(
+                f"budget: {b['spent_usd']:.4f} of {b['budget_usd']:.2f} USD spent, "
+                f"{b['requests_sent']} requests sent, {b['requests_refused']} refused",
+                markup=False,
+                highlight=False,
+            )
+    exit_on_failures(report)
+
+
+def _stage_bars(bar: Any) -> Any:
+    """A cascade progress callback drawing one bar per stage."""
+    tasks: dict[str, int] = {}
+
+    def on_progress(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(f"judging: {stage}", total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return on_progress
+
+
+def exit_on_failures(report: Any) -> None:
+    """Say on stderr what failed, grouped by kind, and exit 3, when the run ended with failed calls."""
+    if not report.failed and not report.stopped:
         return
-    _print_stage_table(result, f"{file} -> {store}")
-    if report.budget is not None:
-        b = report.budget
-        console.print(
-            f"budget: {b['spent_usd']:.4f} of {b['budget_usd']:.2f} USD spent, "
-            f"{b['requests_sent']} requests sent, {b['requests_refused']} refused",
-            markup=False,
-            highlight=False,
-        )
+    if report.stopped:
+        err_console.print(f"stopped: {report.stopped}", markup=False, highlight=False, soft_wrap=True)
+    kinds = ", ".join(f"{n} {kind}" for kind, n in report.failures().items()) or "from earlier runs"
+    err_console.print(
+        f"{report.failed} instance(s) have a failed judgment ({kinds}); the store keeps them and the same "
+        "command retries them (up to max_attempts)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(EXIT_FAILED_CALLS)
 
 
 @app.command("import-judgments")
@@ -143,6 +176,7 @@ def import_judgments_cmd(
 ) -> None:
     """Store verdicts you already have (reference-implementation rows) as stage-N judgments."""
 
+    check_judged_rows(files)  # bad input stops here: no store is created
     with progress() as bar, JudgmentStore(store) as db:
         task = bar.add_task("importing", total=None)
         report = import_judgments(files, stage, judge_name, db, progress=lambda n: bar.update(task, completed=n))
@@ -168,11 +202,16 @@ def clean(
     store: Path | None = typer.Option(None, "--store", help="Judgment store (default: OUT.judgments.sqlite)."),
     config: Path | None = typer.Option(None, "--config", help="Cascade YAML (default: the shipped local cascade)."),
     treatment: str = typer.Option("rlhn", "--treatment", help="rlhn, hn_remove, remove or default."),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Write the output although routed instances are unjudged (left unchanged)."
+    ),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an input without any instance."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Find and fix false negatives with the default local cascade (MiniLM, then Qwen2.5-Coder-1.5B), then relabel.
 
-    Interrupted runs resume from the judgment store.
+    Interrupted runs resume from the judgment store. Exit codes as for `judge`: 3 when some instances have a
+    failed judgment (they are written unchanged) or the judge stopped the run (nothing is written).
     """
 
     cascade = load_config(config) if config is not None else None
@@ -180,36 +219,36 @@ def clean(
     with progress() as bar:
         tasks: dict[str, int] = {}
 
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(f"judging: {stage}", total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
         def on_relabel(done: int) -> None:
             if "relabel" not in tasks:
                 tasks["relabel"] = bar.add_task("relabelling", total=None)
             bar.update(tasks["relabel"], completed=done)
 
-        run_clean(
-            file,
-            store=store if store is not None else default_store_path(out),
-            config=cascade,
-            treatment=treatment,  # type: ignore[arg-type]
-            output=out,
-            report=report,
-            progress=on_progress,
-            relabel_progress=on_relabel,
-        )
+        with contextlib.suppress(JudgeStopped):  # the report says why; nothing was written
+            run_clean(
+                file,
+                store=store if store is not None else default_store_path(out),
+                config=cascade,
+                treatment=treatment,  # type: ignore[arg-type]
+                output=out,
+                report=report,
+                progress=_stage_bars(bar),
+                relabel_progress=on_relabel,
+                allow_partial=allow_partial,
+                allow_empty=allow_empty,
+            )
     result = report.to_dict()
     if as_json:
         print_json(result)
-        return
-    _print_stage_table(result["judging"], f"{file} -> {report.store}")
-    total = result["relabel"]["total"]
-    console.print(
-        f"{out}: {total['written']} instances written ({total['changed']} changed, {total['kept']} unchanged), "
-        f"{total['dropped_total']} dropped; {total['negatives_moved']} negatives moved to positives, "
-        f"{total['negatives_removed']} removed",
-        markup=False,
-        highlight=False,
-    )
+    else:
+        _print_stage_table(result["judging"], f"{file} -> {report.store}")
+        if not report.cascade.stopped:
+            total = result["relabel"]["total"]
+            console.print(
+                f"{out}: {total['written']} instances written ({total['changed']} changed, {total['kept']} "
+                f"unchanged), {total['dropped_total']} dropped; {total['negatives_moved']} negatives moved to "
+                f"positives, {total['negatives_removed']} removed",
+                markup=False,
+                highlight=False,
+            )
+    exit_on_failures(report.cascade)

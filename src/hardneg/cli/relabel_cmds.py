@@ -95,6 +95,12 @@ def relabel(
         "error", "--on-unknown", help="Verdict docids not among the negatives: error | count."
     ),
     to: str = typer.Option(None, "--to", help="Output format: jsonl | jsonl.gz | parquet."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write an empty output for an empty input."),
+    allow_partial: bool = typer.Option(
+        False,
+        "--allow-partial",
+        help="Relabel although the run left routed instances unjudged (they pass unchanged, counted unjudged).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
     """Remove or relabel the negatives the judges flagged, and report what changed per subset."""
@@ -111,12 +117,13 @@ def relabel(
         on_unknown=on_unknown,  # type: ignore[arg-type]
     )
     with JudgmentStore(store_path, readonly=True) as store:
-        verdicts = store.final_verdicts(parse_stages(stages, store))
+        verdicts = store.final_verdicts(parse_stages(stages, store), allow_partial=allow_partial)
     with progress(quiet=True if as_json else None) as bar:
         task = bar.add_task("relabel", total=None)
         report = relabel_file(
-            input_file, output, verdicts, options, to=to, progress=lambda n: bar.update(task, completed=n)
-        )
+            input_file, output, verdicts, options, to=to, progress=lambda n: bar.update(task, completed=n),
+            allow_empty=allow_empty,
+        )  # fmt: skip
     if as_json:
         print_json({"input": str(input_file), "output": str(output), "verdicts": len(verdicts), **report.to_dict()})
         return

@@ -21,16 +21,21 @@ def _find(folder: Path, stem: str) -> Path:
 
 
 def iter_corpus(folder: str | Path) -> Iterator[Passage]:
-    """Stream the corpus as Passages (docid = `_id`)."""
+    """Stream the corpus as Passages (docid = `_id`); a repeated `_id` is an error (which text is meant?)."""
     path = _find(Path(folder), "corpus")
+    first: dict[str, int] = {}  # docid -> line: the one index that grows with the corpus
     for line, row in iter_jsonl(path):
         if not isinstance(row, dict) or row.get("_id") in (None, ""):
             raise InputError(path, line, "_id", "missing or empty")
+        docid = str(row["_id"])
+        seen = first.setdefault(docid, line)
+        if seen != line:
+            raise InputError(path, line, "_id", f"duplicate _id {docid!r} (first at line {seen})")
         text = row.get("text")
         if not isinstance(text, str):
             raise InputError(path, line, "text", "missing or not a string")
         title = row.get("title") or ""
-        yield Passage(docid=str(row["_id"]), text=text, title=str(title))
+        yield Passage(docid=docid, text=text, title=str(title))
 
 
 def load_queries(folder: str | Path) -> dict[str, str]:

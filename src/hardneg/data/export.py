@@ -32,7 +32,7 @@ from typing import Any
 from hardneg.data.formats import output_format
 from hardneg.data.io import open_writer
 from hardneg.data.records import Instance, Passage, passage_text
-from hardneg.errors import ConfigError
+from hardneg.errors import ConfigError, EmptyInput
 
 EXPORT_LAYOUTS = ("tevatron", "st-triplet", "st-ntuple", "st-labeled-pair", "flag", "tevatron-ids")
 
@@ -163,11 +163,14 @@ def export(
     seed: int = 0,
     with_title: bool = True,
     progress: Callable[[int], None] | None = None,
+    allow_empty: bool = False,
+    source: str = "<instances>",
 ) -> ExportResult:
     """Write `instances` to `path` in `layout`, atomically (the corpus of `tevatron-ids` too).
 
     `progress(n)` is called after each instance. A bad instance midway (an InputError raised by the
-    reader feeding `instances`) leaves no output file at all.
+    reader feeding `instances`) leaves no output file at all, and so does an empty input unless `allow_empty`
+    (`source` names the input in that error).
     """
     if layout not in EXPORT_LAYOUTS:
         raise ConfigError(f"unknown export layout {layout!r}; expected one of {', '.join(EXPORT_LAYOUTS)}")
@@ -205,5 +208,8 @@ def export(
             if progress is not None:
                 progress(result.instances)
         result.corpus_docs = len(corpus_seen)
+        if result.instances == 0 and not allow_empty:
+            # raised inside the writers: nothing is left at `path`
+            raise EmptyInput(source)
         # ExitStack closes the main output first, then the corpus: both renames happen only on success.
     return result

@@ -29,8 +29,19 @@ def _quiet_datasets() -> Any:
     return datasets
 
 
+def _empty_saved(path: Path) -> bool:
+    """A `save_to_disk` folder of zero rows: datasets writes no data file for it, and cannot load it back."""
+    state = path / "state.json"
+    try:
+        return state.is_file() and json.loads(state.read_text(encoding="utf-8")).get("_data_files") == []
+    except (OSError, ValueError):
+        return False
+
+
 def _load_saved(path: Path) -> Any:
     datasets = _quiet_datasets()
+    if _empty_saved(path):
+        return [], path
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as exc:
@@ -43,6 +54,10 @@ def _load_saved(path: Path) -> Any:
             return loaded["train"], path / "train"
         raise InputError(path, None, "split", f"several splits and none is 'train': {', '.join(splits)}")
     return loaded, path
+
+
+def datasets_dataset() -> type:
+    return _quiet_datasets().Dataset
 
 
 def _json_columns(folder: Path) -> list[str] | None:
@@ -63,6 +78,8 @@ def iter_hf_rows(path: str | Path, *, batch_size: int = 256) -> Iterator[tuple[i
         if json_columns is None:
             json_columns = _json_columns(path)
         number = 0
+        if not isinstance(dataset, datasets_dataset()):
+            return  # an empty folder (see `_empty_saved`)
         for batch in dataset.iter(batch_size=batch_size):
             columns = list(batch)
             size = len(batch[columns[0]]) if columns else 0
@@ -88,13 +105,18 @@ def count_hf_rows(path: str | Path) -> int | None:
     if not is_hf_saved_folder(path):
         return None
     dataset, _folder = _load_saved(path)
-    return int(dataset.num_rows)
+    return len(dataset) if isinstance(dataset, list) else int(dataset.num_rows)
 
 
 def save_parquet_as_hf(parquet: Path, folder: Path, *, json_columns: list[str], cache_dir: Path) -> None:
     """Turn a Parquet file written by hardneg into a `save_to_disk` folder (plus the `hardneg.json` sidecar)."""
     datasets = _quiet_datasets()
-    dataset = datasets.Dataset.from_parquet(str(parquet), cache_dir=str(cache_dir))
+    import pyarrow.parquet as pq
+
+    if pq.ParquetFile(parquet).metadata.num_rows == 0:  # from_parquet finds "no data" in an empty file
+        dataset = datasets.Dataset(datasets.table.InMemoryTable(pq.read_table(parquet)))
+    else:
+        dataset = datasets.Dataset.from_parquet(str(parquet), cache_dir=str(cache_dir))
     dataset.save_to_disk(str(folder))
     del dataset
     (folder / HF_SIDECAR).write_text(json.dumps({"json_columns": json_columns}), encoding="utf-8")

@@ -22,6 +22,7 @@ from hardneg.data.formats import (
     EXTRA_JSON,
     JSON_COLUMNS_KEY,
     PASSAGES,
+    Format,
     decode_row,
     detect_format,
     encode_passages,
@@ -55,16 +56,28 @@ def _iter_jsonl_lenient(path: Path) -> Iterator[tuple[int, Any, Problem | None]]
         raise InputError(path, None, "-", "no such file")
     number = 0
     try:
-        with open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
+        # Bytes, decoded line by line: a bad UTF-8 sequence is reported on its own line, not where a buffer ended.
+        with gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    problem = f"not UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1}"
+                    yield number, None, Problem(str(path), number, "-", problem)
+                    continue
                 if not line.strip():
                     continue
                 try:
                     yield number, json.loads(line), None
                 except json.JSONDecodeError as exc:
-                    yield number, None, Problem(str(path), number, "-", f"broken JSON: {exc.msg} at column {exc.colno}")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+                    yield number, None, Problem(str(path), number, "-", json_problem(exc))
+    except (OSError, EOFError, zlib.error) as exc:
         yield number + 1, None, Problem(str(path), number + 1, "-", f"unreadable file: {exc}")
+
+
+def json_problem(exc: json.JSONDecodeError) -> str:
+    """`broken JSON: <what> at column N` (json's own message for some errors already ends in "at")."""
+    return f"broken JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
@@ -358,14 +371,17 @@ class _HfSink(RowSink):
 
 
 @contextlib.contextmanager
-def open_writer(path: str | Path, *, types: dict[str, Any] | None = None) -> Iterator[RowSink]:
+def open_writer(
+    path: str | Path, *, types: dict[str, Any] | None = None, fmt: Format | None = None
+) -> Iterator[RowSink]:
     """Open an atomic streaming writer for `path` (format from `output_format`).
 
     `types` (Parquet and HF only): column name -> pyarrow type (or `PASSAGES`); given, it is the exact
     set of columns. Left out, rows are Tevatron rows and unknown fields become JSON columns.
-    Nothing appears under `path` unless the block finishes without an exception.
+    `fmt` overrides the format the path's name says. Nothing appears under `path` unless the block finishes
+    without an exception.
     """
-    fmt = output_format(path)
+    fmt = fmt or output_format(path)
     target = Path(path)
     wrapper = atomic_dir(target) if fmt == "hf" else atomic_path(target)
     with wrapper as tmp:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from hardneg.data.io import count_rows, read_instances, write_instances
 from hardneg.data.records import Instance
 from hardneg.data.validate import check_row
-from hardneg.errors import ConfigError, InputError, Problem
+from hardneg.errors import ConfigError, EmptyInput, InputError, Problem
 
 SourceKind = Literal["instances", "dataset", "path"]
 # Names that look like files are never sent to the Hub: a typo in a file name is "no such file".
@@ -79,6 +79,7 @@ class InstanceSource:
     kind: SourceKind
     name: str  # the path, the dataset's description or "<instances>", for messages
     data: Any  # the path, the Dataset, or the list of instances
+    validated: int | None = None  # the instance count, once `validate` has read everything
 
     def __iter__(self) -> Iterator[Instance]:
         if self.kind == "path":
@@ -92,8 +93,19 @@ class InstanceSource:
                     raise InputError.from_problems(problems)
                 yield Instance.from_row(dict(row))
 
-    def validate(self) -> int:
-        """Check every row (fields, duplicate query_ids) before any work; returns the number of instances."""
+    def validate(self, *, allow_empty: bool = False) -> int:
+        """Check every row (fields, duplicate query_ids) before any work; returns the number of instances.
+
+        An input without any instance is an error unless `allow_empty` (an empty file is usually a mistake).
+        The count is remembered, so a stage that validates again does not read the input twice.
+        """
+        if self.validated is None:
+            self.validated = self._count_checked()
+        if self.validated == 0 and not allow_empty:
+            raise EmptyInput(self.name)
+        return self.validated
+
+    def _count_checked(self) -> int:
         if self.kind == "path":
             return sum(1 for _ in read_instances(self.data))
         seen: dict[str, int] = {}

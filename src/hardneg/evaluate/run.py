@@ -15,7 +15,7 @@ from typing import Any
 
 from hardneg.data.beir import BeirData, load_beir
 from hardneg.data.records import Passage, passage_text
-from hardneg.errors import ConfigError
+from hardneg.errors import ConfigError, InputError
 from hardneg.evaluate.metrics import DEFAULT_METRICS, evaluate_run, parse_metric, trec_order, write_run
 from hardneg.progress import StageProgress
 from hardneg.retrieval.retriever import Retriever
@@ -90,6 +90,10 @@ def rerank(
     from sentence_transformers.cross_encoder import CrossEncoder
 
     if isinstance(reranker, (str, Path)):
+        if not Path(reranker).is_dir():
+            raise InputError(
+                reranker, None, "-", "no such reranker folder (a CrossEncoder, e.g. from `train reranker`)"
+            )
         saved = read_metadata(reranker).get("config", {})
         query_prefix = saved.get("query_prefix", "") if query_prefix is None else query_prefix
         passage_prefix = saved.get("passage_prefix", "") if passage_prefix is None else passage_prefix

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardneg.data.atomic import atomic_dir, atomic_path
+from hardneg.data.atomic import TEMP_MARK, atomic_dir, atomic_path
 from hardneg.errors import HardnegError
 
 MANIFEST = "manifest.json"
@@ -197,7 +197,7 @@ class StepGraph:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise HardnegError(f"{self.folder}: another run of this experiment is in progress") from None
-            for stale in (self.folder / "steps").glob("*/.*.tmp"):
+            for stale in (self.folder / "steps").glob(f"*/.*{TEMP_MARK}*"):
                 shutil.rmtree(stale, ignore_errors=True)
             yield
 

@@ -17,7 +17,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
+from hardneg.errors import HardnegError
 from hardneg.judge.verdicts import JudgeOutput
+
+
+class JudgeStopped(HardnegError):
+    """A judge that cannot go on (the server refused the credentials): the run stops after the first such call
+    instead of failing every instance. `report` carries what the run did until then, when a runner raised it."""
+
+    def __init__(self, message: str, *, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def config_hash(config: dict[str, Any]) -> str:

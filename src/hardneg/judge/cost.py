@@ -224,6 +224,8 @@ class Budget:
         self.reserved = 0.0  # upper bounds of requests in flight
         self.requests = 0
         self.refused = 0
+        self.possibly_billed = 0  # requests that timed out after they were sent, charged at their upper bound
+        self.possibly_billed_usd = 0.0
         self.token_ratio: dict[str, float] = {}  # model -> max(server prompt tokens / our count)
         self._lock = threading.Lock()
 
@@ -249,6 +251,21 @@ class Budget:
                 self.token_ratio[reservation.model] = max(ratio, self.token_ratio.get(reservation.model, 1.0))
         return real
 
+    def charge_possibly_billed(self, model: str, tokens_in: int, tokens_out: int, *, batch: bool = False) -> float:
+        """Count a request that got no answer but may have been billed (the client timed out after sending it)
+        at its upper bound, so a retry is paid out of what is really left."""
+        cost = self.prices.get(model).cost(tokens_in, tokens_out, batch=batch)
+        with self._lock:
+            self.spent += cost
+            self.possibly_billed += 1
+            self.possibly_billed_usd += cost
+        return cost
+
+    def within_cap(self) -> bool:
+        """Spent plus reserved still fits the cap (after possibly-billed requests were charged)."""
+        with self._lock:
+            return self.spent + self.reserved <= self.usd
+
     @property
     def remaining(self) -> float:
         return max(0.0, self.usd - self.spent - self.reserved)
@@ -260,6 +277,8 @@ class Budget:
             "remaining_usd": round(self.remaining, 6),
             "requests_sent": self.requests,
             "requests_refused": self.refused,
+            "possibly_billed": self.possibly_billed,
+            "possibly_billed_usd": round(self.possibly_billed_usd, 6),
         }
 
 

@@ -10,7 +10,7 @@ changes nothing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ from hardneg.errors import InputError
 from hardneg.judge.base import config_hash
 from hardneg.judge.prompts.parse import verdict_output
 from hardneg.judge.store import JudgmentStore
-from hardneg.judge.verdicts import normalize_finish_reason
 
 IMPORT_BACKEND = "import"
 
@@ -67,6 +66,38 @@ def _row_docids(row: dict[str, Any], path: Path, line: int) -> list[str]:
     raise InputError(path, line, "negative_passage_ids", "missing (and no negative_passages with docids)")
 
 
+def judged_rows(paths: Iterable[str | Path]) -> Iterator[tuple[str, list[str], str | None, Any]]:
+    """(query_id, docids in prompt order, response, finish_reason) of each judged row; a bad row, or a query_id
+    met twice in one file (which verdict is meant?), raises `InputError` naming file, line and field."""
+    for raw_path in paths:
+        path = Path(raw_path)
+        first: dict[str, int] = {}
+        rows = 0
+        for line, row in iter_raw_rows(path):
+            rows += 1
+            if not isinstance(row, dict):
+                raise InputError(path, line, "-", "expected a JSON object")
+            if row.get("query_id") is None:
+                raise InputError(path, line, "query_id", "missing")
+            query_id = str(row["query_id"])
+            seen = first.setdefault(query_id, line)
+            if seen != line:
+                raise InputError(path, line, "query_id", f"duplicate query_id {query_id!r} (first at line {seen})")
+            if "response" not in row:
+                raise InputError(path, line, "response", "missing: not a judged row")
+            response = row["response"]
+            if response is not None and not isinstance(response, str):
+                raise InputError(path, line, "response", "expected a string")
+            yield query_id, _row_docids(row, path, line), response, row.get("finish_reason")
+        if rows == 0:
+            raise InputError(path, None, "-", "no judged rows: the file is empty")
+
+
+def check_judged_rows(paths: Iterable[str | Path]) -> int:
+    """Read every judged row of `paths` (`judged_rows`) and return how many there are, storing nothing."""
+    return sum(1 for _ in judged_rows(paths))
+
+
 def import_judgments(
     paths: Sequence[str | Path] | Iterable[str | Path],
     stage: int,
@@ -86,25 +117,9 @@ def import_judgments(
     chash = config_hash(config)
     report = ImportReport(config_hash=chash)
 
-    def rows() -> Iterable[tuple[str, list[str], str | None, Any]]:
-        for raw_path in paths:
-            path = Path(raw_path)
-            for line, row in iter_raw_rows(path):
-                if not isinstance(row, dict):
-                    raise InputError(path, line, "-", "expected a JSON object")
-                if row.get("query_id") is None:
-                    raise InputError(path, line, "query_id", "missing")
-                if "response" not in row:
-                    raise InputError(path, line, "response", "missing: not a judged row")
-                response = row["response"]
-                if response is not None and not isinstance(response, str):
-                    raise InputError(path, line, "response", "expected a string")
-                yield str(row["query_id"]), _row_docids(row, path, line), response, row.get("finish_reason")
-
     paths = list(paths)
-    for _ in rows():  # a first pass checks every row, so bad input stores nothing
-        pass
-    for query_id, docids, response, finish in rows():
+    check_judged_rows(paths)  # a first pass checks every row, so bad input stores nothing
+    for query_id, docids, response, finish in judged_rows(paths):
         report.rows += 1
         out = verdict_output(response, docids, finish)
         out.extra = {"imported": True}
@@ -124,4 +139,4 @@ def import_judgments(
     return report
 
 
-__all__ = ["ImportReport", "import_config", "import_judgments", "normalize_finish_reason"]
+__all__ = ["ImportReport", "check_judged_rows", "import_config", "import_judgments", "judged_rows"]

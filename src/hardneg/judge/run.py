@@ -7,7 +7,7 @@ from typing import Any
 
 from hardneg.data.source import as_source
 from hardneg.errors import ConfigError
-from hardneg.judge.base import Judge
+from hardneg.judge.base import Judge, JudgeStopped
 from hardneg.judge.cascade.config import CascadeConfig, as_config
 from hardneg.judge.cascade.runner import CascadeReport, run_cascade
 from hardneg.judge.cost import Budget
@@ -24,6 +24,7 @@ def judge(
     budget: Budget | None = None,
     judges: dict[str, Judge] | None = None,
     progress: StageProgress | None = None,
+    allow_empty: bool = False,
 ) -> CascadeReport:
     """Judge `data` with a cascade; every call is stored as it arrives, so a re-run resumes and never pays twice.
 
@@ -31,7 +32,9 @@ def judge(
     with `split`). `config`: a `CascadeConfig`, its mapping, a YAML path, or None for the shipped local cascade.
     `store`: a `JudgmentStore` or the path of one (required: a paid run must survive a crash; ``":memory:"``
     keeps nothing). Returns the run's report; `report.verdicts` maps query_id to its final verdict, ready for
-    `hardneg.relabel`.
+    `hardneg.relabel`; instances a budget left unjudged at a later stage are in `report.pending`, not in
+    `verdicts` (relabel refuses such a report unless `allow_partial`). A judge that cannot go on (credentials
+    refused) raises `JudgeStopped`, with the report so far on it; failed calls are counted in `report.failures()`.
 
     >>> import hardneg
     >>> from hardneg.data.sample import sample_train_path
@@ -43,8 +46,14 @@ def judge(
     if store is None:
         raise ConfigError("name a judgment store (a path, or ':memory:' to keep nothing)", param="store")
     cascade = as_config(config)
+    source = as_source(data, split=split)
+    source.validate(allow_empty=allow_empty)  # bad input stops here, before a store is created
     with open_store(store) as db:
-        source = as_source(data, split=split)
-        report = run_cascade(source, cascade, db, progress=progress, judges=judges, budget=budget)
-        report.verdicts = db.final_verdicts(report.stage_hashes)
+        report = run_cascade(
+            source, cascade, db, progress=progress, judges=judges, budget=budget, allow_empty=allow_empty
+        )
+        report.pending = db.pending(report.stage_hashes)
+        report.verdicts = db.final_verdicts(report.stage_hashes, allow_partial=True)
+    if report.stopped:
+        raise JudgeStopped(report.stopped, report=report)
     return report

@@ -13,10 +13,19 @@ Two tables, so that a judgment bought once is never bought again:
   (query_id, stage, view_hash), where `view_hash` covers the call hash, the stage's post-processing settings
   and the view of the stage above. Deriving costs nothing, so changing a threshold only rewrites this table.
 
+- `claims`: the calls being made now, one row per call identity with its owner (host, pid, run) and a lease
+  expiry. A runner claims a call before sending it, so several runners on one store (processes, machines, a Ray
+  driver) split the work and never pay for a call twice; a runner that dies frees its claims when its lease runs
+  out (at once, when it ran on this host and its process is gone). The claims live in their own table rather
+  than as a `running` status of `judgments`, so stores written before claims existed open unchanged.
+
 SQLite in WAL mode gives what a long, paid judging run needs: every `put` is one committed transaction, so
 `kill -9` at any moment loses at most the calls in flight and never leaves half a record; re-running skips
-what is already judged (resume); readers (reports, `relabel`) can read while one writer process judges. A failed
+what is already judged (resume); readers (reports, `relabel`) can read while writers judge. A failed
 or unparsable call is recorded with its reason and retried by the next run, up to `max_attempts`.
+
+A store is checked when it is opened: a file that is not SQLite, a SQLite database that is not a hardneg store
+(it is never modified) or a store of another schema is an `InputError` naming the file and what was found.
 """
 
 from __future__ import annotations
@@ -24,13 +33,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import socket
 import sqlite3
+import threading
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hardneg.errors import ConfigError
+from hardneg.errors import ConfigError, HardnegError, InputError
 from hardneg.judge.base import config_hash
 from hardneg.judge.verdicts import FinalVerdict, JudgeOutput, Judgment, StageVerdict
 
@@ -87,7 +101,21 @@ CREATE TABLE IF NOT EXISTS verdicts (
 );
 CREATE INDEX IF NOT EXISTS verdicts_view ON verdicts (stage, view_hash);
 CREATE INDEX IF NOT EXISTS verdicts_call ON verdicts (stage, config_hash, updated_at);
+CREATE TABLE IF NOT EXISTS claims (
+    query_id TEXT NOT NULL,
+    stage INTEGER NOT NULL,
+    config_hash TEXT NOT NULL,
+    docset TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL,
+    lease_until REAL NOT NULL,
+    claimed_at REAL NOT NULL,
+    PRIMARY KEY (query_id, stage, config_hash, docset)
+);
+CREATE INDEX IF NOT EXISTS claims_owner ON claims (owner);
 """
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# How long a claim holds without its owner renewing it (a runner renews its claims every third of this).
+DEFAULT_LEASE_S = 120.0
 
 _COLUMNS = (
     "query_id, stage, config_hash, judge_name, backend, model, params, template_hash, docids, raw_response, "
@@ -170,6 +198,99 @@ def _final_verdict(
     return FinalVerdict(query_id, stage, (better or []) if ok else [], (worse or []) if ok else [], status, reason)
 
 
+class PartialCascade(HardnegError):
+    """Final verdicts asked of a cascade run that has not judged everything routed to its later stages."""
+
+    def __init__(self, path: Path, pending: Mapping[str, int]) -> None:
+        self.pending = dict(pending)
+        counts = Counter(self.pending.values())
+        self.stage = min(counts)
+        parts = ", ".join(f"{n} instance(s) routed to stage {k}" for k, n in sorted(counts.items()))
+        self.summary = f"{parts} {'is' if len(self.pending) == 1 else 'are'} not judged yet"
+        super().__init__(f"{path}: {self.summary}: resume the judge run, or allow partial verdicts (allow_partial)")
+
+
+CallKey = tuple[str, int, str, str]  # (query_id, stage, config_hash, docset): one judge call
+
+
+def _check_file(path: Path, *, readonly: bool) -> None:
+    """A store file must be SQLite (an empty or missing file is a new store, unless read only)."""
+    if not path.exists():
+        if readonly:
+            raise InputError(path, None, "-", "no such judgment store")
+        return
+    if path.is_dir():
+        raise InputError(path, None, "-", "a folder, not a judgment store file")
+    with open(path, "rb") as handle:
+        head = handle.read(len(SQLITE_MAGIC))
+    if head and head != SQLITE_MAGIC:
+        raise InputError(path, None, "-", f"not a SQLite file (it starts with {head[:8]!r}); it was not modified")
+
+
+def new_owner() -> str:
+    """A runner's identity in claims: host, process id and a random run id."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_alive(owner: str) -> bool:
+    """False only when the owner ran on this host and its process is gone; other hosts' owners count as alive
+    until their lease runs out."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ClaimKeeper:
+    """A runner's claims on one store: acquire before a call, release after it is stored, renew while running.
+
+    A background thread renews the runner's leases every third of `lease_s` through its own connection, so a long
+    call keeps its claim; `close()` releases whatever is left. Claims in a ``:memory:`` store are kept as well
+    (one process), without the thread.
+    """
+
+    def __init__(self, store: JudgmentStore, *, lease_s: float = DEFAULT_LEASE_S, owner: str | None = None) -> None:
+        self.store = store
+        self.owner = owner or new_owner()
+        self.lease_s = lease_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if not store.in_memory:
+            self._thread = threading.Thread(target=self._renew_loop, name="hardneg-claims", daemon=True)
+            self._thread.start()
+
+    def _renew_loop(self) -> None:
+        conn = sqlite3.connect(self.store.path, timeout=30.0, isolation_level=None)
+        try:
+            while not self._stop.wait(self.lease_s / 3):
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute(
+                        "UPDATE claims SET lease_until=? WHERE owner=?", (time.time() + self.lease_s, self.owner)
+                    )
+        finally:
+            conn.close()
+
+    def acquire(self, key: CallKey) -> bool:
+        return self.store.claim(key, self.owner, lease_s=self.lease_s)
+
+    def release(self, key: CallKey) -> None:
+        self.store.release(key, self.owner)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with contextlib.suppress(sqlite3.Error):
+            self.store.release_all(self.owner)
+
+
 @contextlib.contextmanager
 def open_store(store: JudgmentStore | str | Path, *, readonly: bool = False) -> Iterator[JudgmentStore]:
     """A store given as an open `JudgmentStore` (left open) or a path (opened here, closed after)."""
@@ -185,15 +306,22 @@ class JudgmentStore:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.in_memory = str(path) == ":memory:"
+        if not self.in_memory:
+            _check_file(self.path, readonly=readonly)
         if readonly:
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.in_memory:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             # autocommit mode: each statement block below opens and commits its own transaction
             self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         try:
-            self._check_schema()
+            try:
+                self._check_schema()
+            except sqlite3.DatabaseError as exc:
+                raise InputError(self.path, None, "-", f"not a readable SQLite database ({exc})") from None
             if not readonly:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 # NORMAL is durable against a killed process in WAL mode (only a power cut may lose the last commits)
@@ -207,7 +335,7 @@ class JudgmentStore:
             raise
 
     def _check_schema(self) -> None:
-        """Refuse a store of another schema before writing anything to it."""
+        """Refuse a store of another schema, or a database that is not a store, before writing anything to it."""
         tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = None
         if "meta" in tables:
@@ -215,6 +343,14 @@ class JudgmentStore:
             version = None if row is None else str(row[0])
         if version is None and "judgments" in tables:
             version = "1"  # the first format wrote its version too; a bare judgments table is older still
+        # the Batch API judge may create its tables in the store's file first (`BatchState`)
+        if version is None and tables - {"batches", "batch_requests", "claims"}:
+            found = ", ".join(sorted(tables)[:8])
+            raise InputError(
+                self.path, None, "-",
+                f"a SQLite database that is not a hardneg judgment store (tables: {found}); it was not modified: "
+                "name another --store file",
+            )  # fmt: skip
         if version is not None and version != str(SCHEMA_VERSION):
             raise ConfigError(
                 f"{self.path}: judgment store schema {version}, but this hardneg reads schema {SCHEMA_VERSION} "
@@ -222,6 +358,47 @@ class JudgmentStore:
                 "Judge into a new --store file; the old one cannot be migrated because its score records "
                 "were stored after thresholds and fusion were applied"
             )
+
+    # -- claims: one runner per call ---------------------------------------------------------------------------
+    def claim(self, key: CallKey, owner: str, *, lease_s: float = DEFAULT_LEASE_S) -> bool:
+        """Claim the call `key` for `owner` (one transaction): True when it is now ours, False when another live
+        runner holds it. A claim whose lease ran out, or whose owner ran on this host and is gone, is taken over."""
+        now = time.time()
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._conn.execute(
+                "SELECT owner, lease_until FROM claims WHERE query_id=? AND stage=? AND config_hash=? AND docset=?",
+                key,
+            ).fetchone()
+            if row is not None and row["owner"] != owner and row["lease_until"] > now and owner_alive(row["owner"]):
+                self._conn.execute("COMMIT")
+                return False
+            self._conn.execute(
+                "INSERT OR REPLACE INTO claims (query_id, stage, config_hash, docset, owner, lease_until, claimed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*key, owner, now + lease_s, now),
+            )
+            self._conn.execute("COMMIT")
+            return True
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def release(self, key: CallKey, owner: str) -> None:
+        self._conn.execute(
+            "DELETE FROM claims WHERE query_id=? AND stage=? AND config_hash=? AND docset=? AND owner=?",
+            (*key, owner),
+        )
+
+    def release_all(self, owner: str) -> None:
+        self._conn.execute("DELETE FROM claims WHERE owner=?", (owner,))
+
+    def renew(self, owner: str, *, lease_s: float = DEFAULT_LEASE_S) -> None:
+        self._conn.execute("UPDATE claims SET lease_until=? WHERE owner=?", (time.time() + lease_s, owner))
+
+    def claims(self) -> list[dict[str, Any]]:
+        """The claims held now (owner, lease expiry), for reports and tests."""
+        return [dict(r) for r in self._conn.execute("SELECT * FROM claims ORDER BY claimed_at")]
 
     # -- context manager -------------------------------------------------------------------------------------
     def __enter__(self) -> JudgmentStore:
@@ -529,7 +706,36 @@ class JudgmentStore:
         run = json.loads(row[0])
         for key in ("views", "calls"):
             run[key] = {int(k): v for k, v in (run.get(key) or {}).items()}
+        run.setdefault("stages", max(run["views"], default=0))
         return run
+
+    def pending(self, stages: Mapping[int, str] | None = None) -> dict[str, int]:
+        """query_id -> the stage it was routed to but not judged by yet (a run killed or stopped by a budget).
+
+        `stages` as in `final_verdicts`; without it, the current run's stages (all of its cascade, also those it
+        has not started). Stores of imported verdicts (no cascade run) have nothing pending.
+        """
+        if stages:
+            views = {int(k): self._resolve_view(int(k), h) for k, h in stages.items()}
+            total = max(views, default=0)
+        else:
+            run = self.current_run()
+            if run is None:
+                return {}
+            views = dict(run["views"])
+            total = int(run["stages"])
+        out: dict[str, int] = {}
+        for k in sorted(v for v in views if v < total):
+            if views[k] is None:
+                continue
+            routed = {
+                v.query_id for v in self.iter_verdicts(stage=k, view_hash=views[k]) if v.status == "ok" and v.routed
+            }
+            below = views.get(k + 1)
+            judged = {v.query_id for v in self.iter_verdicts(stage=k + 1, view_hash=below)} if below else set()
+            for query_id in routed - judged:
+                out.setdefault(query_id, k + 1)
+        return out
 
     def _resolve_view(self, stage: int, chash: str) -> str | None:
         """The view to read for {stage: hash}: the hash itself when it names a view, else (a call hash) the
@@ -548,7 +754,9 @@ class JudgmentStore:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def final_verdicts(self, stages: Mapping[int, str] | None = None) -> dict[str, FinalVerdict]:
+    def final_verdicts(
+        self, stages: Mapping[int, str] | None = None, *, allow_partial: bool = False
+    ) -> dict[str, FinalVerdict]:
         """Per query_id the verdict of the highest stage that judged it.
 
         `stages` ({stage: hash}) restricts to those stages: a view hash (`CascadeReport.stage_hashes`) reads the
@@ -559,7 +767,14 @@ class JudgmentStore:
         derived carry no verdict and are left out.
         A last stage that failed (or could not be parsed) gives a FinalVerdict with that status, so relabelling
         never treats the instance as clean.
+
+        An instance routed to a stage that has not judged it yet (`pending`) has no final verdict yet: by default
+        this raises `PartialCascade`; with `allow_partial` those instances are left out (relabelling then passes
+        them unchanged and counts them unjudged), never given an earlier stage's verdict.
         """
+        pending = self.pending(stages)
+        if pending and not allow_partial:
+            raise PartialCascade(self.path, pending)
         rows: list[tuple[int, float, FinalVerdict]] = []
         raw_where: list[str] = []
         raw_args: list[Any] = []
@@ -594,7 +809,8 @@ class JudgmentStore:
         verdicts: dict[str, FinalVerdict] = {}
         # ascending (stage, time): a later row replaces an earlier one
         for _, _, verdict in sorted(rows, key=lambda r: (r[0], r[1])):
-            verdicts[verdict.query_id] = verdict
+            if verdict.query_id not in pending:
+                verdicts[verdict.query_id] = verdict
         return verdicts
 
     def _view_rows(self, stage: int, view: str) -> Iterator[tuple[int, float, FinalVerdict]]:

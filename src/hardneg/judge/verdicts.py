@@ -18,6 +18,29 @@ from typing import Any, Literal
 
 Status = Literal["ok", "parse_error", "failed"]
 STATUS_ORDER = {"ok": 0, "parse_error": 1, "failed": 2}
+
+# Why calls fail, in the order they are recognised in a failure's reason (`failure_kind`).
+_FAILURE_KINDS = (
+    ("auth", ("HTTP 401", "HTTP 403", "AuthenticationError", "PermissionDeniedError", "no API key")),
+    ("timeout", ("Timeout", "timed out", "timeout")),
+    ("connection refused", ("Connection refused", "ConnectError", "APIConnectionError")),
+    ("rate limited", ("HTTP 429", "RateLimitError")),
+    ("server error", ("HTTP 5", "InternalServerError", "ServiceUnavailable")),
+    ("budget", ("budget",)),
+)
+
+
+def failure_kind(status: str, reason: str) -> str:
+    """A failed call's reason grouped for reports: auth, timeout, connection refused, rate limited, server error,
+    budget, parse error, or other."""
+    if status == "parse_error":
+        return "parse error"
+    for kind, markers in _FAILURE_KINDS:
+        if any(marker in reason for marker in markers):
+            return kind
+    return "other"
+
+
 # finish reasons that mean the answer was cut off or withheld (OpenAI, Anthropic-style and llama.cpp names)
 TRUNCATED = frozenset({"length", "max_tokens", "max_output_tokens"})
 REFUSED = frozenset({"content_filter", "refusal", "safety"})

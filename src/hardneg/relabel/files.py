@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from hardneg.data.atomic import atomic_path
 from hardneg.data.formats import detect_format, file_format
-from hardneg.data.io import read_instances, write_rows
+from hardneg.data.io import open_writer, read_instances
 from hardneg.data.records import Instance
-from hardneg.errors import ConfigError
+from hardneg.errors import ConfigError, EmptyInput
 from hardneg.judge.verdicts import FinalVerdict
 from hardneg.progress import CountProgress
 from hardneg.relabel.treatments import RelabelOptions, RelabelReport, relabel_instances
@@ -41,6 +39,7 @@ def relabel_file(
     to: str | None = None,
     progress: CountProgress | None = None,
     report: RelabelReport | None = None,
+    allow_empty: bool = False,
 ) -> RelabelReport:
     """Stream IN through the treatment into OUT (atomic: nothing is left under OUT if anything fails).
 
@@ -58,11 +57,10 @@ def relabel_file(
             if progress is not None:
                 progress(number)
 
-    rows = (inst.to_row() for inst in relabel_instances(counted(), verdicts, options, report=report, source=in_path))
-    suffix = {"jsonl": ".jsonl", "jsonl.gz": ".jsonl.gz", "parquet": ".parquet"}[fmt]
-    with atomic_path(out_path) as tmp:
-        # write_rows picks the format by extension: write beside the temp file under a name that says it.
-        inner = tmp.with_name(tmp.name + suffix)
-        write_rows(inner, rows)
-        os.replace(inner, tmp)
+    treated = relabel_instances(counted(), verdicts, options, report=report, source=in_path)
+    with open_writer(out_path, fmt=fmt) as sink:  # type: ignore[arg-type]
+        for instance in treated:
+            sink.write(instance.to_row())
+        if report.total.instances_in == 0 and not allow_empty:
+            raise EmptyInput(in_path)
     return report

@@ -9,24 +9,31 @@ from typing import Any
 
 from hardneg.data.source import as_source
 from hardneg.errors import ConfigError
-from hardneg.judge.store import JudgmentStore, open_store
+from hardneg.judge.store import JudgmentStore, PartialCascade, open_store
 from hardneg.judge.verdicts import FinalVerdict
 from hardneg.progress import CountProgress
 from hardneg.relabel.files import relabel_file
 from hardneg.relabel.treatments import RelabelOptions, RelabelReport, Treatment, relabel_instances
 
 
-def as_verdicts(verdicts: Any) -> Mapping[str, FinalVerdict]:
-    """Final verdicts from a mapping, a judge run's report (`.verdicts`), a `JudgmentStore` or a store path."""
+def as_verdicts(verdicts: Any, *, allow_partial: bool = False) -> Mapping[str, FinalVerdict]:
+    """Final verdicts from a mapping, a judge run's report (`.verdicts`), a `JudgmentStore` or a store path.
+
+    A report or store whose cascade has not judged everything routed to a later stage raises `PartialCascade`
+    unless `allow_partial` (the instances concerned then have no verdict: they pass unchanged, counted unjudged).
+    """
     if isinstance(verdicts, Mapping):
         return verdicts
     if isinstance(getattr(verdicts, "verdicts", None), Mapping):
+        pending = getattr(verdicts, "pending", None) or {}
+        if pending and not allow_partial:
+            raise PartialCascade("the judge run", pending)
         return verdicts.verdicts
     if isinstance(verdicts, JudgmentStore | str | Path):
         if not isinstance(verdicts, JudgmentStore) and not Path(verdicts).is_file():
             raise ConfigError(f"{verdicts}: no such judgment store", param="verdicts")
         with open_store(verdicts, readonly=True) as store:
-            return store.final_verdicts()
+            return store.final_verdicts(allow_partial=allow_partial)
     raise ConfigError(
         f"expected a mapping of final verdicts, a judge report or a judgment store; got {type(verdicts).__name__}",
         param="verdicts",
@@ -52,6 +59,8 @@ def relabel(
     options: RelabelOptions | None = None,
     report: RelabelReport | None = None,
     progress: CountProgress | None = None,
+    allow_partial: bool = False,
+    allow_empty: bool = False,
     **option_overrides: Any,
 ) -> Any:
     """Remove or relabel the flagged negatives of `data`, keyed by docid; returns the kind of data given.
@@ -61,6 +70,7 @@ def relabel(
     `hardneg.judge` report, or a judgment store. `treatment`: ``"default" | "remove" | "hn_remove" | "rlhn"``
     (default rlhn); other `RelabelOptions` fields (``tags``, ``max_flags``, ``skip_subsets``, ``min_negatives``,
     ``on_failed``, ``on_unknown``) may be passed by name. `report` (a `RelabelReport`) is filled in.
+    `allow_partial`: see `as_verdicts`.
 
     >>> import hardneg
     >>> from hardneg.judge import FinalVerdict
@@ -74,7 +84,7 @@ def relabel(
     if treatment is not None:
         option_overrides["treatment"] = treatment
     chosen = relabel_options(options, **option_overrides)
-    final = as_verdicts(verdicts)
+    final = as_verdicts(verdicts, allow_partial=allow_partial)
     source = as_source(data)
     if report is None:
         report = RelabelReport(chosen)
@@ -82,9 +92,9 @@ def relabel(
         report.options = chosen
     if source.kind == "path" and output is not None:
         # Streamed, in the format the output's name says; a bad row midway leaves nothing written.
-        relabel_file(source.data, output, final, chosen, progress=progress, report=report)
+        relabel_file(source.data, output, final, chosen, progress=progress, report=report, allow_empty=allow_empty)
         return Path(output)
-    source.validate()
+    source.validate(allow_empty=allow_empty)
     treated = relabel_instances(_counted(source, progress), final, chosen, report=report, source=source.name)
     return source.emit(treated, output=output)
 

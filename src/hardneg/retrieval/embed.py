@@ -96,6 +96,6 @@ def encode_texts(
     finally:
         model.max_seq_length = old_max
     if use_cache:
-        with atomic_path(path) as tmp:
-            np.save(tmp, out)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, out)
     return out

@@ -101,8 +101,9 @@ def collect(
     experiment: str | Path | None = None,
     extra_agreements: Sequence[tuple[str, str]] = (),
     tags: str = "both",
+    allow_partial: bool = False,
 ) -> ReportData:
-    """Gather the numbers of the page from an open `JudgmentStore`."""
+    """Gather the numbers of the page from an open `JudgmentStore` (`allow_partial`: see `final_verdicts`)."""
 
     data = ReportData(store=str(getattr(store, "path", "")))
     prices = PriceTable.default()
@@ -119,7 +120,7 @@ def collect(
         data.stages.append(row)
 
     # funnel: per stage, instances judged (any config), ok, flagged; then the final verdicts
-    verdicts = store.final_verdicts()
+    verdicts = store.final_verdicts(allow_partial=allow_partial)
     per_stage: dict[int, dict[str, int]] = {}
     for row in data.stages:
         entry = per_stage.setdefault(int(row["stage"]), {"judged": 0, "ok": 0, "failed": 0, "flagged": 0})
@@ -190,7 +191,10 @@ def collect(
     pairs.extend(extra_agreements)
     for a_spec, b_spec in pairs:
         try:
-            result = compare(load_labels(a_spec, store=store), load_labels(b_spec, store=store))
+            result = compare(
+                load_labels(a_spec, store=store, allow_partial=allow_partial),
+                load_labels(b_spec, store=store, allow_partial=allow_partial),
+            )
         except ConfigError as exc:
             data.agreements.append({"a": a_spec, "b": b_spec, "error": str(exc)})
             continue
@@ -418,6 +422,7 @@ def build_report(
     extra_agreements: Sequence[tuple[str, str]] = (),
     title: str = "hardneg report",
     tags: str = "both",
+    allow_partial: bool = False,
 ) -> ReportData:
     """Write the HTML page for a store (atomic) and return the numbers it shows."""
 
@@ -427,7 +432,10 @@ def build_report(
     if tags not in ("better", "both"):
         raise ConfigError(f"tags must be better or both, got {tags!r}")
     with JudgmentStore(store_path, readonly=True) as store:
-        data = collect(store, instances=instances, experiment=experiment, extra_agreements=extra_agreements, tags=tags)
+        data = collect(
+            store, instances=instances, experiment=experiment, extra_agreements=extra_agreements, tags=tags,
+            allow_partial=allow_partial,
+        )  # fmt: skip
     page = render(data, title=title)
     with atomic_path(out_path) as tmp:
         tmp.write_text(page, encoding="utf-8")

@@ -29,7 +29,7 @@ from typing import Any
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
 from hardneg.judge.backends.ratelimit import RateLimiter
-from hardneg.judge.base import Judge
+from hardneg.judge.base import Judge, JudgeStopped
 from hardneg.judge.cost import Budget, BudgetExceeded, Reservation, prompt_tokens
 from hardneg.judge.prompts.parse import verdict_output
 from hardneg.judge.prompts.templates import chunk_docids, load_template
@@ -55,6 +55,14 @@ JSON_INSTRUCTION = (
 LOCAL_PLACEHOLDER_KEY = "not-needed"
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 RETRYABLE_STATUS = {408, 409, 429}
+FATAL_STATUS = {401, 403}  # the credentials: every other call would fail the same way
+# timeout "auto": until AUTO_TIMEOUT_AFTER answers arrived the ceiling applies; then AUTO_TIMEOUT_FACTOR x the
+# slowest answer seen, at least AUTO_TIMEOUT_FLOOR. A request cut short by the client may still run (and be
+# billed) on the server, so the bound is generous: it should only catch calls that hang.
+AUTO_TIMEOUT_CEILING = 600.0
+AUTO_TIMEOUT_FLOOR = 60.0
+AUTO_TIMEOUT_FACTOR = 4.0
+AUTO_TIMEOUT_AFTER = 5
 
 
 @dataclass(slots=True)
@@ -158,7 +166,7 @@ class OpenAIJudge(Judge):
         concurrency: int = 8,
         rpm: float | None = None,
         tpm: float | None = None,
-        timeout: float = 120,
+        timeout: float | str = "auto",
         max_retries: int = 5,
         json_schema: bool | str = False,
         max_negatives_per_call: int = 25,
@@ -187,7 +195,13 @@ class OpenAIJudge(Judge):
         self.concurrency = int(concurrency)
         self.rpm = rpm
         self.tpm = tpm
-        self.timeout = float(timeout)
+        # "auto": the ceiling until answers arrive, then a multiple of the slowest answer seen (see `_timeout`).
+        if timeout != "auto" and not (isinstance(timeout, int | float) and timeout > 0):
+            raise ConfigError(f"timeout must be 'auto' or a number of seconds > 0, not {timeout!r}")
+        self.auto_timeout = timeout == "auto"
+        self.timeout = AUTO_TIMEOUT_CEILING if self.auto_timeout else float(timeout)
+        self._latencies: list[float] = []
+        self._fatal = ""  # set by a call the server refused for good (401/403): the run stops
         self.max_retries = int(max_retries)
         # True / "json_schema": OpenAI's structured output (OpenAI, Azure, vLLM, llama-server, Ollama);
         # "json_object": the {"type": "json_object", "schema": ...} form of llama-cpp-python's server.
@@ -330,6 +344,13 @@ class OpenAIJudge(Judge):
             exc, openai.APIConnectionError | openai.APIResponseValidationError | json.JSONDecodeError | _BadResponse
         )
 
+    def _request_timeout(self) -> float:
+        """The client timeout of the next request (see `timeout`)."""
+        if not self.auto_timeout or len(self._latencies) < AUTO_TIMEOUT_AFTER:
+            return self.timeout
+        slowest = max(self._latencies[-200:])
+        return min(self.timeout, max(AUTO_TIMEOUT_FLOOR, AUTO_TIMEOUT_FACTOR * slowest))
+
     def _delay(self, exc: Exception, attempt: int) -> float:
         asked = _retry_after(exc)
         if asked is not None:
@@ -340,22 +361,37 @@ class OpenAIJudge(Judge):
     # ------------------------------------------------------------------------------------------ calls
 
     async def _call(self, client: Any, limiter: RateLimiter, sem: asyncio.Semaphore, prompt: str, docids: list[str]):
+        import openai
+
         body = self.request_body(prompt)
-        estimate = prompt_tokens(prompt, self.model) + self.max_tokens
+        n_prompt = prompt_tokens(prompt, self.model)
+        estimate = n_prompt + self.max_tokens
         last = ""
         for attempt in range(self.max_retries + 1):
             async with sem:
+                if self._fatal:
+                    return JudgeOutput(
+                        docids=docids, status="failed", reason=f"not sent: {self._fatal}", template_hash=self.sha
+                    )
                 await limiter.acquire(estimate)
                 started = time.perf_counter()
                 self.stats["requests"] = self.stats.get("requests", 0) + 1
                 try:
-                    completion = await client.chat.completions.create(**body)
+                    completion = await client.chat.completions.create(**body, timeout=self._request_timeout())
                     if not getattr(completion, "choices", None):
                         # a 200 whose body is not a chat completion (proxies, overloaded servers)
                         raise _BadResponse(f"unreadable response body: {str(completion)[:120]!r}")
                 except Exception as exc:
                     last = self._describe(exc)
-                    if not self._retryable(exc) or attempt == self.max_retries:
+                    if isinstance(exc, openai.APITimeoutError):
+                        # sent, and perhaps answered and billed after the client gave up: count it, charge it
+                        self.stats["possibly_billed"] = self.stats.get("possibly_billed", 0) + 1
+                        if self.budget is not None:
+                            self.budget.charge_possibly_billed(self.model, n_prompt, self.max_tokens)
+                    if getattr(exc, "status_code", None) in FATAL_STATUS:
+                        self._fatal = last
+                    can_pay = self.budget is None or self.budget.within_cap()
+                    if not self._retryable(exc) or attempt == self.max_retries or not can_pay:
                         self.stats["failed_calls"] = self.stats.get("failed_calls", 0) + 1
                         log.warning("call failed for good after %d attempt(s): %s", attempt + 1, last)
                         tries = f"after {attempt + 1} attempt(s)"
@@ -371,6 +407,7 @@ class OpenAIJudge(Judge):
                     log.info("retrying in %.2fs (attempt %d): %s", delay, attempt + 1, last)
                 else:
                     latency = time.perf_counter() - started
+                    self._latencies.append(latency)
                     out = self.output_from_completion(completion, docids, latency_s=latency, attempts=attempt + 1)
                     self.stats["tokens_in"] = self.stats.get("tokens_in", 0) + out.tokens_in
                     self.stats["tokens_out"] = self.stats.get("tokens_out", 0) + out.tokens_out
@@ -408,7 +445,10 @@ class OpenAIJudge(Judge):
     ) -> AsyncIterator[tuple[Instance, JudgeOutput]]:
         """Async version of `judge_many` (for callers that already run an event loop)."""
         self.unjudged = []
-        self.stats = {"requests": 0, "retries": 0, "failed_calls": 0, "tokens_in": 0, "tokens_out": 0}
+        self.stats = {
+            "requests": 0, "retries": 0, "failed_calls": 0, "tokens_in": 0, "tokens_out": 0, "possibly_billed": 0
+        }  # fmt: skip
+        self._fatal = ""
         limiter = RateLimiter(self.rpm, self.tpm)
         sem = asyncio.Semaphore(self.concurrency)
         # Instances prepared ahead so that the semaphore never idles; under a budget only as many as can run,
@@ -458,6 +498,9 @@ class OpenAIJudge(Judge):
                 finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
                     yield owner.pop(task), task.result()
+                if self._fatal:
+                    # the server refused the credentials: every other call would fail the same way
+                    raise JudgeStopped(f"{self._fatal}; check the key in ${self.api_key_env} and the base_url")
         finally:
             for task in pending:
                 task.cancel()

@@ -6,6 +6,7 @@ Errors name the field (`stages.1.t_better: ...`), never a command-line flag.
 
 from __future__ import annotations
 
+import inspect
 import re
 from importlib import resources
 from pathlib import Path
@@ -15,8 +16,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hardneg.errors import ConfigError
-from hardneg.judge.registry import LISTWISE_BACKENDS
+from hardneg.judge.registry import BACKENDS, LISTWISE_BACKENDS, known_backends, resolve_backend
 from hardneg.judge.store import DEFAULT_MAX_ATTEMPTS
+from hardneg.models import GGUF_MODELS
 
 _SCORE_RULE = re.compile(r"^score\s*>=\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)$")
 
@@ -42,6 +44,13 @@ class StageConfig(BaseModel):
     route: str = "any"  # any | better | score>=T
     route_top: float | None = Field(default=None, gt=0.0, le=1.0)  # the top fraction of negatives by score
     route_min_score: float | None = None
+
+    @field_validator("backend")
+    @classmethod
+    def _check_backend(cls, value: str) -> str:
+        if value in BACKENDS or (":" in value and "." in value.split(":", 1)[0]):
+            return value
+        raise ValueError(f"unknown judge backend {value!r}; known: {', '.join(known_backends())}")
 
     @field_validator("route")
     @classmethod
@@ -115,9 +124,43 @@ def parse_config(data: Any, source: str = "config") -> CascadeConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with a 'stages' list")
     try:
-        return CascadeConfig.model_validate(data)
+        config = CascadeConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, source)) from None
+    for i, stage in enumerate(config.stages):
+        _check_params(stage, f"{source}: stages.{i}.params")
+    return config
+
+
+# Backends whose `model` parameter is a GGUF: a known model name or a file.
+_GGUF_BACKENDS = frozenset({"llm-pointwise", "llm-listwise"})
+
+
+def _check_params(stage: StageConfig, where: str) -> None:
+    """Parameters the backend does not take, or a GGUF that does not exist, fail when the config is read, not
+    hours into a run. Backends whose module cannot be imported here are checked when they are built."""
+    try:
+        factory = resolve_backend(stage.backend)
+    except ConfigError:
+        return
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    known = [name for name, p in signature.parameters.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    unknown = sorted(set(stage.params) - set(known) - {"budget", "state_db"})
+    if unknown and not takes_any:
+        raise ConfigError(
+            f"{where}: {stage.backend} takes no parameter {', '.join(map(repr, unknown))} "
+            f"(it takes: {', '.join(n for n in known if n not in ('budget', 'state_db', 'progress'))})"
+        )
+    model = stage.params.get("model")
+    gguf = stage.backend in _GGUF_BACKENDS and isinstance(model, str) and model not in GGUF_MODELS
+    if gguf and not Path(model).expanduser().is_file():
+        raise ConfigError(
+            f"{where}.model: no such GGUF file {model!r} (and not one of {', '.join(sorted(GGUF_MODELS))})"
+        )
 
 
 def load_config(path: str | Path) -> CascadeConfig:

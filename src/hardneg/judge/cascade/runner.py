@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -28,14 +29,14 @@ from typing import Any
 from hardneg.data.records import Instance
 from hardneg.data.source import InstanceSource, as_source
 from hardneg.errors import ConfigError
-from hardneg.judge.base import Judge, config_hash
+from hardneg.judge.base import Judge, JudgeStopped, config_hash
 from hardneg.judge.batch import judge_items
 from hardneg.judge.cascade.config import CascadeConfig, StageConfig
 from hardneg.judge.cascade.routing import call_key, derive_verdict, view_key
 from hardneg.judge.cost import API_KINDS, Budget
 from hardneg.judge.registry import build_judge, resolve_backend
-from hardneg.judge.store import JudgmentStore, docids_key
-from hardneg.judge.verdicts import FinalVerdict, Judgment, StageVerdict
+from hardneg.judge.store import DEFAULT_LEASE_S, CallKey, ClaimKeeper, JudgmentStore, docids_key
+from hardneg.judge.verdicts import FinalVerdict, Judgment, StageVerdict, failure_kind
 from hardneg.progress import StageProgress
 
 
@@ -63,6 +64,10 @@ class StageReport:
     tokens_in_now: int = 0  # tokens of this run's calls
     tokens_out_now: int = 0
     wall_s: float = 0.0
+    judged_elsewhere: int = 0  # calls another runner on the same store made while this one waited (no call here)
+    failures_now: dict[str, int] = field(default_factory=dict)  # this run's failed calls, by kind (401, timeout...)
+    possibly_billed: int = 0  # requests that timed out after they were sent: the server may have billed them
+    stopped: str = ""  # why the judge stopped the run early (authentication refused), "" otherwise
 
 
 @dataclass(slots=True)
@@ -72,6 +77,8 @@ class CascadeReport:
     budget: dict[str, Any] | None = None  # `Budget.report()` when the run had one
     # query_id -> final verdict of this run (filled by `hardneg.judge`; what `hardneg.relabel` reads)
     verdicts: dict[str, FinalVerdict] = field(default_factory=dict, repr=False)
+    # query_id -> the stage it was routed to but not judged by (a budget stopped it): left out of `verdicts`
+    pending: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def stage_hashes(self) -> dict[int, str]:
@@ -83,8 +90,27 @@ class CascadeReport:
         """{stage: config_hash}: the call identities whose records this run read or wrote."""
         return {s.stage: s.config_hash for s in self.stages}
 
+    @property
+    def failed(self) -> int:
+        """Instances whose verdict, at the end of the run, is a failed or unparsable call (of any stage)."""
+        return sum(s.failed + s.parse_errors for s in self.stages)
+
+    @property
+    def stopped(self) -> str:
+        return next((s.stopped for s in self.stages if s.stopped), "")
+
+    def failures(self) -> dict[str, int]:
+        """This run's failed calls, summed over the stages by kind."""
+        total: Counter[str] = Counter()
+        for stage in self.stages:
+            total.update(stage.failures_now)
+        return dict(total.most_common())
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"instances": self.instances, "stages": [asdict(s) for s in self.stages]}
+        out["failed"] = self.failed
+        out["failures_now"] = self.failures()
+        out["stopped"] = self.stopped
         if self.budget is not None:
             out["budget"] = self.budget
         return out
@@ -147,6 +173,11 @@ class _Cascade:
         self.judges = judges or {}
         self.budget = budget
         self.views: list[str] = []  # view hash of each finished stage
+        self.lease_s = DEFAULT_LEASE_S
+        self.poll_s = 0.5  # how often a runner looks again at calls another runner holds
+        self.run_views: dict[int, str] = {}
+        self.run_calls: dict[int, str] = {}
+        self.finished: set[int] = set()
 
     def check_budget(self) -> None:
         """Before any call: every paid stage must be able to honour the budget."""
@@ -232,6 +263,7 @@ class _Cascade:
             chash = config_hash(key)
             view = config_hash(view_key(stage, chash, self.views[-1] if self.views else None))
             report = StageReport(k, stage.name, stage.backend, judge.model_name, chash, view)
+            self._record_run(k, chash, view, finished=False)
             # pass 1: what the store already holds is derived at once; the rest is counted for the calls
             todo = 0
             for instance in self.source:
@@ -252,38 +284,19 @@ class _Cascade:
             start = time.perf_counter()
             if self.progress:
                 self.progress(stage.name, 0, todo)
-            # pass 2: the calls, each stored as it arrives
-            asked: dict[str, _Plan] = {}
-
-            def items() -> Iterator[tuple[Instance, list[str]]]:
-                for instance in self.source:
-                    plan = self._plan(k, stage, chash, instance)
-                    if plan is None or plan.ask is None:
-                        continue
-                    asked[instance.query_id] = plan  # only calls in flight are held
-                    yield instance, plan.ask
-
+            # pass 2: the calls, each claimed before it is sent (no other runner makes it) and stored as it arrives
             if todo:
-                for instance, out in judge_items(judge, items(), mode=stage.mode):
-                    plan = asked.pop(instance.query_id)
-                    assert plan.ask is not None
-                    qid = instance.query_id
-                    if plan.extend:
-                        record = self.store.merge_scores(qid, k, stage.name, key, out, order=instance.negative_ids)
-                        report.extended += 1
-                    else:
-                        docset = docids_key(plan.ask) if stage.mode == "verdict" else ""
-                        self.store.put(qid, k, stage.name, key, out, docset=docset)
-                        record = self.store.get(qid, k, chash, docset=docset)
-                        assert record is not None
-                    report.judged_now += 1
-                    report.negatives_judged_now += len(plan.ask)
-                    report.tokens_in_now += out.tokens_in
-                    report.tokens_out_now += out.tokens_out
-                    writer.add(self._derive(k, stage, view, record, plan.docids, report))
-                    if self.progress:
-                        self.progress(stage.name, report.judged_now, todo)
-            report.unjudged = len(asked)  # a budget stops a judge early: these have no verdict of this stage
+                claims = ClaimKeeper(self.store, lease_s=self.lease_s)
+                try:
+                    waiting = self._calls(k, stage, judge, view, report, writer, claims, todo, None)
+                    while waiting:  # calls other runners are making: wait for them, or take over a dead runner's
+                        time.sleep(self.poll_s)
+                        waiting = self._calls(k, stage, judge, view, report, writer, claims, todo, waiting)
+                except JudgeStopped as exc:
+                    report.stopped = str(exc)
+                finally:
+                    claims.close()
+            report.possibly_billed = int(getattr(judge, "stats", {}).get("possibly_billed", 0))
             report.wall_s = time.perf_counter() - start
         finally:
             writer.flush()
@@ -291,7 +304,104 @@ class _Cascade:
                 judge.close()
         self._tally(report, k == len(self.config.stages))
         self.views.append(report.view_hash)
+        self._record_run(k, report.config_hash, view, finished=not report.stopped and not report.unjudged)
         return report
+
+    def _record_run(self, k: int, chash: str, view: str, *, finished: bool) -> None:
+        """The store's current run, updated as each stage starts and ends: readers of final verdicts see which
+        stages of this cascade have judged everything routed to them (see `JudgmentStore.pending`)."""
+        self.run_views[k], self.run_calls[k] = view, chash
+        if finished:
+            self.finished.add(k)
+        self.store.set_current_run(
+            {
+                "name": self.config.name,
+                "views": dict(self.run_views),
+                "calls": dict(self.run_calls),
+                "stages": len(self.config.stages),
+                "finished": sorted(self.finished),
+            }
+        )
+
+    def _calls(
+        self,
+        k: int,
+        stage: StageConfig,
+        judge: Judge,
+        view: str,
+        report: StageReport,
+        writer: _VerdictWriter,
+        claims: ClaimKeeper,
+        todo: int,
+        only: set[str] | None,
+    ) -> set[str]:
+        """Send what stage k still needs (of `only`, when given) and store each answer; returns the query_ids
+        whose calls another live runner holds."""
+        key = call_key(k, stage, judge)
+        chash = config_hash(key)
+        asked: dict[str, tuple[_Plan, CallKey]] = {}  # only calls in flight are held
+        waiting: set[str] = set()
+
+        def take_over(instance: Instance, plan: _Plan) -> None:
+            """Another runner judged it: derive its verdict from the store, no call."""
+            record = self._record(k, stage, chash, instance.query_id, plan.docids)
+            assert record is not None
+            report.judged_elsewhere += 1
+            writer.add(self._derive(k, stage, view, record, plan.docids, report))
+
+        def items() -> Iterator[tuple[Instance, list[str]]]:
+            for instance in self.source:
+                if only is not None and instance.query_id not in only:
+                    continue
+                plan = self._plan(k, stage, chash, instance)
+                if plan is None:
+                    continue
+                if plan.ask is None:
+                    if only is not None:
+                        take_over(instance, plan)
+                    continue
+                call = (instance.query_id, k, chash, docids_key(plan.ask) if stage.mode == "verdict" else "")
+                if not claims.acquire(call):
+                    waiting.add(instance.query_id)
+                    continue
+                plan = self._plan(k, stage, chash, instance)  # read again: its runner may have just stored it
+                if plan is None or plan.ask is None:
+                    claims.release(call)
+                    if plan is not None:
+                        take_over(instance, plan)
+                    continue
+                asked[instance.query_id] = (plan, call)
+                yield instance, plan.ask
+
+        try:
+            for instance, out in judge_items(judge, items(), mode=stage.mode):
+                plan, call = asked.pop(instance.query_id)
+                assert plan.ask is not None
+                qid = instance.query_id
+                if plan.extend:
+                    record = self.store.merge_scores(qid, k, stage.name, key, out, order=instance.negative_ids)
+                    report.extended += 1
+                else:
+                    self.store.put(qid, k, stage.name, key, out, docset=call[3])
+                    record = self.store.get(qid, k, chash, docset=call[3])
+                    assert record is not None
+                claims.release(call)
+                if out.status != "ok":
+                    kind = failure_kind(out.status, out.reason)
+                    report.failures_now[kind] = report.failures_now.get(kind, 0) + 1
+                report.judged_now += 1
+                report.negatives_judged_now += len(plan.ask)
+                report.tokens_in_now += out.tokens_in
+                report.tokens_out_now += out.tokens_out
+                writer.add(self._derive(k, stage, view, record, plan.docids, report))
+                if self.progress:
+                    self.progress(stage.name, report.judged_now + report.judged_elsewhere, todo)
+        finally:
+            # a budget (or a stopped judge) leaves these without a call: no verdict of this stage
+            report.unjudged += len(asked)
+            for _plan, call in asked.values():
+                claims.release(call)
+        return waiting
 
     def _tally(self, report: StageReport, last: bool) -> None:
         for verdict in self.store.iter_verdicts(stage=report.stage, view_hash=report.view_hash):
@@ -314,6 +424,7 @@ def run_cascade(
     progress: StageProgress | None = None,
     judges: dict[str, Judge] | None = None,
     budget: Budget | None = None,
+    allow_empty: bool = False,
 ) -> CascadeReport:
     """Run (or resume) the cascade over `data`; every result goes to `store` as it arrives.
 
@@ -329,18 +440,21 @@ def run_cascade(
     and closed after the stage). `budget` is shared by every stage whose judge takes one (the API judges); a
     paid stage that cannot honour it is refused before any call. `progress(stage_name, done, total)` is called
     as calls finish.
+
+    Several runners may share one store (processes, machines): each call is claimed before it is sent, so no call
+    is made twice; a runner waits for the calls another holds. A judge that stops the run (credentials refused)
+    sets `report.stopped` and ends the cascade; failed calls are counted by kind in `report.failures()`.
     """
     source = as_source(data)
     runner = _Cascade(source, config, store, progress, judges, budget)
     runner.check_budget()
     report = CascadeReport()
     # validates the whole input before any paid call
-    report.instances = source.validate()
+    report.instances = source.validate(allow_empty=allow_empty)
     for k, stage in enumerate(config.stages, start=1):
         report.stages.append(runner.run_stage(k, stage))
-    store.set_current_run(
-        {"name": config.name, "views": report.stage_hashes, "calls": report.call_hashes},
-    )
+        if report.stages[-1].stopped:
+            break  # the judge cannot go on (credentials refused): later stages would only fail too
     if budget is not None:
         report.budget = budget.report()
     return report
