@@ -1,180 +1,134 @@
-"""Regenerate the calibrated defaults of `hardneg.judge.defaults` from the rlhn-sample.
+"""Calibrate the shipped local cascade on people: NovelEval's human grades, tuned on one half, reported on the other.
 
-    python bench/calibrate_defaults.py [--scores /tmp/hardneg-defaults-scores.jsonl] [--llm-pairs routed|all]
+    python bench/calibrate_defaults.py [--store runs/judges-noveleval.sqlite] [--min-precision 0.6]
 
-1. Stage 1: MiniLM cos(reference) for every negative; thresholds tuned (kappa, held-out half of the queries)
-   against GPT-4o's final verdicts (stage 2 where routed, else stage 1; "relevant" = either list), plus a
-   routing cut that keeps 90% of the relevant negatives of the tuning half.
-2. Stage 2: Qwen2.5-Coder-1.5B P(yes) for the negatives the default cascade routes on (`--llm-pairs routed`,
-   default: `routed_on` with the shipped default.yaml's stage 1) or for every negative (`all`), cached in
-   `--scores` (JSONL, resumable: an interrupted run continues where it stopped). Thresholds for the raw
-   P(yes) and for the fused score (rank average with stage 1 within the routed negatives, the cascade's
-   `fuse: rank-average`) are tuned the same way; negatives not routed count as unflagged.
-Prints the numbers and a THRESHOLDS block to paste into src/hardneg/judge/defaults.py.
+1. The NovelEval testbed (`hardneg testbed`; a negative graded >= 1 by people is a false negative) and a seeded
+   split of its queries (seed 0): thresholds are chosen on the TUNING half, every figure printed is measured on
+   the HELD-OUT half.
+2. The scores of every local judge on every negative, from `bench/judges.py`'s store (run that first: the LLM
+   judges take the better part of an hour on 2 cores; this script then makes no model call): the MiniLM cosine
+   with the reference, Qwen2.5-Coder-1.5B P(yes) and its expected grade, and the plain sum of the cosine and P(yes).
+3. Objective (stated before looking at the held-out half): the highest recall at precision >= --min-precision
+   on the tuning half. Each candidate judge gets its cut; the cascade shipped is the candidate with the best
+   objective value ON THE TUNING HALF (the held-out half only reports). An LLM stage is kept only if it wins
+   there: otherwise the default does not pay for it.
+4. A second opinion, reported separately: the chosen default's agreement with GPT-4o's verdicts on the 25 FiQA
+   instances of ../shared/data/rlhn-sample (relevant = either of GPT-4o's lists).
+
+Prints the candidates and the block to paste into src/hardneg/judge/defaults.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "data" / "rlhn-sample"
+sys.path.insert(0, str(REPO / "bench"))
+NOVELEVAL = REPO.parent / "shared" / "data" / "noveleval"
+RLHN = REPO.parent / "shared" / "data" / "rlhn-sample"
+
+
+def best_cut(scores: dict, labels: dict, queries: set, min_precision: float) -> tuple[float, float, float] | None:
+    """(cut, recall, precision) on `queries`: the highest recall with precision >= min_precision; None if none."""
+    pairs = [p for p in scores if p in labels and p[0] in queries]
+    ranked = sorted(pairs, key=lambda p: -scores[p])
+    relevant = sum(labels[p] for p in pairs)
+    best = None
+    tp = 0
+    for n, pair in enumerate(ranked, start=1):
+        tp += labels[pair]
+        if n < len(ranked) and scores[ranked[n]] == scores[pair]:
+            continue  # a cut lies between distinct scores
+        precision, recall = tp / n, tp / max(1, relevant)
+        if precision >= min_precision and (best is None or recall > best[1]):
+            best = (scores[pair], recall, precision)
+    return best
+
+
+def measure(scores: dict, labels: dict, queries: set, cut: float) -> dict[str, Any]:
+    from hardneg.analysis.judge_eval import binary_metrics, ranking_metrics
+
+    pairs = sorted(p for p in scores if p in labels and p[0] in queries)
+    y = [labels[p] for p in pairs]
+    m = binary_metrics(y, [int(scores[p] >= cut) for p in pairs])
+    auc = ranking_metrics(y, [scores[p] for p in pairs])[0]
+    return {"precision": m.precision, "recall": m.recall, "kappa": m.kappa, "auc": auc, "pairs": m.pairs,
+            "relevant": m.relevant, "flagged": m.flagged}  # fmt: skip
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scores", type=Path, default=Path("/tmp/hardneg-defaults-scores.jsonl"))
-    parser.add_argument("--llm-pairs", choices=("routed", "all", "none"), default="routed")
-    parser.add_argument("--model", default="qwen2.5-coder-1.5b")
-    parser.add_argument(
-        "--cached-only", action="store_true", help="no LLM calls: use the instances whose LLM scores are all cached"
-    )
-    parser.add_argument("--config", type=Path, default=REPO / "src" / "hardneg" / "judge" / "configs" / "default.yaml")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, default=REPO / "runs" / "judges-noveleval.sqlite")
+    parser.add_argument("--min-precision", type=float, default=0.6)
     args = parser.parse_args()
-    stage1_file = SAMPLE / "fiqa.stage_1.gpt-4o-mini.jsonl.gz"
-    stage2_file = SAMPLE / "fiqa.stage_2.gpt-4o.jsonl.gz"
-    if not stage1_file.exists():
-        print(f"needs the rlhn-sample at {SAMPLE}", file=sys.stderr)
+    if not NOVELEVAL.is_dir():
+        print(f"needs {NOVELEVAL}", file=sys.stderr)
         return 2
+    from judges import score_testbed
 
-    from hardneg.analysis.labels import labels_from_response_files
-    from hardneg.data.io import read_instances
-    from hardneg.judge.backends.embedding import EmbeddingJudge
-    from hardneg.judge.calibration import calibrate, routing_threshold
-    from hardneg.judge.cascade import load_config, routed_on
-    from hardneg.judge.store import Judgment
-    from hardneg.retrieval.fusion import rank_average
+    from hardneg.analysis.testbed import build_testbed
+    from hardneg.judge.calibration import split_queries
+    from hardneg.judge.store import JudgmentStore
 
-    labels = labels_from_response_files([str(stage1_file), str(stage2_file)]).graded
-    instances = list(read_instances(stage1_file))
-    emb = {}
-    for inst, out in EmbeddingJudge().judge_many((i, i.negative_ids) for i in instances):
-        for d, s in (out.scores or {}).items():
-            emb[(inst.query_id, d)] = s
-
-    def show(name: str, result: object) -> None:
-        r = result.to_dict()  # type: ignore[attr-defined]
+    testbed = build_testbed(NOVELEVAL, split="test")
+    labels = testbed.labels()
+    tune, held = split_queries({i.query_id for i in testbed.instances}, 0.5, 0)
+    with JudgmentStore(args.store) as store:
+        runs = {kind: score_testbed(testbed, kind, store) for kind in ("embedding", "llm-pointwise", "llm-graded")}
+    candidates: dict[str, dict] = {
+        "embedding cos(reference)": runs["embedding"]["scores"],
+        "llm P(yes)": runs["llm-pointwise"]["scores"],
+        "llm expected grade": runs["llm-graded"]["scores"],
+    }
+    emb, llm = runs["embedding"]["scores"], runs["llm-pointwise"]["scores"]
+    candidates["cos + P(yes)"] = {p: emb[p] + llm[p] for p in emb if p in llm}
+    print(f"objective: the highest recall at precision >= {args.min_precision} on the tuning half ({len(tune)} queries)")
+    print(f"{'judge':28} {'cut':>8} {'tune R':>7} {'tune P':>7} | held-out: {'P':>5} {'R':>5} {'kappa':>6} {'AUC':>5}")
+    chosen: tuple[float, str, float] | None = None
+    for name, scores in candidates.items():
+        if not scores:
+            print(f"{name:28} (no scores: run bench/judges.py first)")
+            continue
+        cut = best_cut(scores, labels, tune, args.min_precision)
+        if cut is None:
+            print(f"{name:28} precision >= {args.min_precision} is not reached on the tuning half")
+            continue
+        out = measure(scores, labels, held, cut[0])
+        kappa = "—" if out["kappa"] is None else f"{out['kappa']:.3f}"
         print(
-            f"{name}: t_better {r['t_better']:.4f} t_worse {r['t_worse']:.4f} | held-out AUC {r['auc']:.3f} "
-            f"kappa {r['kappa']:.3f} precision {r['precision']:.3f} recall {r['recall']:.3f} "
-            f"(n={r['held_out_metrics']['relevant']['n_pairs']}, "
-            f"relevant {r['held_out_metrics']['relevant']['n_relevant']})"
+            f"{name:28} {cut[0]:8.4f} {cut[1]:7.3f} {cut[2]:7.3f} | held-out: {out['precision']:5.3f} "
+            f"{out['recall']:5.3f} {kappa:>6} {out['auc']:5.3f}"
         )
+        if chosen is None or cut[1] > chosen[0]:
+            chosen = (cut[1], name, cut[0])
+    if chosen is None:
+        return 1
+    print(f"chosen on the tuning half: {chosen[1]} (cut {chosen[2]:.4f})")
+    if RLHN.is_dir() and chosen[1] == "embedding cos(reference)":
+        from hardneg.analysis.labels import labels_from_response_files
+        from hardneg.data.io import read_instances
+        from hardneg.judge.backends.embedding import EmbeddingJudge
 
-    n_rel = sum(1 for v in labels.values() if v > 0)
-    print(f"rlhn-sample: {len(instances)} instances, {len(labels)} labelled pairs, {n_rel} relevant (GPT-4o final)")
-    emb_result = calibrate(emb, labels)
-    show("embedding cos(reference)", emb_result)
-    routing = routing_threshold(emb, labels, recall=0.9)
-    print(
-        f"routing cut (recall 0.9 on the tuning half): {routing.threshold:.4f}; held out: keeps "
-        f"{routing.recall_held_out:.2f} of relevant, routes {routing.routed_share_held_out:.2f} of negatives"
-    )
-    if args.llm_pairs == "none":
-        return 0
-
-    stage1 = load_config(args.config).stages[0]
-    if args.llm_pairs == "all":
-        todo = {i.query_id: list(i.negative_ids) for i in instances}
-    else:
-        todo = {}
-        for inst in instances:
-            scores = {d: emb[(inst.query_id, d)] for d in inst.negative_ids}
-            better = [d for d in inst.negative_ids if scores[d] >= stage1.t_better]
-            worse = [d for d in inst.negative_ids if stage1.t_worse <= scores[d] < stage1.t_better]
-            record = Judgment(
-                inst.query_id,
-                1,
-                "-",
-                "s1",
-                "embedding",
-                "",
-                {},
-                None,
-                inst.negative_ids,
-                None,
-                None,
-                0,
-                0,
-                0.0,
-                "ok",
-                "",
-                better,
-                worse,
-                scores,
-            )
-            todo[inst.query_id] = routed_on(stage1, record) or []
-    llm_scores: dict[tuple[str, str], float] = {}
-    if args.scores.exists():
-        for line in args.scores.read_text().splitlines():
-            row = json.loads(line)
-            if row["model"] == args.model:
-                llm_scores[(row["query_id"], row["docid"])] = row["p_yes"]
-    if args.cached_only:
-        complete = {q for q, ds in todo.items() if all((q, d) in llm_scores for d in ds)}
-        instances = [i for i in instances if i.query_id in complete]
-        todo = {q: ds for q, ds in todo.items() if q in complete}
-        labels = {p: v for p, v in labels.items() if p[0] in complete}
-        n_rel = sum(1 for v in labels.values() if v > 0)
-        print(f"--cached-only: {len(instances)} instances with all LLM scores cached, {n_rel} relevant pairs")
-    from hardneg.judge.backends.llama_pointwise import LlamaPointwiseJudge
-
-    judge = LlamaPointwiseJudge(args.model)
-    n_todo = sum(1 for q, ds in todo.items() for d in ds if (q, d) not in llm_scores)
-    print(f"LLM pairs: {sum(map(len, todo.values()))} ({n_todo} not cached yet) with {args.model}", flush=True)
-    start, done = time.perf_counter(), 0
-    with open(args.scores, "a", encoding="utf-8") as cache:
-        for inst in instances:
-            missing = [d for d in todo[inst.query_id] if (inst.query_id, d) not in llm_scores]
-            if not missing:
-                continue
-            out = judge.judge(inst, missing)
-            if out.status != "ok":
-                print(f"{inst.query_id}: {out.reason}", file=sys.stderr)
-                continue
-            for d, p in (out.scores or {}).items():
-                llm_scores[(inst.query_id, d)] = p
-                cache.write(json.dumps({"model": args.model, "query_id": inst.query_id, "docid": d, "p_yes": p}) + "\n")
-            cache.flush()
-            done += len(missing)
-            print(f"  {done}/{n_todo} pairs, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-    judge.close()
-    routed_pairs = {(q, d) for q, ds in todo.items() for d in ds}
-    # Negatives the cascade does not route are never flagged by stage 2: score them below every threshold.
-    floor = -1.0
-    raw = {p: llm_scores.get(p, floor) if p in routed_pairs else floor for p in labels}
-    fused = dict.fromkeys(labels, floor)
-    for qid, docids in todo.items():
-        if docids:
-            both = rank_average([{d: emb[(qid, d)] for d in docids}, {d: llm_scores[(qid, d)] for d in docids}])
-            fused.update({(qid, d): s for d, s in both.items()})
-    kept = sum(1 for p in routed_pairs if labels.get(p, 0) > 0) / max(1, n_rel)
-    print(f"stage 2 sees {len(routed_pairs)} pairs, {kept:.2f} of the relevant ones")
-    raw_result = calibrate(raw, labels)
-    show(f"{args.model} P(yes) ({args.llm_pairs} pairs)", raw_result)
-    fused_result = calibrate(fused, labels)
-    show(f"rank average embedding + {args.model} ({args.llm_pairs} pairs)", fused_result)
-    only = [p for p in labels if p in routed_pairs]
-    if only and len({labels[p] > 0 for p in only}) > 1:
-        from sklearn.metrics import roc_auc_score
-
-        y = [labels[p] > 0 for p in only]
+        stage1, stage2 = RLHN / "fiqa.stage_1.gpt-4o-mini.jsonl.gz", RLHN / "fiqa.stage_2.gpt-4o.jsonl.gz"
+        gpt = {p: int(v > 0) for p, v in labels_from_response_files([stage1, stage2]).graded.items()}
+        instances = list(read_instances(stage1))
+        scores = {}
+        for inst, out in EmbeddingJudge().judge_many((i, i.negative_ids) for i in instances):
+            scores.update({(inst.query_id, d): s for d, s in (out.scores or {}).items()})
+        everyone = {q for q, _ in gpt}
+        second = measure(scores, gpt, everyone, chosen[2])
+        kappa = "—" if second["kappa"] is None else f"{second['kappa']:.3f}"
         print(
-            f"AUC within the routed pairs: embedding {roc_auc_score(y, [emb[p] for p in only]):.3f}, "
-            f"LLM {roc_auc_score(y, [llm_scores[p] for p in only]):.3f}, "
-            f"fused {roc_auc_score(y, [fused[p] for p in only]):.3f}"
+            f"second opinion, GPT-4o on the FiQA rlhn-sample ({second['pairs']} pairs, {second['relevant']} relevant):"
+            f" precision {second['precision']:.3f}, recall {second['recall']:.3f}, kappa {kappa}, "
+            f"flagged {second['flagged']}"
         )
-    print("\nTHRESHOLDS = {")
-    for name, r in (("embedding", emb_result), ("llm-pointwise", raw_result), ("llm-pointwise+fused", fused_result)):
-        print(f'    "{name}": {{"t_better": {r.t_better:.4f}, "t_worse": {r.t_worse:.4f}}},')
-    print("}")
-    print(f"ROUTE_MIN_SCORE = {routing.threshold:.4f}")
-    _ = math
+    if not math.isfinite(chosen[2]):
+        return 1
     return 0
 
 

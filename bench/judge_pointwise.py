@@ -1,11 +1,14 @@
-"""Pairs/s of the llama.cpp pointwise judge with prefix reuse vs one full prompt per pair (same model, same pairs).
+"""Pairs/s of the llama.cpp pointwise judge with prefix reuse vs one full prompt per pair (same model, same pairs),
+and the judge's tokens/s against the model's raw prefill rate at 1 thread and at every CPU the process may use.
 
     python bench/judge_pointwise.py [--model qwen2.5-coder-1.5b] [--instances 3] [--negatives 5] [--state]
 
 Prints the measured speed-up beside the bound the token counts allow (naive tokens / reused tokens: what the
 speed-up would be if time were proportional to evaluated tokens), the fraction of that bound reached (target
->= 90%), and the model's raw prefill tokens/s on this CPU (from the full-prompt run). `--state` also times the
-save_state / load_state alternative to KV truncation. Data: ../shared/data/rlhn-sample, else the shipped sample.
+>= 90%); the raw prefill tokens/s (one 512-token prompt evaluated from an empty cache, best of 3) at 1 thread
+and at all threads (`hardneg.models.available_cpus()`, the judge's default), and the judge's own tokens/s with
+prefix reuse as a fraction of the all-threads raw rate (target >= 70%). `--state` also times the save_state /
+load_state alternative to KV truncation. Data: ../shared/data/rlhn-sample, else the shipped sample.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def main() -> int:
     parts = [judge.prompt_parts(inst, inst.negative_ids[: args.negatives]) for inst in instances]
     n_pairs = sum(len(p.candidates) for p in parts)
     print(
-        f"model {args.model} ({judge.llm.n_threads if hasattr(judge.llm, 'n_threads') else '?'} threads), "
+        f"model {args.model} ({judge.llm.context_params.n_threads} threads, "
+        f"{judge.llm.context_params.n_threads_batch} for prompts), "
         f"loaded in {load_s:.1f} s; data {path.name}: {len(parts)} instances, {n_pairs} pairs; "
         f"cpu count {os.cpu_count()}"
     )
@@ -115,8 +119,37 @@ def main() -> int:
             f"prefix reuse (save_state/load_state): {n_pairs / t_state:.3f} pairs/s ({t_state:.1f} s); "
             f"KV truncation takes {t_reuse / t_state:.2f}x the time of state restore"
         )
+    raw_all = _raw_prefill(args.model, None)
+    raw_one = _raw_prefill(args.model, 1)
+    from hardneg.models import available_cpus
+
+    judge_rate = n_reuse / t_reuse
+    print(
+        f"raw prefill: {raw_one:.1f} tokens/s at 1 thread, {raw_all:.1f} tokens/s at {available_cpus()} threads "
+        f"({raw_all / raw_one:.2f}x); the judge: {judge_rate:.1f} tokens/s = {judge_rate / raw_all:.0%} of the "
+        "all-threads raw rate (target >= 70%)"
+    )
     judge.close()
     return 0
+
+
+def _raw_prefill(model: str, threads: int | None, n_tokens: int = 512, repeats: int = 3) -> float:
+    """Tokens/s of one n_tokens-long prompt evaluated from an empty KV cache (best of `repeats`)."""
+    from hardneg.models import load_llama
+
+    llm = load_llama(model, n_ctx=2048, n_threads=threads, seed=0)
+    text = " ".join(f"word{i} of a long enough prompt for timing." for i in range(n_tokens))
+    tokens = llm.tokenize(text.encode("utf-8"), add_bos=True)[:n_tokens]
+    llm.n_tokens = 0
+    llm.eval(tokens[:16])  # warm-up: first decode allocates buffers
+    best = float("inf")
+    for _ in range(repeats):
+        llm.n_tokens = 0
+        start = time.perf_counter()
+        llm.eval(tokens)
+        best = min(best, time.perf_counter() - start)
+    llm.close()
+    return len(tokens) / best
 
 
 if __name__ == "__main__":

@@ -162,14 +162,28 @@ def gguf_name(name_or_path: str) -> str:
     return name_or_path if "/" not in name_or_path and os.sep not in name_or_path else os.path.basename(name_or_path)
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: a container's or `taskset`'s share, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def load_llama(name_or_path: str, *, n_ctx: int, n_threads: int | None, seed: int) -> Any:
-    """An in-process llama-cpp-python model for a judge GGUF (see `gguf_path`), quiet, last-position logits only."""
+    """An in-process llama-cpp-python model for a judge GGUF (see `gguf_path`), quiet, last-position logits only.
+
+    `n_threads` (None: every CPU this process may use) drives both generation and prompt evaluation;
+    llama-cpp-python's own default is half the CPUs for generation.
+    """
     from llama_cpp import Llama
 
+    threads = n_threads or available_cpus()
     return Llama(
         model_path=str(gguf_path(name_or_path)),
         n_ctx=n_ctx,
-        n_threads=n_threads,
+        n_threads=threads,
+        n_threads_batch=threads,
         seed=seed,
         logits_all=False,  # judges read the last position's logits (llama_get_logits_ith) or generate
         verbose=False,

@@ -36,6 +36,7 @@ class LlamaServer:
         seed: int = 0,
         log_path: str | Path | None = None,
         startup_timeout: float = 180.0,
+        logits_all: bool = False,
     ) -> None:
         from hardneg.models import gguf_path
 
@@ -47,6 +48,7 @@ class LlamaServer:
         self.seed = seed
         self.log_path = Path(log_path) if log_path else None
         self.startup_timeout = startup_timeout
+        self.logits_all = logits_all  # llama-cpp-python's server returns logprobs only with every position's logits
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -71,6 +73,7 @@ class LlamaServer:
             "--n_threads_batch", str(self.n_threads),
             "--seed", str(self.seed),
             "--verbose", "False",
+            *(["--logits_all", "True"] if self.logits_all else []),
         ]  # fmt: skip
         env = dict(os.environ)
         if self.api_key:

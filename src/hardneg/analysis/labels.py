@@ -177,18 +177,13 @@ def labels_from_final(store: JudgmentStore, *, name: str = "final", allow_partia
     return labels
 
 
-def labels_from_qrels(
-    path: str | Path, *, threshold: float = 1, name: str | None = None, instances: Iterable[Instance] | None = None
-) -> LabelSet:
-    """LabelSet from a qrels file: BEIR TSV with a `query-id corpus-id score` header, or TREC `qid Q0 docid grade`.
-
-    Graded labels: relevant when grade >= threshold. Extra columns (per-annotator labels) are ignored. With
-    `instances`, the labels are those of the instances' negatives, a negative absent from the qrels not relevant.
-    """
+def read_grades(path: str | Path) -> dict[Pair, float]:
+    """The grade of every (query_id, docid) of a qrels file: BEIR TSV with a `query-id corpus-id score` header,
+    BEIR without it, or TREC `qid Q0 docid grade`; extra columns (per-annotator labels) are ignored."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, None, "-", "no such file")
-    labels = LabelSet(name or f"qrels:{path.name}")
+    grades: dict[Pair, float] = {}
     columns: tuple[int, int, int] | None = None
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -210,10 +205,20 @@ def labels_from_qrels(
                 raise InputError(path, number, "-", f"expected at least {max(columns) + 1} columns, got {len(parts)}")
             qid, docid, grade_text = parts[columns[0]].strip(), parts[columns[1]].strip(), parts[columns[2]].strip()
             try:
-                grade = float(grade_text)
+                grades[(qid, docid)] = float(grade_text)
             except ValueError:
                 raise InputError(path, number, "score", f"not a number: {grade_text!r}") from None
-            labels.binary[(qid, docid)] = int(grade >= threshold)
+    return grades
+
+
+def labels_from_qrels(
+    path: str | Path, *, threshold: float = 1, name: str | None = None, instances: Iterable[Instance] | None = None
+) -> LabelSet:
+    """LabelSet from a qrels file (`read_grades`): relevant when grade >= threshold. With `instances`, the labels
+    are those of the instances' negatives, a negative absent from the qrels not relevant."""
+    path = Path(path)
+    labels = LabelSet(name or f"qrels:{path.name}")
+    labels.binary = {pair: int(grade >= threshold) for pair, grade in read_grades(path).items()}
     if instances is not None:
         qrels = labels.binary
         labels.binary = {
@@ -325,4 +330,5 @@ __all__ = [
     "labels_from_store",
     "labels_from_verdicts",
     "load_labels",
+    "read_grades",
 ]

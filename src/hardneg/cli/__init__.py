@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "hardneg.cli.relabel_cmds",
     "hardneg.cli.analysis_cmds",
     "hardneg.cli.judge_cmds",
+    "hardneg.cli.judge_eval_cmds",
     "hardneg.cli.mine_cmds",
     "hardneg.cli.train_cmds",
     "hardneg.cli.experiment_cmds",

@@ -9,8 +9,9 @@ import typer
 
 from hardneg.analysis.agreement import compare
 from hardneg.analysis.annotate import export_tasks, import_annotations
-from hardneg.analysis.labels import load_labels
+from hardneg.analysis.labels import load_labels, read_grades
 from hardneg.analysis.report import build_report
+from hardneg.analysis.testbed import load_testbed
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
 from hardneg.errors import ConfigError
 from hardneg.judge.store import JudgmentStore
@@ -156,6 +157,14 @@ def annotate_import(
     )
 
 
+def _grades(path: Path | None) -> dict[tuple[str, str], float] | None:
+    if path is None:
+        return None
+    if path.is_dir():
+        return dict(load_testbed(path).grades)
+    return read_grades(path)
+
+
 @app.command()
 @handle_errors
 def report(
@@ -167,6 +176,9 @@ def report(
         [], "--agreement", help="Extra agreement A=B, e.g. stage:2=qrels:labels.tsv (repeatable)."
     ),
     tags: str = typer.Option("both", "--tags", help="Which verdict lists count as flags: better | both."),
+    qrels: Path = typer.Option(
+        None, "--qrels", help="Human grades of the pairs (a qrels file, or a testbed folder) shown beside them."
+    ),
     title: str = typer.Option("hardneg report", "--title"),
     allow_partial: bool = typer.Option(
         False, "--allow-partial", help="Read a store whose run left routed instances unjudged (they are left out)."
@@ -190,6 +202,7 @@ def report(
         title=title,
         tags=tags,
         allow_partial=allow_partial,
+        grades=_grades(qrels),
     )
     if as_json:
         print_json({"output": str(output), **data.to_dict()})

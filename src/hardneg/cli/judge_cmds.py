@@ -201,7 +201,7 @@ def clean(
     out: Path = typer.Option(..., "-o", "--out", help="Cleaned training file (.jsonl, .jsonl.gz or .parquet)."),
     store: Path | None = typer.Option(None, "--store", help="Judgment store (default: OUT.judgments.sqlite)."),
     config: Path | None = typer.Option(None, "--config", help="Cascade YAML (default: the shipped local cascade)."),
-    treatment: str = typer.Option("rlhn", "--treatment", help="rlhn, hn_remove, remove or default."),
+    treatment: str = typer.Option("rlhn", "--treatment", help="rlhn, rlhn+filter, hn_remove, remove or default."),
     allow_partial: bool = typer.Option(
         False, "--allow-partial", help="Write the output although routed instances are unjudged (left unchanged)."
     ),

@@ -84,7 +84,11 @@ def relabel(
     output: Path = typer.Option(
         ..., "-o", "--output", help="Cleaned file; same format as IN unless --to or its name says."
     ),
-    treatment: str = typer.Option("rlhn", "--treatment", help="default | remove | hn_remove | rlhn."),
+    treatment: str = typer.Option(
+        "rlhn",
+        "--treatment",
+        help="default | remove | hn_remove | rlhn | rlhn+filter (R+F: relabel better, remove worse).",
+    ),
     tags: str = typer.Option("both", "--tags", help="Which verdict lists flag a negative: better | both."),
     max_flags: int = typer.Option(8, "--max-flags", help="Drop instances with more flags as ambiguous (-1: no limit)."),
     min_negatives: int = typer.Option(1, "--min-negatives", help="Drop an instance left with fewer negatives."),

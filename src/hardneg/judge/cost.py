@@ -22,6 +22,9 @@ from typing import Any
 
 from hardneg.data.io import read_instances
 from hardneg.errors import ConfigError, HardnegError
+from hardneg.judge.prompts.answer import messages as answer_messages
+from hardneg.judge.prompts.pointwise import PROMPTS as POINTWISE_PROMPTS
+from hardneg.judge.prompts.pointwise import candidate_text, user_prefix
 from hardneg.judge.prompts.templates import chunk_docids, load_template
 
 PRICES_DATE = "2025-06"
@@ -82,9 +85,11 @@ def count_tokens(text: str, model: str = "gpt-4o") -> int:
     return len(encoding.encode(text))
 
 
-def prompt_tokens(prompt: str, model: str = "gpt-4o") -> int:
-    """Tokens a one-user-message chat request costs as input."""
-    return count_tokens(prompt, model) + MESSAGE_OVERHEAD_TOKENS
+def prompt_tokens(prompt: str | Sequence[Mapping[str, str]], model: str = "gpt-4o") -> int:
+    """Tokens a chat request costs as input: one user message, or a list of messages."""
+    if isinstance(prompt, str):
+        return count_tokens(prompt, model) + MESSAGE_OVERHEAD_TOKENS
+    return sum(count_tokens(m["content"], model) + MESSAGE_OVERHEAD_TOKENS for m in prompt)
 
 
 # ---------------------------------------------------------------------------------------------- prices
@@ -298,6 +303,8 @@ class StageSpec:
     output_tokens: int | None = None  # assumed output per call; default by template
     routing_rate: float | None = None  # share of the previous stage's instances that reach this one
     api: bool = True  # a local judge (embedding, llama.cpp) costs nothing here
+    permutations: int = 1  # listwise calls per chunk (seeded orders voted on: position bias)
+    kind: str = ""  # the backend; per-pair judges are estimated per negative
 
 
 @dataclass(slots=True)
@@ -344,7 +351,9 @@ class Estimate:
         return out
 
 
-API_KINDS = {"openai", "openai-batch"}
+API_KINDS = {"openai", "openai-batch", "openai-pointwise", "openai-answer"}
+# Paid judges that send one request per (query, negative) rather than one per chunk of negatives.
+PER_PAIR_KINDS = {"openai-pointwise": 1, "openai-answer": 40}  # kind -> assumed output tokens per call
 
 
 def stage_specs_from_config(config: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[StageSpec]:
@@ -372,12 +381,23 @@ def stage_specs_from_config(config: Mapping[str, Any] | Sequence[Mapping[str, An
                 max_tokens=int(params.get("max_tokens", 2048)),
                 max_negatives_per_call=int(params.get("max_negatives_per_call", 25)),
                 batch=kind == "openai-batch" or bool(params.get("batch", False)),
-                output_tokens=params.get("output_tokens"),
+                output_tokens=params.get("output_tokens", PER_PAIR_KINDS.get(kind)),
                 routing_rate=params.get("routing_rate"),
                 api=kind in API_KINDS,
+                permutations=int(params.get("permutations", 1)),
+                kind=kind,
             )
         )
     return specs
+
+
+def _pair_messages(kind: str, instance: Any, docid: str) -> list[dict[str, str]]:
+    """The messages a per-pair judge sends for one negative (default passage budget)."""
+    if kind == "openai-answer":
+        return answer_messages(instance, instance.negative(docid), 1200)
+    system, _ = POINTWISE_PROMPTS["yes_no"]
+    user = user_prefix(instance, "yes_no", 1500) + candidate_text(instance.negative(docid), 1500)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def load_stage_specs(path: str | Path) -> list[StageSpec]:
@@ -428,7 +448,9 @@ def estimate(
     for spec in specs:
         if spec.api and not prices.has(spec.model):
             prices.get(spec.model)  # raises ConfigError naming the model before any work
-    templates = {spec.template: load_template(spec.template) for spec in specs if spec.api}
+    templates = {
+        spec.template: load_template(spec.template) for spec in specs if spec.api and spec.kind not in PER_PAIR_KINDS
+    }
 
     source = read_instances(instances) if isinstance(instances, str | Path) else instances
     n = 0
@@ -442,10 +464,16 @@ def estimate(
             if not spec.api:
                 continue
             docids = instance.negative_ids
+            if spec.kind in PER_PAIR_KINDS:
+                for docid in docids:
+                    tokens[k] += prompt_tokens(_pair_messages(spec.kind, instance, docid), spec.model)
+                    calls[k] += 1
+                continue
             for chunk in chunk_docids(docids, spec.max_negatives_per_call) if docids else []:
                 prompt = templates[spec.template].render(instance, chunk)
-                tokens[k] += prompt_tokens(prompt, spec.model)
-                calls[k] += 1
+                # each of the K orders is its own call with a prompt of the same length
+                tokens[k] += prompt_tokens(prompt, spec.model) * spec.permutations
+                calls[k] += spec.permutations
         if progress is not None and n % 100 == 0:
             progress(n)
     if progress is not None:

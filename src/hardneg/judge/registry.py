@@ -17,13 +17,18 @@ from hardneg.judge.base import Judge
 BACKENDS: dict[str, str | Callable[..., Judge]] = {
     "embedding": "hardneg.judge.backends.embedding:EmbeddingJudge",
     "llm-pointwise": "hardneg.judge.backends.llama_pointwise:LlamaPointwiseJudge",
+    "llm-graded": "hardneg.judge.backends.llama_pointwise:LlamaGradedJudge",
+    "openai-pointwise": "hardneg.judge.backends.openai_pointwise:OpenAIPointwiseJudge",
+    "llm-answer": "hardneg.judge.backends.llama_answer:LlamaAnswerJudge",
+    "openai-answer": "hardneg.judge.backends.openai_answer:OpenAIAnswerJudge",
     "llm-listwise": "hardneg.judge.backends.llama_listwise:LlamaListwiseJudge",
     "openai": "hardneg.judge.backends.openai_chat:OpenAIJudge",
     "openai-batch": "hardneg.judge.backends.openai_batch:BatchJudge",
 }
 
-# Backends that answer with a listwise verdict (better / worse) rather than per-negative scores.
-LISTWISE_BACKENDS = frozenset({"llm-listwise", "openai", "openai-batch"})
+# Backends that answer with a verdict (better / worse lists) rather than per-negative scores: the listwise
+# judges, and the answer-centric ones (a verdict per pair).
+LISTWISE_BACKENDS = frozenset({"llm-listwise", "openai", "openai-batch", "llm-answer", "openai-answer"})
 
 
 def register_backend(name: str, target: str | Callable[..., Judge]) -> None:

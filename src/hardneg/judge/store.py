@@ -326,9 +326,11 @@ class JudgmentStore:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 # NORMAL is durable against a killed process in WAL mode (only a power cut may lose the last commits)
                 self._conn.execute("PRAGMA synchronous=NORMAL")
-                self._conn.executescript(_SCHEMA)
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                # one transaction: a runner opening the same new store meanwhile sees no table or all of them with
+                # the version row, never a `judgments` table without it (which reads as the old schema 1)
+                self._conn.executescript(
+                    f"BEGIN IMMEDIATE;{_SCHEMA}"
+                    f"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
                 )
         except BaseException:
             self._conn.close()

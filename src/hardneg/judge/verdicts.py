@@ -240,3 +240,30 @@ def merge_outputs(outputs: Sequence[JudgeOutput]) -> JudgeOutput:
         template_hash=outputs[0].template_hash,
         extra=extra,
     )
+
+
+def vote_outputs(outputs: Sequence[JudgeOutput]) -> JudgeOutput:
+    """One output from K judgments of the same negatives shown in K orders (listwise position bias): a docid is
+    `better` when more than half the calls say so, `worse` when more than half flag it and it is not better.
+    Any call that failed makes the whole vote fail (as for chunks); tokens and latency add up."""
+    if len(outputs) == 1:
+        return outputs[0]
+    worst = max(outputs, key=lambda o: STATUS_ORDER[o.status])
+    docids = list(outputs[0].docids)
+    tokens = {"tokens_in": sum(o.tokens_in for o in outputs), "tokens_out": sum(o.tokens_out for o in outputs)}
+    raw = RESPONSE_SEPARATOR.join(o.raw_response or "" for o in outputs)
+    if worst.status != "ok":
+        reasons = "; ".join(f"order {i + 1}: {o.reason}" for i, o in enumerate(outputs) if o.status != "ok")
+        return JudgeOutput(
+            docids=docids, status=worst.status, reason=reasons, raw_response=raw,
+            latency_s=sum(o.latency_s for o in outputs), template_hash=outputs[0].template_hash, **tokens,
+        )  # fmt: skip
+    half = len(outputs) / 2
+    better_votes = {d: sum(d in (o.better or []) for o in outputs) for d in docids}
+    any_votes = {d: sum(d in (o.better or []) or d in (o.worse or []) for o in outputs) for d in docids}
+    better = [d for d in docids if better_votes[d] > half]
+    worse = [d for d in docids if any_votes[d] > half and d not in better]
+    return JudgeOutput(
+        docids=docids, better=better, worse=worse, raw_response=raw, latency_s=sum(o.latency_s for o in outputs),
+        template_hash=outputs[0].template_hash, extra={"permutations": len(outputs), "votes": any_votes}, **tokens,
+    )  # fmt: skip

@@ -6,6 +6,8 @@ Treatments (RLHN paper, method.md §3):
 - `remove`: drop every instance with at least one flagged negative.
 - `hn_remove`: delete the flagged negatives, keep the instance.
 - `rlhn`: move the flagged negatives into the positives.
+- `rlhn+filter` (R+F, after ARHN): move the `better` negatives into the positives and delete the `worse` ones
+  (they answer only partly: neither clean negatives nor positives), in one pass; both lists count as flags.
 
 Everything is keyed by docid: a verdict names negatives by docid, so shuffled or re-ordered negatives are
 relabelled correctly, and no passage is ever duplicated. Unlike the reference implementation, an instance whose
@@ -25,9 +27,9 @@ from hardneg.data.records import Instance
 from hardneg.errors import ConfigError, InputError
 from hardneg.judge.verdicts import FinalVerdict
 
-TREATMENTS = ("default", "remove", "hn_remove", "rlhn")
+TREATMENTS = ("default", "remove", "hn_remove", "rlhn", "rlhn+filter")
 TAGS = ("better", "both")
-Treatment = Literal["default", "remove", "hn_remove", "rlhn"]
+Treatment = Literal["default", "remove", "hn_remove", "rlhn", "rlhn+filter"]
 Tags = Literal["better", "both"]
 
 # Reasons an instance is dropped, in the order they are checked.
@@ -71,7 +73,8 @@ class RelabelOptions:
 
     def flagged(self, verdict: FinalVerdict) -> list[str]:
         """The verdict's flagged docids (better, then worse if `tags` is both), each once."""
-        lists = [verdict.better] if self.tags == "better" else [verdict.better, verdict.worse]
+        both = self.tags == "both" or self.treatment == "rlhn+filter"  # R+F reads both lists by definition
+        lists = [verdict.better, verdict.worse] if both else [verdict.better]
         return list(dict.fromkeys(docid for docids in lists for docid in docids or ()))
 
 
@@ -190,22 +193,22 @@ def _treat(
     negatives = [p for p in inst.negatives if p.docid not in flagged_set]
     positives = list(inst.positives)
     moved = 0
-    if options.treatment == "rlhn":
+    # what becomes a positive: every flag (rlhn), the `better` ones (rlhn+filter: `worse` is only removed)
+    promote = flagged_set if options.treatment == "rlhn" else flagged_set & set(verdict.better)
+    if options.treatment in ("rlhn", "rlhn+filter"):
         seen = set(inst.positive_ids)
         # Walk the instance's own negatives (not the verdict's list): the passage objects come from the data,
         # and a docid repeated among the negatives is added once.
         for passage in inst.negatives:
-            if passage.docid in flagged_set and passage.docid not in seen:
+            if passage.docid in promote and passage.docid not in seen:
                 positives.append(passage)
                 seen.add(passage.docid)
                 moved += 1
     if len(negatives) < options.min_negatives:
         counts.dropped["too_few_negatives"] += 1
         return None
-    if options.treatment == "rlhn":
-        counts.negatives_moved += moved
-    else:
-        counts.negatives_removed += len(inst.negatives) - len(negatives)
+    counts.negatives_moved += moved
+    counts.negatives_removed += len(inst.negatives) - len(negatives) - moved
     return Instance(
         query_id=inst.query_id,
         query=inst.query,

@@ -16,6 +16,7 @@ import datetime as _dt
 import html
 import io
 import json
+import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hardneg.analysis.agreement import compare
+from hardneg.analysis.judge_eval import precision_recall_figure
 from hardneg.analysis.labels import load_labels
 from hardneg.analysis.report.template import PAGE
 from hardneg.data.atomic import atomic_path
@@ -44,6 +46,9 @@ class ReportData:
     agreements: list[dict[str, Any]] = field(default_factory=list)
     experiment: dict[str, dict[str, float]] | None = None
     price_note: str = ""
+    pairs: list[dict[str, Any]] = field(default_factory=list)  # flagged and unflagged-but-close pairs to read
+    judge_eval: dict[str, Any] | None = None  # `JudgeEvalReport.to_dict()` when the page shows one
+    judge_eval_plot: str = ""  # its precision/recall plot, base64 PNG
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +60,8 @@ class ReportData:
             "agreements": self.agreements,
             "experiment": self.experiment,
             "price_note": self.price_note,
+            "pairs": self.pairs,
+            "judge_eval": self.judge_eval,
         }
 
 
@@ -102,8 +109,11 @@ def collect(
     extra_agreements: Sequence[tuple[str, str]] = (),
     tags: str = "both",
     allow_partial: bool = False,
+    grades: dict[tuple[str, str], int] | None = None,
 ) -> ReportData:
-    """Gather the numbers of the page from an open `JudgmentStore` (`allow_partial`: see `final_verdicts`)."""
+    """Gather the numbers of the page from an open `JudgmentStore` (`allow_partial`: see `final_verdicts`).
+
+    With `instances`, the page also shows pairs to read (`collect_pairs`), with their human `grades` if given."""
 
     data = ReportData(store=str(getattr(store, "path", "")))
     prices = PriceTable.default()
@@ -202,7 +212,108 @@ def collect(
 
     if experiment is not None:
         data.experiment = read_results(experiment)
+    if instances is not None:
+        data.pairs = collect_pairs(store, instances, grades=grades, verdicts=verdicts, tags=tags)
     return data
+
+
+PAIR_TEXT_CHARS = 600
+
+
+def collect_pairs(
+    store: Any,
+    instances: str | Path | Any,
+    *,
+    verdicts: dict[str, Any],
+    grades: dict[tuple[str, str], int] | None = None,
+    per_kind: int = 30,
+    seed: int = 0,
+    tags: str = "both",
+) -> list[dict[str, Any]]:
+    """What a researcher reads first: a seeded sample of the flagged (query, negative) pairs, and the unflagged
+    negatives the first stage scored highest ("close"), each with the query, the positive and the negative side by
+    side, every stage's score and verdict, and the human grade when `grades` are given (a testbed's qrels)."""
+    run = store.current_run()
+    views = dict(run["views"]) if run else {}
+    by_stage = {k: {v.query_id: v for v in store.iter_verdicts(stage=k, view_hash=view)} for k, view in views.items()}
+
+    def flags(v: Any) -> set[str]:
+        return set(v.better) | (set(v.worse) if tags == "both" else set())
+
+    flagged = sorted((q, d) for q, v in verdicts.items() if v.status == "ok" for d in flags(v))
+    flagged = sorted(random.Random(seed).sample(flagged, min(per_kind, len(flagged))))
+    close: list[tuple[float, str, str]] = []
+    for qid, v in by_stage.get(1, {}).items():
+        final = verdicts.get(qid)
+        if v.status != "ok" or not v.raw_scores or final is None or final.status != "ok":
+            continue
+        close.extend((-score, qid, d) for d, score in v.raw_scores.items() if d not in flags(final))
+    chosen = [("flagged", q, d) for q, d in flagged] + [("close", q, d) for _, q, d in sorted(close)[:per_kind]]
+    wanted = {q for _, q, _ in chosen}
+    texts: dict[str, Any] = {}
+    source = read_instances(instances) if isinstance(instances, str | Path) else instances
+    for inst in source:
+        if inst.query_id in wanted:
+            texts[inst.query_id] = inst
+    rows = []
+    for kind, qid, docid in chosen:
+        inst = texts.get(qid)
+        if inst is None or docid not in set(inst.negative_ids):
+            continue
+        stages = []
+        for k in sorted(by_stage):
+            v = by_stage[k].get(qid)
+            if v is None or docid not in v.docids:
+                stages.append({"stage": k, "score": None, "verdict": "not judged"})
+                continue
+            label = "better" if docid in v.better else "worse" if docid in v.worse else "—"
+            score = (v.raw_scores or {}).get(docid, (v.scores or {}).get(docid))
+            stages.append({"stage": k, "score": score, "verdict": label if v.status == "ok" else v.status})
+        rows.append(
+            {
+                "kind": kind,
+                "query_id": qid,
+                "docid": docid,
+                "query": inst.query,
+                "positive": inst.positives[0].text if inst.positives else "",
+                "negative": inst.negative(docid).text,
+                "stages": stages,
+                "grade": None if grades is None else grades.get((qid, docid)),
+            }
+        )
+    return rows
+
+
+def _text(value: str) -> str:
+    """A long text as its beginning, the whole of it one click away (escaped)."""
+    if len(value) <= PAIR_TEXT_CHARS:
+        return f"<div class='text'>{_e(value)}</div>"
+    return f"<details class='text'><summary>{_e(value[:PAIR_TEXT_CHARS])} …</summary>{_e(value)}</details>"
+
+
+def _pairs_html(pairs: list[dict[str, Any]], with_grades: bool) -> str:
+    parts = []
+    for kind, title in (("flagged", "Flagged pairs (a seeded sample)"), ("close", "Unflagged but close")):
+        rows = [p for p in pairs if p["kind"] == kind]
+        if not rows:
+            continue
+        head = ["query", "positive", "negative", "stages (score / verdict)"] + (["human grade"] if with_grades else [])
+        body = []
+        for p in rows:
+            stages = "<br>".join(f"{_e(s['stage'])}: {_num(s['score'])} / {_e(s['verdict'])}" for s in p["stages"])
+            cells = [
+                f"<b>{_e(p['query_id'])}</b> {_text(p['query'])}",
+                _text(p["positive"]),
+                f"<b>{_e(p['docid'])}</b> {_text(p['negative'])}",
+                stages,
+            ]
+            if with_grades:
+                cells.append(_num(p["grade"]))
+            body.append("<tr>" + "".join(f"<td class='pair'>{c}</td>" for c in cells) + "</tr>")
+        header = "".join(f"<th>{_e(h)}</th>" for h in head)
+        parts.append(f"<h3>{_e(title)}</h3><table class='pairs'><thead><tr>{header}</tr></thead>"
+                     f"<tbody>{''.join(body)}</tbody></table>")  # fmt: skip
+    return "".join(parts)
 
 
 # -- plots -----------------------------------------------------------------------------------------------------
@@ -395,6 +506,33 @@ def render(data: ReportData, *, title: str = "hardneg report") -> str:
         parts.append(head + stats + conf + three)
     sections.append(("agreement", "Agreement", "".join(parts) or "<p class='note'>fewer than two listwise stages</p>"))
 
+    if data.judge_eval:
+        rows = []
+        for s in data.judge_eval["stages"]:
+            m = s["metrics"]
+            rows.append([
+                s["config"], s["stage"], s["name"], m["pairs"], m["flagged"], m["precision"], m["recall"], m["f1"],
+                m["kappa"], s["roc_auc"], s["pr_auc"], s["per_1000_negatives"]["seconds"],
+            ])  # fmt: skip
+        card = data.judge_eval["testbed"]
+        body = (
+            f"<p>{_e(card.get('dataset'))}: {_e(card.get('negatives_judged'))} negatives judged by people, "
+            f"{_e(card.get('false_negatives'))} false negatives (human grade &ge; {_e(card.get('min_grade'))}).</p>"
+        )
+        body += _table(
+            ["config", "stage", "judge", "pairs", "flagged", "precision", "recall", "F1", "kappa", "ROC-AUC",
+             "PR-AUC", "s / 1k negatives"], rows, "judge-eval-table",
+        )  # fmt: skip
+        if data.judge_eval_plot:
+            body += (
+                '<div class="plots">' + _img(data.judge_eval_plot, "precision and recall", "against people") + "</div>"
+            )
+        sections.append(("judges", "Judges against people", body))
+
+    if data.pairs:
+        with_grades = any(p["grade"] is not None for p in data.pairs)
+        sections.append(("pairs", "Pairs to look at", _pairs_html(data.pairs, with_grades)))
+
     if data.experiment:
         columns = sorted({c for values in data.experiment.values() for c in values})
         rows = [[run, *[values.get(c) for c in columns]] for run, values in data.experiment.items()]
@@ -423,8 +561,11 @@ def build_report(
     title: str = "hardneg report",
     tags: str = "both",
     allow_partial: bool = False,
+    grades: dict[tuple[str, str], int] | None = None,
+    judge_eval: Any = None,
 ) -> ReportData:
-    """Write the HTML page for a store (atomic) and return the numbers it shows."""
+    """Write the HTML page for a store (atomic) and return the numbers it shows; `judge_eval` (a
+    `JudgeEvalReport`) adds its table and precision/recall plot."""
 
     store_path = Path(store_path)
     if not store_path.exists():
@@ -434,8 +575,11 @@ def build_report(
     with JudgmentStore(store_path, readonly=True) as store:
         data = collect(
             store, instances=instances, experiment=experiment, extra_agreements=extra_agreements, tags=tags,
-            allow_partial=allow_partial,
+            allow_partial=allow_partial, grades=grades,
         )  # fmt: skip
+    if judge_eval is not None:
+        data.judge_eval = judge_eval.to_dict()
+        data.judge_eval_plot = _png(precision_recall_figure(judge_eval))
     page = render(data, title=title)
     with atomic_path(out_path) as tmp:
         tmp.write_text(page, encoding="utf-8")

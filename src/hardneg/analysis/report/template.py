@@ -38,6 +38,9 @@ PAGE = Template("""<!DOCTYPE html>
   figure img { max-width: 560px; width: 100%; border: 1px solid var(--line); }
   figcaption { color: var(--muted); font-size: 12px; }
   .note { color: var(--muted); }
+  table.pairs td.pair { text-align: left; vertical-align: top; max-width: 360px; font-size: 13px; }
+  .text { white-space: pre-wrap; }
+  details.text summary { cursor: pointer; }
   footer { color: var(--muted); font-size: 12px; padding: 12px 32px; border-top: 1px solid var(--line); }
 </style>
 </head>

@@ -17,8 +17,8 @@ from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
 from hardneg.judge.base import Judge
 from hardneg.judge.prompts.parse import verdict_output
-from hardneg.judge.prompts.templates import chunk_docids, load_template
-from hardneg.judge.verdicts import JudgeOutput, merge_outputs
+from hardneg.judge.prompts.templates import chunk_docids, load_template, permuted
+from hardneg.judge.verdicts import JudgeOutput, merge_outputs, vote_outputs
 from hardneg.models import gguf_name, load_llama
 
 
@@ -37,12 +37,16 @@ class LlamaListwiseJudge(Judge):
         max_negatives_per_call: int = 25,
         n_threads: int | None = None,
         seed: int = 0,
+        permutations: int = 1,
     ) -> None:
 
         if max_tokens < 1 or n_ctx <= max_tokens:
             raise ConfigError(f"llm-listwise judge: need 1 <= max_tokens < n_ctx, got {max_tokens} and {n_ctx}")
         if max_negatives_per_call < 1:
             raise ConfigError("llm-listwise judge: max_negatives_per_call must be >= 1")
+        if permutations < 1:
+            raise ConfigError(f"llm-listwise judge: permutations must be >= 1, got {permutations}")
+        self.permutations = permutations  # K seeded orders per chunk, majority vote (listwise position bias)
         self.model = model
         self.template = load_template(template)
         self.n_ctx = n_ctx
@@ -68,6 +72,7 @@ class LlamaListwiseJudge(Judge):
             "temperature": self.temperature,
             "max_negatives_per_call": self.max_negatives_per_call,
             "seed": self.seed,
+            **({"permutations": self.permutations} if self.permutations > 1 else {}),
         }
 
     @property
@@ -139,7 +144,15 @@ class LlamaListwiseJudge(Judge):
             return JudgeOutput(docids=docids, status="failed", reason=f"unknown negative docids: {missing[:5]}")
         if not docids:
             return JudgeOutput(docids=[], better=[], worse=[], template_hash=self.template.sha256)
-        outputs = [self._call(instance, chunk) for chunk in chunk_docids(docids, self.max_negatives_per_call)]
+        outputs = [
+            vote_outputs(
+                [
+                    self._call(instance, order)
+                    for order in permuted(chunk, self.permutations, key=f"{instance.query_id}:{n}")
+                ]
+            )
+            for n, chunk in enumerate(chunk_docids(docids, self.max_negatives_per_call))
+        ]
         return merge_outputs(outputs)
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
-"""The local LLM pointwise judge: P(yes) from a small GGUF model's next-token logits, run in process.
+"""The local LLM pointwise judges: one score per negative from a small GGUF model's next-token logits, in process.
 
-For each negative the model is asked whether the candidate answers the query as the reference (the positives)
-does; the score is P(yes) = softmax over the yes/no answer tokens of the first generated position. Nothing is
-generated, so nothing can fail to parse.
+`llm-pointwise` asks whether the candidate answers the query as the reference (the positives) does; the score is
+P(yes) = softmax over the yes/no answer tokens of the first generated position. `llm-graded` asks for a grade
+on a 0-3 scale (`hardneg.judge.prompts.pointwise`); the score is the expected grade over the grade tokens.
+Nothing is generated, so nothing can fail to parse.
 
 Prefix reuse: instructions, query and reference form a shared prefix that is evaluated once per instance; for
 every negative the KV cache is truncated back to the prefix length and only the candidate (plus the chat
@@ -23,27 +24,21 @@ from typing import Any, ClassVar
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
 from hardneg.judge.base import Judge
+from hardneg.judge.prompts.pointwise import (
+    ANSWERS,
+    PROMPTS,
+    REFERENCE_BUDGET,
+    SCALES,
+    Scale,
+    candidate_text,
+    score_from_probabilities,
+    user_prefix,
+)
 from hardneg.judge.verdicts import JudgeOutput
 from hardneg.models import gguf_name, load_llama
 
-SYSTEM_PROMPT = "You assess search results. You reply with a single word: yes or no."
-
-# The candidate comes last, so that everything before it is shared by all negatives of an instance.
-USER_PROMPT = (
-    "A user searched for: {query}\n\n"
-    "Reference answer (a passage known to answer the search):\n{reference}\n\n"
-    "Question: does the candidate passage below answer the search as the reference answer does "
-    "(relevant and useful to this user)? Reply yes or no.\n\n"
-    "Candidate passage:\n"
-)
 # Splits the rendered chat prompt into the shared prefix and the per-candidate suffix.
 _SENTINEL = "\u0000CANDIDATE\u0000"
-
-# The reference (all positives together) gets at most this many times `max_passage_chars`.
-REFERENCE_BUDGET = 2
-
-YES_VARIANTS = ("yes", "Yes", "YES", " yes", " Yes", " YES")
-NO_VARIANTS = ("no", "No", "NO", " no", " No", " NO")
 
 
 @dataclass(slots=True)
@@ -54,14 +49,12 @@ class PromptParts:
     candidates: dict[str, list[int]]
 
 
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit].rstrip() + " …"
-
-
 class LlamaPointwiseJudge(Judge):
-    """Scores each negative by the model's P(yes) that it answers the query as the reference does."""
+    """Scores each negative by the model's P(yes) that it answers the query as the reference does
+    (`scale="yes_no"`), or by its expected grade on a 0-3 scale (`scale="graded"`, see `LlamaGradedJudge`)."""
 
     kind: ClassVar[str] = "llm-pointwise"
+    default_scale: ClassVar[str] = "yes_no"
 
     def __init__(
         self,
@@ -71,7 +64,11 @@ class LlamaPointwiseJudge(Judge):
         max_passage_chars: int = 1500,
         seed: int = 0,
         prefix_reuse: bool = True,
+        scale: Scale | None = None,
     ) -> None:
+        scale = scale or self.default_scale  # type: ignore[assignment]
+        if scale not in SCALES:
+            raise ConfigError(f"{self.kind} judge: scale must be one of {', '.join(SCALES)}, not {scale!r}")
         if n_ctx < 256:
             raise ConfigError(f"llm-pointwise judge: n_ctx must be >= 256, not {n_ctx}")
         if max_passage_chars < 50:
@@ -82,9 +79,9 @@ class LlamaPointwiseJudge(Judge):
         self.max_passage_chars = max_passage_chars
         self.seed = seed
         self.prefix_reuse = prefix_reuse
+        self.scale: Scale = scale  # type: ignore[assignment]
         self._llm: Any = None
-        self._yes_ids: list[int] = []
-        self._no_ids: list[int] = []
+        self._answer_ids: dict[int, list[int]] = {}  # answer class -> its single-token spellings
         self._split: tuple[str, str, str] | None = None  # (before user content, after candidate, chat template)
 
     @property
@@ -93,14 +90,18 @@ class LlamaPointwiseJudge(Judge):
 
     def config(self) -> dict[str, Any]:
         # prefix_reuse and n_threads do not change the answers (tested), so they stay out of the hash.
-        return {
+        system, user = PROMPTS[self.scale]
+        config: dict[str, Any] = {
             "kind": self.kind,
             "model": self.model_name,
             "n_ctx": self.n_ctx,
             "max_passage_chars": self.max_passage_chars,
-            "prompt": {"system": SYSTEM_PROMPT, "user": USER_PROMPT},
+            "prompt": {"system": system, "user": user},
             "reference_budget": REFERENCE_BUDGET,
         }
+        if self.scale != "yes_no":  # the yes/no judge's key is what it was before scales existed
+            config["scale"] = self.scale
+        return config
 
     # ----- model -------------------------------------------------------------------------------------------
 
@@ -108,10 +109,10 @@ class LlamaPointwiseJudge(Judge):
     def llm(self) -> Any:
         if self._llm is None:
             self._llm = load_llama(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed)
-            self._yes_ids = self._single_token_ids(YES_VARIANTS)
-            self._no_ids = self._single_token_ids(NO_VARIANTS)
-            if not self._yes_ids or not self._no_ids:
-                raise ConfigError(f"llm-pointwise judge: model {self.model} has no single-token 'yes'/'no'")
+            self._answer_ids = {v: self._single_token_ids(texts) for v, texts in ANSWERS[self.scale].items()}
+            missing = [v for v, ids in self._answer_ids.items() if not ids]
+            if missing:
+                raise ConfigError(f"{self.kind} judge: model {self.model} has no single-token answer for {missing}")
         return self._llm
 
     def _single_token_ids(self, variants: Sequence[str]) -> list[int]:
@@ -127,8 +128,9 @@ class LlamaPointwiseJudge(Judge):
         llm = self.llm
         if self._split is None:
             template = llm.metadata.get("tokenizer.chat_template")
+            system = PROMPTS[self.scale][0]
             messages = [
-                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "system", "content": system},
                 {"role": "user", "content": "{user}" + _SENTINEL},
             ]
             if template:
@@ -143,7 +145,7 @@ class LlamaPointwiseJudge(Judge):
                 )
                 rendered = formatter(messages=messages).prompt
             else:  # a GGUF without a chat template: a plain instruction layout
-                rendered = f"{SYSTEM_PROMPT}\n\n{{user}}{_SENTINEL}\n\nAnswer:"
+                rendered = f"{system}\n\n{{user}}{_SENTINEL}\n\nAnswer:"
             before, after = rendered.split(_SENTINEL, 1)
             self._split = (before, after, template or "")
         return self._split[0], self._split[1]
@@ -159,40 +161,32 @@ class LlamaPointwiseJudge(Judge):
         """Token ids of the shared prefix and of each candidate (candidate text + assistant header)."""
         before, after = self._chat_split()
         limit = self.max_passage_chars
-        # Several positives share a budget of REFERENCE_BUDGET passages, so that query + reference + candidate fit
-        # n_ctx also for instances with many positives (FiQA averages 2.6).
-        per_positive = min(limit, REFERENCE_BUDGET * limit // max(1, len(instance.positives)))
-        positives = [_truncate(p.text, per_positive) for p in instance.positives]
-        if len(positives) == 1:
-            reference = positives[0]
-        else:
-            reference = "\n".join(f"[{i}] {text}" for i, text in enumerate(positives, start=1))
-        user = USER_PROMPT.format(query=_truncate(instance.query, limit), reference=reference)
-        prefix = self._tokenize(before.replace("{user}", user), first=True)
+        prefix = self._tokenize(before.replace("{user}", user_prefix(instance, self.scale, limit)), first=True)
         known = {p.docid: p for p in instance.negatives}
         after_tokens = self._tokenize(after, first=False)
         candidates = {}
         for docid in docids:
-            body = self._tokenize(_truncate(known[docid].text, limit), first=False)
+            body = self._tokenize(candidate_text(known[docid], limit), first=False)
             candidates[docid] = body + after_tokens
         return PromptParts(prefix=prefix, candidates=candidates)
 
     # ----- scoring -----------------------------------------------------------------------------------------
 
-    def _p_yes(self) -> float:
-        """P(yes) at the last evaluated position: softmax restricted to the yes/no answer tokens."""
+    def _score(self) -> float:
+        """The score at the last evaluated position, from a softmax restricted to the answer tokens: P(yes), or
+        the expected grade."""
         import llama_cpp
         import numpy as np
 
         llm = self.llm
         pointer = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
         logits = np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),))
-        yes = logits[self._yes_ids].astype(np.float64)
-        no = logits[self._no_ids].astype(np.float64)
-        top = max(yes.max(), no.max())
-        p_yes = np.exp(yes - top).sum()
-        p_no = np.exp(no - top).sum()
-        return float(p_yes / (p_yes + p_no))
+        classes = {v: logits[ids].astype(np.float64) for v, ids in self._answer_ids.items()}
+        top = max(float(values.max()) for values in classes.values())
+        return score_from_probabilities(self.scale, {v: float(np.exp(x - top).sum()) for v, x in classes.items()})
+
+    # P(yes) is the yes/no scale's score (the name benches and tests use).
+    _p_yes = _score
 
     def _eval_from(self, n_past: int, tokens: list[int]) -> None:
         llm = self.llm
@@ -215,7 +209,7 @@ class LlamaPointwiseJudge(Judge):
             else:
                 self._eval_from(0, prefix + tokens)
                 evaluated += len(prefix) + len(tokens)
-            scores[docid] = self._p_yes()
+            scores[docid] = self._score()
         return scores, evaluated
 
     def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
@@ -261,3 +255,10 @@ class LlamaPointwiseJudge(Judge):
                 self._llm.close()
         self._llm = None
         self._split = None
+
+
+class LlamaGradedJudge(LlamaPointwiseJudge):
+    """The expected grade (0-3, reference shown) from the next-token probabilities of the grade tokens."""
+
+    kind: ClassVar[str] = "llm-graded"
+    default_scale: ClassVar[str] = "graded"

@@ -32,8 +32,8 @@ from hardneg.judge.backends.ratelimit import RateLimiter
 from hardneg.judge.base import Judge, JudgeStopped
 from hardneg.judge.cost import Budget, BudgetExceeded, Reservation, prompt_tokens
 from hardneg.judge.prompts.parse import verdict_output
-from hardneg.judge.prompts.templates import chunk_docids, load_template
-from hardneg.judge.verdicts import JudgeOutput, merge_outputs
+from hardneg.judge.prompts.templates import chunk_docids, load_template, permuted
+from hardneg.judge.verdicts import JudgeOutput, merge_outputs, vote_outputs
 
 log = logging.getLogger("hardneg.judge.openai")
 
@@ -71,7 +71,7 @@ class _Prepared:
 
     instance: Instance
     chunks: list[list[str]]
-    prompts: list[str]
+    prompts: list[Any]  # a user message's text, or a list of chat messages, per call
     tokens_in: int  # estimated prompt tokens of all calls
     reservation: Reservation | None = None
 
@@ -172,6 +172,7 @@ class OpenAIJudge(Judge):
         max_negatives_per_call: int = 25,
         azure: bool = False,
         api_version: str | None = None,
+        permutations: int = 1,
         *,
         budget: Budget | None = None,
         backoff_base: float = 1.0,
@@ -210,6 +211,10 @@ class OpenAIJudge(Judge):
         self.json_mode = "json_schema" if json_schema is True else (json_schema or None)
         self.json_schema = self.json_mode is not None
         self.max_negatives_per_call = int(max_negatives_per_call)
+        if int(permutations) < 1:
+            raise ConfigError(f"permutations must be >= 1, got {permutations}")
+        # K > 1: each chunk is judged in K seeded orders and a docid kept when a majority flags it (position bias)
+        self.permutations = int(permutations)
         self.azure = bool(azure)
         self.api_version = api_version
         self.budget = budget
@@ -236,17 +241,19 @@ class OpenAIJudge(Judge):
             "max_tokens": self.max_tokens,
             "json_schema": self.json_mode or False,
             "max_negatives_per_call": self.max_negatives_per_call,
+            **({"permutations": self.permutations} if self.permutations > 1 else {}),
         }
 
     def render(self, instance: Instance, docids: Sequence[str]) -> str:
         prompt = self.template.render(instance, list(docids))
         return prompt + JSON_INSTRUCTION if self.json_schema else prompt
 
-    def request_body(self, prompt: str) -> dict[str, Any]:
-        """The chat-completions request for one prompt (also the body of a Batch API line)."""
+    def request_body(self, prompt: str | list[dict[str, str]]) -> dict[str, Any]:
+        """The chat-completions request for one prompt, a user message or a list of messages (also the body of a
+        Batch API line)."""
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": "user", "content": prompt}],
+            "messages": [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
@@ -424,7 +431,9 @@ class OpenAIJudge(Judge):
             parts = await asyncio.gather(
                 *(self._call(client, limiter, sem, p, c) for p, c in zip(item.prompts, item.chunks, strict=True))
             )
-            out = merge_outputs(list(parts))
+            k = self.permutations
+            voted = [vote_outputs(parts[i : i + k]) for i in range(0, len(parts), k)]
+            out = merge_outputs(voted)
         finally:
             # the real cost replaces the upper bound (nothing billed when cancelled before an answer)
             if item.reservation is not None and self.budget is not None:
@@ -435,7 +444,11 @@ class OpenAIJudge(Judge):
         return out
 
     def _prepare(self, instance: Instance, docids: Sequence[str]) -> _Prepared:
-        chunks = chunk_docids(list(docids), self.max_negatives_per_call)
+        chunks = [
+            order
+            for n, chunk in enumerate(chunk_docids(list(docids), self.max_negatives_per_call))
+            for order in permuted(chunk, self.permutations, key=f"{instance.query_id}:{n}")
+        ]
         prompts = [self.render(instance, chunk) for chunk in chunks]
         tokens = sum(prompt_tokens(p, self.model) for p in prompts)
         return _Prepared(instance, chunks, prompts, tokens)

@@ -11,6 +11,7 @@ by `hardneg.judge.prompts.parse`.
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,19 @@ REQUIRED_PLACEHOLDERS = ("{query}", "{documents}")
 _PLACEHOLDER_RE = re.compile(r"\{(?:query|positives|documents)\}")
 
 DEFAULT_MAX_NEGATIVES_PER_CALL = 25
+
+
+def permuted(docids: Sequence[str], permutations: int, *, key: str, seed: int = 0) -> list[list[str]]:
+    """`permutations` orders of `docids` for one listwise call each: the given order first, then seeded shuffles
+    (seeded by `seed` and `key`, e.g. the query id and chunk, so an order never depends on the input's order)."""
+    if permutations < 1:
+        raise ValueError(f"permutations must be >= 1, got {permutations}")
+    orders = [list(docids)]
+    for k in range(1, permutations):
+        order = list(docids)
+        random.Random(f"{seed}:{key}:{k}").shuffle(order)
+        orders.append(order)
+    return orders
 
 
 def chunk_docids(docids: Sequence[str], n: int = DEFAULT_MAX_NEGATIVES_PER_CALL) -> list[list[str]]:

@@ -1,0 +1,123 @@
+"""Measuring judges against people: `testbed` (instances with known false negatives) and `judge-eval`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from hardneg.analysis.judge_eval import JudgeEvalReport, evaluate_judges, plot_precision_recall
+from hardneg.analysis.report import build_report
+from hardneg.analysis.testbed import TRAIN_FILE, build_testbed, card_markdown, load_testbed, write_testbed
+from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.cli.judge_cmds import _stage_bars
+
+
+@app.command()
+@handle_errors
+def testbed(
+    beir_dir: Path = typer.Argument(..., help="BEIR folder with graded qrels (e.g. ../shared/data/noveleval)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Testbed folder to write."),
+    split: str = typer.Option("test", "--split", help="qrels split."),
+    min_grade: int | None = typer.Option(
+        None, "--min-grade", help="Grade that counts as relevant (default: the top grade but one)."
+    ),
+    negatives: int = typer.Option(20, "--negatives", "-n", help="Negatives per query."),
+    method: str = typer.Option("bm25", "--method", help="bm25, dense or hybrid: how negatives are ranked."),
+    pool: str = typer.Option("judged", "--pool", help="judged (the query's judged passages) or corpus."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the positive drawn per query."),
+    as_json: bool = typer.Option(False, "--json", help="Print the card as one JSON object."),
+) -> None:
+    """Turn a collection with graded qrels into training instances whose false negatives are known."""
+    built = build_testbed(
+        beir_dir, split=split, min_grade=min_grade, negatives=negatives, method=method,  # type: ignore[arg-type]
+        pool=pool, seed=seed,  # type: ignore[arg-type]
+    )  # fmt: skip
+    write_testbed(built, output)
+    if as_json:
+        print_json({"output": str(output), **built.card})
+        return
+    console.print(card_markdown(built.card), markup=False, highlight=False)
+    console.print(f"testbed -> {output} (train.jsonl, qrels/qrels.tsv, card.json)", markup=False, highlight=False)
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _print_eval(report: JudgeEvalReport) -> None:
+    card = report.testbed
+    table = Table(
+        title=f"{card.get('dataset')}: {card.get('negatives_judged')} judged negatives, "
+        f"{card.get('false_negatives')} false negatives (base rate {card.get('base_rate', 0):.2f})"
+    )
+    columns = ("config", "stage", "pairs", "flagged", "P", "R", "F1", "kappa", "ROC-AUC", "PR-AUC", "s/1k", "tok/1k")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("config", "stage") else "right")
+    for s in report.stages:
+        m = s.metrics
+        per = s.per_1000()
+        table.add_row(
+            s.config, f"{s.stage}: {s.name}" if s.stage != "final" else "final", str(m.pairs), str(m.flagged),
+            _num(m.precision), _num(m.recall), _num(m.f1), _num(m.kappa), _num(s.roc_auc), _num(s.pr_auc),
+            f"{per['seconds']:.1f}", f"{per['tokens']:.0f}",
+        )  # fmt: skip
+    console.print(table)
+    for s in report.stages:
+        if not s.cut:
+            continue
+        if not s.cut["reachable"]:
+            console.print(f"{s.config} / {s.name}: {s.cut['target']} is not reached on the tuning half")
+            continue
+        held = s.cut["held_out"]
+        console.print(
+            f"{s.config} / {s.name}: {s.cut['target']} -> raw score >= {s.cut['threshold']:.4f} "
+            f"(chosen on {s.cut['tune']['queries']} queries); on the other {held['queries']}: precision "
+            f"{held['precision']:.3f}, recall {held['recall']:.3f}, kappa {_num(held['kappa'])}",
+            markup=False,
+            highlight=False,
+        )
+    for name, run in report.runs.items():
+        console.print(f"{name}: {run['calls_now']} judge calls made now, {run['reused']} reused", highlight=False)
+
+
+@app.command("judge-eval")
+@handle_errors
+def judge_eval(
+    testbed_dir: Path = typer.Argument(..., help="A testbed folder (`hardneg testbed`)."),
+    configs: list[Path] = typer.Option(..., "--config", help="Cascade YAML; repeat to compare several."),
+    store: Path = typer.Option(..., "--store", help="Judgment store: calls already in it are reused."),
+    target: str | None = typer.Option(
+        None, "--target", help='A cut to find on score stages: "precision>=0.7" or "recall>=0.9".'
+    ),
+    tags: str = typer.Option("both", "--tags", help="Which verdict lists count as flags: better | both."),
+    holdout: float = typer.Option(0.5, "--holdout", help="Share of queries the cut is measured on."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the query split for --target."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write a precision/recall plot (PNG)."),
+    html: Path | None = typer.Option(
+        None, "--html", help="Write an HTML page: the table, the plot, and flagged / close pairs with human grades."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Run cascades on a testbed (reusing every stored call) and measure them against the human labels."""
+    loaded = load_testbed(testbed_dir)
+    with progress() as bar:
+        report = evaluate_judges(
+            loaded, list(configs), store, target=target, tags=tags, holdout=holdout, seed=seed,
+            progress=_stage_bars(bar),
+        )  # fmt: skip
+    if plot is not None:
+        plot_precision_recall(report, plot)
+    if html is not None:
+        build_report(
+            store, html, instances=testbed_dir / TRAIN_FILE, grades=dict(loaded.grades), judge_eval=report,
+            title=f"hardneg judge-eval: {loaded.card.get('dataset')}",
+        )  # fmt: skip
+    if as_json:
+        print_json({"plot": str(plot) if plot else None, "html": str(html) if html else None, **report.to_dict()})
+        return
+    _print_eval(report)
+    for name, path in (("plot", plot), ("page", html)):
+        if path is not None:
+            console.print(f"{name} -> {path}")

@@ -1,0 +1,104 @@
+"""judge-eval: metrics equal a hand computation; stored calls are reused, so a second evaluation makes none."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hardneg.analysis.judge_eval import Target, binary_metrics, choose_cut, evaluate_judges, ranking_metrics
+from hardneg.analysis.testbed import build_testbed, write_testbed
+from hardneg.cli import app
+from hardneg.data.beir import BeirData
+from hardneg.data.io import read_instances
+from hardneg.data.sample import sample_false_negatives, sample_train_path
+from hardneg.errors import ConfigError
+
+
+def graded_sample() -> BeirData:
+    """The shipped sample as a densely graded collection: positives 2, its known false negatives 1, the other
+    negatives 0 (judged not relevant)."""
+    corpus, queries, qrels = {}, {}, {}
+    known = sample_false_negatives()
+    for inst in read_instances(sample_train_path()):
+        queries[inst.query_id] = inst.query
+        qrels[inst.query_id] = {p.docid: 2 for p in inst.positives}
+        for p in inst.negatives:
+            qrels[inst.query_id][p.docid] = 1 if p.docid in known.get(inst.query_id, []) else 0
+        for p in (*inst.positives, *inst.negatives):
+            corpus[p.docid] = p
+    return BeirData(corpus, queries, qrels)
+
+
+def hostile(data: BeirData) -> BeirData:
+    """Every passage text wrapped in markup, to see that the HTML page escapes what it shows."""
+    for passage in data.corpus.values():
+        passage.text = f"<i>{passage.text}</i>"
+    return data
+
+
+def test_binary_metrics_by_hand() -> None:
+    labels = [1, 1, 1, 0, 0, 0, 0, 0]
+    predicted = [1, 1, 0, 1, 0, 0, 0, 0]
+    m = binary_metrics(labels, predicted)
+    # tp 2, fp 1, fn 1, tn 4: precision 2/3, recall 2/3; accuracy 6/8 against chance (3*3 + 5*5)/64 = 34/64
+    assert (m.pairs, m.relevant, m.flagged) == (8, 3, 3)
+    assert m.precision == pytest.approx(2 / 3) and m.recall == pytest.approx(2 / 3) and m.f1 == pytest.approx(2 / 3)
+    assert m.kappa == pytest.approx((6 / 8 - 34 / 64) / (1 - 34 / 64))
+    assert binary_metrics([0, 0], [0, 0]).kappa is None  # undefined without both classes
+
+
+def test_ranking_metrics_by_hand() -> None:
+    # positives score 0.9 and 0.4, negatives 0.5 and 0.1: 3 of the 4 (pos, neg) pairs are ordered right
+    roc, ap = ranking_metrics([1, 1, 0, 0], [0.9, 0.4, 0.5, 0.1])
+    assert roc == pytest.approx(0.75)
+    assert ap == pytest.approx((1 / 1 + 2 / 3) / 2)  # precision at each relevant hit, averaged
+    assert ranking_metrics([0, 0], [0.1, 0.2]) == (None, None)
+
+
+def test_targets_and_cuts() -> None:
+    assert str(Target.parse("precision>=0.7")) == "precision>=0.7" and Target.parse(" recall >= 0.9 ").value == 0.9
+    with pytest.raises(ConfigError) as raised:
+        Target.parse("kappa>=0.5")
+    assert raised.value.param == "target"
+    # two queries x 4 pairs; scores separate the labels perfectly at 0.5
+    labels = {(q, d): int(d < "c") for q in ("q1", "q2") for d in "abcd"}
+    scores = {(q, d): (0.9 if d < "c" else 0.2) for q in ("q1", "q2") for d in "abcd"}
+    cut = choose_cut(scores, labels, Target("precision", 0.9))
+    assert cut["reachable"] and cut["threshold"] == 0.9
+    assert cut["held_out"]["precision"] == 1.0 and cut["held_out"]["recall"] == 1.0
+    assert not choose_cut(scores, {p: 0 for p in labels}, Target("recall", 0.5))["reachable"]
+
+
+@pytest.mark.slow
+def test_judge_eval_on_a_sample_testbed_reuses_every_call(tmp_path: Path) -> None:
+    testbed = build_testbed(hostile(graded_sample()), negatives=6, name="sample")
+    assert 0 < testbed.card["false_negatives"] < testbed.card["negatives_judged"]
+    folder = write_testbed(testbed, tmp_path / "tb")
+    config = tmp_path / "cos.yaml"
+    config.write_text(
+        yaml.safe_dump({"name": "cos", "stages": [{"name": "c", "backend": "embedding", "t_better": 0.6}]})
+    )
+    store = tmp_path / "j.sqlite"
+    first = evaluate_judges(testbed, [config], store, target="precision>=0.5")
+    assert first.runs["cos"]["calls_now"] == len(testbed.instances)
+    stage, final = first.stages
+    labels = testbed.labels()
+    assert stage.metrics.pairs == final.metrics.pairs == len(labels)
+    assert stage.metrics.relevant == sum(labels.values()) and stage.roc_auc is not None
+    assert final.metrics.flagged == stage.metrics.flagged  # one stage: the final verdict is its verdict
+    args = ["--quiet", "judge-eval", str(folder), "--config", str(config), "--store", str(store), "--json"]
+    args += ["--plot", str(tmp_path / "pr.png"), "--html", str(tmp_path / "page.html")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    again = json.loads(result.stdout)
+    assert again["runs"]["cos"]["calls_now"] == 0  # every call came from the store
+    assert again["stages"][0]["metrics"] == {k: v for k, v in stage.to_dict()["metrics"].items()}
+    assert (tmp_path / "pr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (tmp_path / "page.html").read_text()
+    assert "Judges against people" in page and "Flagged pairs" in page and "Unflagged but close" in page
+    assert "<i>" not in page and "&lt;i&gt;" in page  # every text escaped
+    assert "human grade" in page
