@@ -1,7 +1,9 @@
 """Fixtures shared by the whole suite.
 
 Real data lives in ../shared/data beside the checkout (CI has it; a user's fresh clone may not):
-tests that need it use these fixtures and skip with a clear reason when it is absent.
+tests that need it use these fixtures and skip with a clear reason when it is absent. Tests of a mechanism
+use the sample that ships with hardneg instead (`sample_train`, and `sample_stage1` / `sample_stage2`: the
+sample judged in the reference implementation's layout, see tests/support/judged_sample.py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ import os
 from pathlib import Path
 
 import pytest
+
+from hardneg.data.sample import sample_train_path
+from support.judged_sample import write_judged_sample
+from support.tiny_beir import make_beir
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HARDNEG_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -50,3 +56,35 @@ def scifact_dir() -> Path:
 @pytest.fixture(scope="session")
 def arguana_dir() -> Path:
     return _need(SHARED_DATA / "arguana")
+
+
+# -- the shipped sample (no ../shared needed) -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sample_train() -> Path:
+    """The shipped sample: 24 Tevatron instances (6-10 negatives each), 5 known false negatives."""
+    return sample_train_path()
+
+
+@pytest.fixture(scope="session")
+def sample_judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_judged_sample(tmp_path_factory.mktemp("sample-judged"))
+
+
+@pytest.fixture(scope="session")
+def sample_stage1(sample_judged: tuple[Path, Path]) -> Path:
+    """The 24 sample instances judged at stage 1 (9 flagged), as the reference implementation writes them."""
+    return sample_judged[0]
+
+
+@pytest.fixture(scope="session")
+def sample_stage2(sample_judged: tuple[Path, Path]) -> Path:
+    """The 9 rows stage 1 flagged, judged at stage 2 (5 still flagged: the known false negatives)."""
+    return sample_judged[1]
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A tiny hand-made BEIR folder (tests/support/tiny_beir.py)."""
+    return make_beir(tmp_path / "tinyset")

@@ -32,7 +32,8 @@ def test_stage_packages_are_the_packages_and_run_their_stage() -> None:
 
 def test_calling_a_stage_package_calls_its_function() -> None:
     verdict = hardneg.FinalVerdict("q1", 1, better=["n1"], worse=[])
-    inst = hardneg.Instance("q1", "query", [hardneg.Passage("p", "pos")], [hardneg.Passage("n1", "a"), hardneg.Passage("n2", "b")])
+    negatives = [hardneg.Passage("n1", "a"), hardneg.Passage("n2", "b")]
+    inst = hardneg.Instance("q1", "query", [hardneg.Passage("p", "pos")], negatives)
     out = hardneg.relabel([inst], {"q1": verdict}, treatment="hn_remove")
     assert [p.docid for p in out[0].negatives] == ["n2"]
     assert pickle.loads(pickle.dumps(hardneg.relabel.run.relabel)) is hardneg.relabel.run.relabel

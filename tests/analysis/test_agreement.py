@@ -1,4 +1,4 @@
-"""Agreement on hand-built pairs with a known kappa, on qrels files, and on the real rlhn-sample verdicts."""
+"""Agreement on hand-built pairs with a known kappa, and on the real rlhn-sample verdicts."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from hardneg.analysis.agreement import compare
-from hardneg.analysis.labels import LabelSet, labels_from_qrels, labels_from_store, load_labels
-from hardneg.errors import ConfigError, InputError
-from hardneg.judge.base import JudgeOutput
+from hardneg.analysis.labels import LabelSet, load_labels
+from hardneg.errors import ConfigError
 from hardneg.judge.importer import import_judgments
 from hardneg.judge.store import JudgmentStore
 
@@ -50,38 +49,6 @@ def test_constant_labels_give_no_kappa_and_disjoint_sets_fail() -> None:
     assert compare(a, LabelSet("b", dict(a.binary))).binary["kappa"] is None
     with pytest.raises(ConfigError):
         compare(a, LabelSet("c", {("x", "1"): 1}))
-
-
-def test_qrels_beir_and_trec(tmp_path: Path) -> None:
-    beir = tmp_path / "test.tsv"
-    beir.write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t1\nq1\td3\t0\n")
-    trec = tmp_path / "qrels.txt"
-    trec.write_text("q1 0 d1 2\nq1 0 d2 1\nq1 0 d3 0\n")
-    for path in (beir, trec):
-        assert labels_from_qrels(path).binary == {("q1", "d1"): 1, ("q1", "d2"): 1, ("q1", "d3"): 0}
-        assert labels_from_qrels(path, threshold=2).binary[("q1", "d2")] == 0
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("query-id\tcorpus-id\tscore\nq1\td1\tyes\n")
-    with pytest.raises(InputError) as info:
-        labels_from_qrels(bad)
-    assert info.value.problem.line == 2 and info.value.problem.field == "score"
-    with pytest.raises(ConfigError):
-        load_labels("nonsense:thing")
-
-
-def test_store_sources_and_score_judges(tmp_path: Path) -> None:
-    store = JudgmentStore(tmp_path / "j.db")
-    store.put("q1", 1, "emb", {"model": "minilm"}, JudgeOutput(["a", "b", "c"], scores={"a": 0.9, "b": 0.2, "c": 0.6}))
-    store.put("q1", 2, "llm", {"model": "big"}, JudgeOutput(["a", "b", "c"], better=["a"], worse=["c"]))
-    store.put("q2", 2, "llm", {"model": "big"}, JudgeOutput(["x"], status="parse_error", reason="no verdict"))
-    with pytest.raises(ConfigError):
-        labels_from_store(store, stage=1)  # scores need a threshold
-    emb = load_labels("stage:1", store=store, score_threshold=0.5)
-    llm = load_labels("judge:llm", store=store)
-    assert llm.three == {("q1", "a"): "better", ("q1", "b"): "none", ("q1", "c"): "worse"}
-    assert llm.notes == {"judgments_parse_error": 1}
-    result = compare(emb, llm)
-    assert result.binary["kappa"] == pytest.approx(1.0) and result.three is None
 
 
 # -- the real verdicts ------------------------------------------------------------------------------------------
@@ -125,33 +92,3 @@ def test_gpt4o_mini_vs_gpt4o_on_rlhn_sample(tmp_path: Path, rlhn_stage1: Path, r
     # what this FiQA half gives (judges.md's 0.569 is on 50 instances, FiQA + MS MARCO)
     assert round(result.binary["kappa"], 3) == 0.412
     assert result.three is not None and result.only_a == 8 * 15
-
-
-def test_final_verdicts_across_two_stores(tmp_path: Path, rlhn_stage1: Path, rlhn_stage2: Path) -> None:
-    """`final` reads what relabel would use; `final:STORE` compares against another store's final verdicts."""
-    cascade_db, mini_db = tmp_path / "cascade.sqlite", tmp_path / "mini.sqlite"
-    with JudgmentStore(cascade_db) as store:
-        import_judgments([rlhn_stage1], 1, "gpt-4o-mini", store)
-        import_judgments([rlhn_stage2], 2, "gpt-4o", store)
-    with JudgmentStore(mini_db) as store:
-        import_judgments([rlhn_stage1], 1, "gpt-4o-mini", store)
-
-    with JudgmentStore(cascade_db, readonly=True) as store:
-        final = load_labels("final", store=store)
-        finals = store.final_verdicts()
-    # every negative of the 25 instances was judged by stage 1: 25 x 15 pairs
-    assert len(final) == 25 * 15
-    flagged = {(qid, d) for qid, v in finals.items() for d in (*v.better, *v.worse)}
-    assert {pair for pair, label in final.binary.items() if label} == flagged
-    assert final.three is not None and final.three[next(iter(sorted(flagged)))] in ("better", "worse")
-
-    # stage-1 final verdicts (another store) against the cascade's: they differ exactly on the 17 routed queries
-    mini = load_labels(f"final:{mini_db}")
-    result = compare(mini, final)
-    assert result.pairs == 25 * 15
-    differing = {qid for (qid, d), label in mini.binary.items() if label != final.binary[(qid, d)]}
-    with gzip.open(rlhn_stage2, "rt") as handle:
-        routed = {str(json.loads(line)["query_id"]) for line in handle}
-    assert differing <= routed and differing
-    with pytest.raises(InputError):
-        load_labels(f"final:{tmp_path / 'missing.sqlite'}")

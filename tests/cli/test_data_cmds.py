@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from hardneg.cli import app
@@ -112,3 +113,12 @@ def test_convert_bad_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert unknown.exit_code == 2
     assert "unknown export layout" in unknown.stderr
     assert not (tmp_path / "x.jsonl").exists()
+
+
+@pytest.mark.shared
+def test_rlhn_cli_stats(rlhn_stage1: Path) -> None:
+    result = CliRunner().invoke(app, ["--quiet", "stats", str(rlhn_stage1), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["instances"], data["problems"]) == (25, 0)
+    assert data["subsets"]["fiqa"]["negatives_mean"] == 15.0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hardneg.data.atomic import atomic_path
+from hardneg.data.atomic import atomic_dir, atomic_path, temp_path
 
 # The child writes rows from a slow generator and says "started" once rows are flowing into the temp file.
 CHILD = r"""
@@ -42,7 +42,8 @@ def test_kill_9_midway_leaves_no_target(tmp_path: Path, name: str) -> None:
         time.sleep(0.2)
         # The partial output exists, under a temp name only.
         temps = [p.name for p in tmp_path.iterdir()]
-        assert temps and all(t.startswith(f".{name}.") and ".tmp" in t for t in temps), temps
+        # one temp name, one level: `.<target>.hardneg-tmp-<host>-<pid>` (issue #13 replaced `.<target>.<rand>.tmp*`)
+        assert temps == [temp_path(target).name.replace(str(os.getpid()), str(child.pid))], temps
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
     finally:
@@ -51,8 +52,12 @@ def test_kill_9_midway_leaves_no_target(tmp_path: Path, name: str) -> None:
             child.wait()
     assert child.returncode == -signal.SIGKILL
     assert not target.exists()
-    # kill -9 gives no chance to clean up: a stray `.NAME.*.tmp*` may remain, never the target itself.
+    # kill -9 gives no chance to clean up: the temp may remain, never the target itself...
     assert all(p.name.startswith(f".{name}.") for p in tmp_path.iterdir())
+    # ... and the next write to the same target removes it, since its process is gone.
+    with atomic_dir(target) if name.endswith(".hf") else atomic_path(target) as tmp:
+        (tmp / "x").write_text("done") if tmp.is_dir() else tmp.write_text("done")
+    assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
 def test_exception_cleans_the_temp_file(tmp_path: Path) -> None:
@@ -67,7 +72,7 @@ def test_success_replaces_an_old_file(tmp_path: Path) -> None:
     target = tmp_path / "x.jsonl.gz"
     target.write_text("old")
     with atomic_path(target) as tmp:
-        assert tmp.name.endswith(".jsonl.gz")  # writers that pick a format by extension still work
+        assert tmp.name == temp_path(target).name and ".hardneg-tmp-" in tmp.name  # one recognisable name
         tmp.write_text("new")
         assert target.read_text() == "old"
     assert target.read_text() == "new"

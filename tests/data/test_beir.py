@@ -57,3 +57,14 @@ def test_beir_errors(tmp_path: Path) -> None:
     assert str(info.value) == f"{folder / 'corpus.jsonl'}:1: text: missing or not a string"
     with pytest.raises(InputError, match="not a BEIR folder"):
         load_beir(tmp_path / "nothing", "test")
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_scifact(scifact_dir: Path) -> None:
+    train = load_beir(scifact_dir, "train")
+    test = load_beir(scifact_dir, "test")
+    assert len(train.corpus) == 5183
+    assert (len(train.queries), sum(len(q) for q in train.qrels.values())) == (809, 919)
+    assert (len(test.queries), sum(len(q) for q in test.qrels.values())) == (300, 339)
+    assert all(p.text for p in train.corpus.values())

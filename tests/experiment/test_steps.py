@@ -119,7 +119,7 @@ def test_lock_and_stale_temp_folders(tmp_path: Path) -> None:
     folder = tmp_path / "exp"
     build(folder, source, 2, []).execute()
     # What a killed run leaves: a temp folder beside the step folders. The next run removes it.
-    stale = folder / "steps" / "scale" / ".x-0123.abcd.tmp"
+    stale = folder / "steps" / "scale" / ".x-0123.hardneg-tmp-otherhost-99"
     stale.mkdir()
     calls: list[str] = []
     build(folder, source, 2, calls).execute()

@@ -1,4 +1,5 @@
-"""Fixtures for the API-judge tests: a real llama.cpp OpenAI-compatible server and small real instances.
+"""Fixtures for the API-judge tests: a real llama.cpp OpenAI-compatible server and small real instances
+(helpers in tests/support/api_judge.py).
 
 The server runs SmolLM2-135M (judges near random: these tests check mechanics, not verdict quality) with an
 API key, so the tests also prove the client sends the key it reads from the environment.
@@ -12,11 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hardneg.data.io import read_instances, write_instances
-from hardneg.data.records import Instance
-
-KEY_ENV = "HARDNEG_TEST_API_KEY"
-MODEL = "local-judge"
+from hardneg.data.io import write_instances
+from support.api_judge import KEY_ENV, MODEL, small_instances
 
 
 def _need_server_packages() -> None:
@@ -46,21 +44,6 @@ def llama_server(api_key: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def key_env(api_key: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(KEY_ENV, api_key)
     return KEY_ENV
-
-
-def small_instances(rlhn_stage1: Path, n: int, negatives: int = 3, chars: int = 120) -> list[Instance]:
-    """The first n real FiQA instances, cut short (few negatives, short texts) so a 135M model answers fast."""
-    out = []
-    for instance in read_instances(rlhn_stage1):
-        instance.negatives = instance.negatives[:negatives]
-        instance.positives = instance.positives[:1]
-        for passage in instance.positives + instance.negatives:
-            passage.text = passage.text[:chars]
-        instance.extra = {}
-        out.append(instance)
-        if len(out) == n:
-            break
-    return out
 
 
 @pytest.fixture()

@@ -1,68 +1,18 @@
-"""Mining on tiny hand-made BEIR folders: self-id exclusion, skips, dense/hybrid paths, CLI and bad input."""
+"""Mining: on a tiny hand-made BEIR folder (self-id exclusion, skips, dense/hybrid paths, too few negatives),
+then on the real SciFact train split (skipped when ../shared/data is absent)."""
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from hardneg.cli import app
-from hardneg.data.beir import load_beir
+from hardneg.data.beir import BeirData, load_beir, load_qrels
 from hardneg.data.io import read_instances
 from hardneg.data.records import passage_text
-from hardneg.errors import ConfigError
-from hardneg.mine import MineConfig, MineReport, mine_beir, mine_instances, parse_range
+from hardneg.mine import MineConfig, MineReport, mine_beir, mine_instances
 from hardneg.retrieval import Retriever, embedding_cache_path, encode_texts, load_encoder
-
-DOCS = {
-    "a1": ("Cats", "Cats are small domesticated carnivores that purr and hunt mice."),
-    "a2": ("", "Dogs are loyal animals; a dog barks and fetches sticks."),
-    "a3": ("Mice", "Mice are small rodents that cats hunt at night."),
-    "a4": ("", "Stock markets crash when investors panic and sell shares."),
-    "a5": ("", "Interest rates set by central banks move stock markets."),
-    "a6": ("", "Cats and dogs can live together when raised as pets."),
-    "a7": ("", "Small carnivores such as cats hunt mice and birds."),
-    "a8": ("", "Farmers markets sell fresh vegetables every week."),
-    "q1": ("", "Cats should be kept indoors: they hunt mice and small birds."),  # also a query id (ArguAna)
-}
-QUERIES = {
-    "q1": "Cats should be kept indoors: they hunt mice and small birds.",
-    "q2": "why do stock markets crash",
-    "q3": "do dogs bark",
-    "q4": "a query whose qrels are all zero",
-}
-QRELS = [("q1", "a1", 1), ("q1", "a4", 0), ("q2", "a4", 2), ("q2", "a5", 1), ("q3", "a2", 1), ("q4", "a6", 0)]
-
-
-def make_beir(folder: Path, qrels: list[tuple[str, str, int]] = QRELS) -> Path:
-    (folder / "qrels").mkdir(parents=True)
-    with open(folder / "corpus.jsonl", "w") as handle:
-        for docid, (title, text) in DOCS.items():
-            handle.write(json.dumps({"_id": docid, "title": title, "text": text}) + "\n")
-    with open(folder / "queries.jsonl", "w") as handle:
-        for qid, text in QUERIES.items():
-            handle.write(json.dumps({"_id": qid, "text": text}) + "\n")
-    with open(folder / "qrels" / "train.tsv", "w") as handle:
-        handle.write("query-id\tcorpus-id\tscore\n")
-        handle.writelines(f"{q}\t{d}\t{s}\n" for q, d, s in qrels)
-    return folder
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    return make_beir(tmp_path / "tinyset")
-
-
-def test_parse_range() -> None:
-    assert parse_range("10-100") == (10, 100)
-    assert parse_range(" 0 - 5 ") == (0, 5)
-    for bad in ("10", "100-10", "a-b", "5-5"):
-        with pytest.raises(ConfigError):
-            parse_range(bad)
 
 
 def test_bm25_self_id_positives_and_skips(tiny: Path, tmp_path: Path) -> None:
@@ -133,63 +83,6 @@ def test_dense_and_hybrid_tiny(tiny: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(emb, direct, atol=1e-5)
 
 
-@pytest.mark.slow
-def test_encode_cache_hit_and_damaged_cache(tmp_path: Path) -> None:
-    model = load_encoder()
-    texts = ["first text", "second, longer text about retrieval", "third"]
-    first = encode_texts(model, texts, cache_dir=tmp_path, prefix="q: ")
-    path = embedding_cache_path(model, texts, prefix="q: ", cache_dir=tmp_path)
-    assert path.is_file()
-    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
-    # Prove the second call reads the file: put known values there.
-    marker = np.full_like(first, 0.5)
-    np.save(path, marker)
-    assert np.array_equal(encode_texts(model, texts, cache_dir=tmp_path, prefix="q: "), marker)
-    # Another prefix or max length is another key.
-    assert embedding_cache_path(model, texts, prefix="", cache_dir=tmp_path) != path
-    assert embedding_cache_path(model, texts, prefix="q: ", max_length=32, cache_dir=tmp_path) != path
-    # A damaged file (wrong shape) is recomputed.
-    np.save(path, np.zeros((1, 3), dtype=np.float32))
-    np.testing.assert_allclose(encode_texts(model, texts, cache_dir=tmp_path, prefix="q: "), first, atol=1e-5)
-
-
-def test_cli_json_report(tiny: Path, tmp_path: Path) -> None:
-    out = tmp_path / "rows.jsonl.gz"
-    result = CliRunner().invoke(
-        app, ["mine", str(tiny), "--split", "train", "-o", str(out), "--negatives", "2", "--subset", "toy", "--json"]
-    )
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert report["instances"] == 3
-    assert report["skipped"]["no_positive"] == 1
-    assert report["queries"] == 4
-    assert report["negatives_per_instance"]["max"] <= 2
-    assert set(report["removed"]) >= {"positive", "self_id", "relative_margin", "absolute_margin"}
-    with gzip.open(out, "rt") as handle:
-        rows = [json.loads(line) for line in handle]
-    assert len(rows) == 3 and {r["subset"] for r in rows} == {"toy"}
-
-
-def test_cli_missing_split_and_broken_corpus(tiny: Path, tmp_path: Path) -> None:
-    out = tmp_path / "rows.jsonl"
-    runner = CliRunner()
-    result = runner.invoke(app, ["mine", str(tiny), "--split", "dev", "-o", str(out)])
-    assert result.exit_code == 2
-    assert "dev.tsv" in result.stderr and "split" in result.stderr
-    assert not out.exists()
-
-    with open(tiny / "corpus.jsonl", "a") as handle:
-        handle.write('{"_id": "bad", "text": \n')
-    result = runner.invoke(app, ["mine", str(tiny), "-o", str(out)])
-    assert result.exit_code == 2
-    assert f"{tiny / 'corpus.jsonl'}:{len(DOCS) + 1}:" in result.stderr
-    assert not out.exists()
-    assert not list(tmp_path.glob(".rows.jsonl*"))  # no temp file left behind
-
-    result = runner.invoke(app, ["mine", str(tiny), "-o", str(out), "--range", "50-10"])
-    assert result.exit_code == 2 and "--range" in result.stderr
-
-
 def test_too_few_negatives_is_counted(tiny: Path) -> None:
     data = load_beir(tiny, "train")
     report = MineReport()
@@ -199,3 +92,127 @@ def test_too_few_negatives_is_counted(tiny: Path) -> None:
     assert "q2" not in rows
     assert report.skipped["too_few_negatives"] >= 1
     assert report.instances + sum(report.skipped.values()) == report.queries
+
+
+# -- the real SciFact train split (BM25; dense once, with its embedding cache) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def scifact(scifact_dir: Path) -> BeirData:
+    return load_beir(scifact_dir, "train")
+
+
+@pytest.fixture(scope="module")
+def bm25(scifact: BeirData) -> Retriever:
+    return Retriever(scifact.corpus, "bm25")
+
+
+def run(
+    data: BeirData, retriever: Retriever, n_queries: int | None = None, **options: object
+) -> tuple[list, MineReport]:
+    qrels = dict(list(data.qrels.items())[:n_queries]) if n_queries else data.qrels
+    report = MineReport()
+    config = MineConfig(method="bm25", **options)  # type: ignore[arg-type]
+    rows = list(mine_instances(data.corpus, data.queries, qrels, config, report=report, retriever=retriever))
+    return rows, report
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_bm25_train_file(scifact_dir: Path, tmp_path: Path) -> None:
+    qrels = load_qrels(scifact_dir, "train")
+    # Every SciFact train query has at least one positive label, so none may be skipped.
+    assert len(qrels) == 809 and all(any(v > 0 for v in labels.values()) for labels in qrels.values())
+    out = tmp_path / "scifact.train.jsonl"
+    report = mine_beir(scifact_dir, "train", out, MineConfig(method="bm25", negatives=30))
+    rows = list(read_instances(out))
+    assert report.instances == len(rows) == 809
+    assert sum(report.skipped.values()) == 0
+    assert {r.subset for r in rows} == {"scifact"}
+    for row in rows:
+        positives = {d for d, v in qrels[row.query_id].items() if v > 0}
+        assert set(row.positive_ids) == positives
+        assert not set(row.negative_ids) & positives
+        assert len(set(row.negative_ids)) == len(row.negative_ids) <= 30
+    assert report.removed["positive"] > 0  # positives are retrieved in SciFact's top-100, then dropped
+    per = report.to_dict()["negatives_per_instance"]
+    assert per["max"] == 30 and per["min"] >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_range_skips_top_ranks(scifact: BeirData, bm25: Retriever) -> None:
+    rows, _ = run(scifact, bm25, 100, range_start=10, range_end=100, negatives=20, save_scores=True)
+    first = list(scifact.qrels)[:100]
+    top = bm25.search({q: scifact.queries[q] for q in first}, 10)
+    for row in rows:
+        assert not set(row.negative_ids) & {d for d, _ in top[row.query_id]}
+        assert all(11 <= p.extra["rank"] <= 100 for p in row.negatives)
+    full, _ = run(scifact, bm25, 100, range_start=0, range_end=100, negatives=20)
+    # Without the skip, most instances start inside the top 10.
+    assert sum(set(r.negative_ids) & {d for d, _ in top[r.query_id]} != set() for r in full) > 50
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_random_sampling_seeds(scifact: BeirData, bm25: Retriever) -> None:
+    a, _ = run(scifact, bm25, 50, sampling="random", seed=1, negatives=5)
+    b, _ = run(scifact, bm25, 50, sampling="random", seed=1, negatives=5)
+    c, _ = run(scifact, bm25, 50, sampling="random", seed=2, negatives=5)
+    top, _ = run(scifact, bm25, 50, sampling="top", negatives=5)
+    ids = lambda rows: [r.negative_ids for r in rows]  # noqa: E731
+    assert ids(a) == ids(b)
+    assert ids(a) != ids(c)
+    assert ids(a) != ids(top)
+    # Random picks come from the whole range, in rank order.
+    assert all(len(r.negatives) == 5 for r in a)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_margins_remove_what_they_should(scifact: BeirData, bm25: Retriever) -> None:
+    base, _ = run(scifact, bm25, 100, negatives=100, save_scores=True)
+    rel, rel_report = run(scifact, bm25, 100, negatives=100, save_scores=True, relative_margin=0.1)
+    ab, ab_report = run(scifact, bm25, 100, negatives=100, save_scores=True, absolute_margin=2.0)
+    assert rel_report.removed["relative_margin"] > 0 and ab_report.removed["absolute_margin"] > 0
+    by_id = {r.query_id: r for r in base}
+    for rows, limit in ((rel, lambda p: 0.9 * p), (ab, lambda p: p - 2.0)):
+        for row in rows:
+            floor = min(p.extra["score"] for p in row.positives)
+            expected = [n.docid for n in by_id[row.query_id].negatives if n.extra["score"] <= limit(floor) + 1e-6]
+            assert row.negative_ids == expected
+    # The window (100) is never larger than --negatives, so the report's count is exactly the difference.
+    kept = sum(len(r.negatives) for r in rel)
+    assert sum(len(r.negatives) for r in base) - kept == rel_report.removed["relative_margin"]
+    # Positives not retrieved still get an exact score (so the margin is right for them too).
+    assert any(p.extra["rank"] is None for r in base for p in r.positives)
+    assert all(isinstance(p.extra["score"], float) for r in base for p in r.positives)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.timeout(900)
+def test_dense_scifact_and_cache_hit(scifact: BeirData, tmp_path: Path) -> None:
+    cache = tmp_path / "emb"
+    queries = dict(list(scifact.queries.items())[:100])
+    qrels = {q: scifact.qrels[q] for q in queries}
+    config = MineConfig(
+        method="dense", negatives=10, range_start=5, range_end=50, save_scores=True, cache_dir=str(cache)
+    )
+    report = MineReport()
+    rows = list(mine_instances(scifact.corpus, queries, qrels, config, report=report))
+    assert len(rows) == 100
+    for row in rows:
+        assert not set(row.negative_ids) & {d for d, v in qrels[row.query_id].items() if v > 0}
+        assert all(6 <= p.extra["rank"] <= 50 for p in row.negatives)
+    texts = [passage_text(p, with_title=True) for p in scifact.corpus.values()]
+    # Second build with the same encoder backend: corpus embeddings from cache.
+    retriever = Retriever(scifact.corpus, "dense", cache_dir=cache, backend=config.backend)
+    path = embedding_cache_path(retriever.model, texts, cache_dir=cache)
+    assert path.is_file()
+    cached = np.load(path)
+    assert cached.shape == (len(texts), 384)
+    again = list(mine_instances(scifact.corpus, queries, qrels, config, retriever=retriever))
+    assert [r.to_row() for r in again] == [r.to_row() for r in rows]
+    # A cache hit returns the stored array without running the model.
+    assert np.array_equal(encode_texts(retriever.model, texts, cache_dir=cache), cached)

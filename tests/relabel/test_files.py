@@ -1,4 +1,5 @@
-"""Relabel the real rlhn-sample with the reference implementation's GPT-4o-mini / GPT-4o verdicts.
+"""relabel_file: streams, keeps the format, writes atomically; then relabels the real rlhn-sample with the
+reference implementation's GPT-4o-mini / GPT-4o verdicts.
 
 The expected docids are read from the raw responses here, independently of hardneg's parser and store:
 the `<verdict>` section's `Doc (i)` references, mapped through the row's own prompt-order id list.
@@ -15,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from hardneg.data.io import read_instances
+from hardneg.data.io import read_instances, write_instances
+from hardneg.errors import ConfigError, InputError
 from hardneg.judge.importer import import_judgments
 from hardneg.judge.store import JudgmentStore
+from hardneg.judge.verdicts import FinalVerdict
 from hardneg.relabel import RelabelOptions, relabel_file
-
-pytestmark = [pytest.mark.slow, pytest.mark.shared]
+from support.relabel_cases import make, verdict
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
@@ -51,6 +53,8 @@ def expected_final(stage1: Path, stage2: Path, tags: tuple[str, ...]) -> dict[st
     return {q: list(dict.fromkeys(ids)) for q, ids in final.items()}
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 @pytest.mark.parametrize(("tags", "lists"), [("both", ("better", "worse")), ("better", ("better",))])
 def test_rlhn_moves_exactly_what_gpt4o_listed(
     tmp_path: Path, store: JudgmentStore, rlhn_stage1: Path, rlhn_stage2: Path, tags: str, lists: tuple[str, ...]
@@ -74,6 +78,8 @@ def test_rlhn_moves_exactly_what_gpt4o_listed(
     assert report.total.unjudged == 0 and report.total.failed == 0
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_stage2_verdicts_replace_stage1(tmp_path: Path, store: JudgmentStore, rlhn_stage1: Path) -> None:
     # stage 1 listed negatives in 17 instances; the final (stage-2) verdicts list fewer: only those are removed
     report = relabel_file(rlhn_stage1, tmp_path / "removed.jsonl", store.final_verdicts(), RelabelOptions("remove"))
@@ -84,3 +90,38 @@ def test_stage2_verdicts_replace_stage1(tmp_path: Path, store: JudgmentStore, rl
     # the stage-1-only variant (better list) from the same store
     stage1 = {q: v for q, v in store.final_verdicts().items() if v.stage == 1}
     assert len(stage1) == 8  # the 8 instances stage 1 did not route
+
+
+def test_relabel_file_streams_and_keeps_format(tmp_path: Path) -> None:
+    instances = [make(f"q{i}", shuffle_seed=i) for i in range(5)]
+    src = tmp_path / "train.jsonl.gz"
+    write_instances(src, instances)
+    verdicts = {"q0": verdict("q0", [2], [3]), "q3": verdict("q3", list(range(6)), [])}
+    seen: list[int] = []
+    out_path = tmp_path / "out" / "clean.jsonl.gz"
+    report = relabel_file(src, out_path, verdicts, RelabelOptions(treatment="rlhn"), progress=seen.append)
+    assert seen == [1, 2, 3, 4, 5]
+    with gzip.open(out_path, "rt") as handle:
+        assert len(handle.readlines()) == 4
+    got = {i.query_id: i for i in read_instances(out_path)}
+    assert set(got) == {"q0", "q1", "q2", "q4"}
+    assert sorted(got["q0"].positive_ids) == ["q0-n2", "q0-n3", "q0-p0"]
+    assert report.total.dropped["too_few_negatives"] == 1  # q3: all six moved, none left
+    # parquet output by `to`, and by name
+    report = relabel_file(src, tmp_path / "clean.parquet", verdicts, RelabelOptions(treatment="hn_remove"))
+    assert len(list(read_instances(tmp_path / "clean.parquet"))) == 4
+    relabel_file(src, tmp_path / "clean_noext", verdicts, RelabelOptions(treatment="default"), to="jsonl")
+    assert len((tmp_path / "clean_noext").read_text().splitlines()) == 5
+    with pytest.raises(ConfigError):
+        relabel_file(src, tmp_path / "x.jsonl", verdicts, to="parquet")
+
+
+def test_relabel_file_atomic_on_error(tmp_path: Path) -> None:
+    src = tmp_path / "train.jsonl"
+    write_instances(src, [make("q0"), make("q1")])
+    out_path = tmp_path / "clean.jsonl"
+    with pytest.raises(InputError) as info:
+        relabel_file(src, out_path, {"q1": FinalVerdict("q1", 1, ["nope"], [])})
+    assert info.value.problem.line == 2 and str(src) in str(info.value)
+    assert not out_path.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["train.jsonl"]

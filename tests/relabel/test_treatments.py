@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import random
-from pathlib import Path
 
 import pytest
 
-from hardneg.data.io import read_instances, write_instances
 from hardneg.data.records import Instance, Passage
 from hardneg.errors import ConfigError, InputError
 from hardneg.judge.verdicts import FinalVerdict
-from hardneg.relabel import RelabelOptions, RelabelReport, relabel_file, relabel_instances
-
-
-def make(qid: str, negs: int = 6, pos: int = 1, subset: str = "fiqa", shuffle_seed: int | None = None) -> Instance:
-    negatives = [Passage(f"{qid}-n{i}", f"negative {i} of {qid}", extra={"score": float(i)}) for i in range(negs)]
-    if shuffle_seed is not None:
-        random.Random(shuffle_seed).shuffle(negatives)
-    return Instance(
-        query_id=qid,
-        query=f"query {qid}",
-        positives=[Passage(f"{qid}-p{i}", f"positive {i}") for i in range(pos)],
-        negatives=negatives,
-        subset=subset,
-        extra={"note": qid},
-    )
-
-
-def verdict(qid: str, better: list[int], worse: list[int], status: str = "ok", stage: int = 2) -> FinalVerdict:
-    return FinalVerdict(
-        query_id=qid,
-        stage=stage,
-        better=[f"{qid}-n{i}" for i in better],
-        worse=[f"{qid}-n{i}" for i in worse],
-        status=status,  # type: ignore[arg-type]
-    )
+from hardneg.relabel import RelabelOptions, RelabelReport, relabel_instances
+from support.relabel_cases import make, verdict
 
 
 def run(
@@ -184,36 +157,21 @@ def test_bad_options() -> None:
             RelabelOptions(**opts)  # type: ignore[arg-type]
 
 
-def test_relabel_file_streams_and_keeps_format(tmp_path: Path) -> None:
-    instances = [make(f"q{i}", shuffle_seed=i) for i in range(5)]
-    src = tmp_path / "train.jsonl.gz"
-    write_instances(src, instances)
-    verdicts = {"q0": verdict("q0", [2], [3]), "q3": verdict("q3", list(range(6)), [])}
-    seen: list[int] = []
-    out_path = tmp_path / "out" / "clean.jsonl.gz"
-    report = relabel_file(src, out_path, verdicts, RelabelOptions(treatment="rlhn"), progress=seen.append)
-    assert seen == [1, 2, 3, 4, 5]
-    with gzip.open(out_path, "rt") as handle:
-        assert len(handle.readlines()) == 4
-    got = {i.query_id: i for i in read_instances(out_path)}
-    assert set(got) == {"q0", "q1", "q2", "q4"}
-    assert sorted(got["q0"].positive_ids) == ["q0-n2", "q0-n3", "q0-p0"]
-    assert report.total.dropped["too_few_negatives"] == 1  # q3: all six moved, none left
-    # parquet output by `to`, and by name
-    report = relabel_file(src, tmp_path / "clean.parquet", verdicts, RelabelOptions(treatment="hn_remove"))
-    assert len(list(read_instances(tmp_path / "clean.parquet"))) == 4
-    relabel_file(src, tmp_path / "clean_noext", verdicts, RelabelOptions(treatment="default"), to="jsonl")
-    assert len((tmp_path / "clean_noext").read_text().splitlines()) == 5
-    with pytest.raises(ConfigError):
-        relabel_file(src, tmp_path / "x.jsonl", verdicts, to="parquet")
+def test_rlhn_plus_filter_relabels_better_and_removes_worse() -> None:
+    from hardneg.data.records import Instance, Passage
+    from hardneg.judge.verdicts import FinalVerdict
+    from hardneg.relabel.treatments import RelabelOptions, RelabelReport, relabel_instances
 
-
-def test_relabel_file_atomic_on_error(tmp_path: Path) -> None:
-    src = tmp_path / "train.jsonl"
-    write_instances(src, [make("q0"), make("q1")])
-    out_path = tmp_path / "clean.jsonl"
-    with pytest.raises(InputError) as info:
-        relabel_file(src, out_path, {"q1": FinalVerdict("q1", 1, ["nope"], [])})
-    assert info.value.problem.line == 2 and str(src) in str(info.value)
-    assert not out_path.exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["train.jsonl"]
+    inst = Instance("q", "query", [Passage("p", "pos")], [Passage(d, d) for d in ("b1", "w1", "w2", "n1", "n2")])
+    verdict = FinalVerdict("q", 2, better=["b1"], worse=["w1", "w2"])
+    options = RelabelOptions(treatment="rlhn+filter", tags="better")  # R+F reads both lists whatever `tags` says
+    report = RelabelReport(options)
+    (out,) = relabel_instances([inst], {"q": verdict}, options, report=report)
+    assert out.positive_ids == ["p", "b1"] and out.negative_ids == ["n1", "n2"]
+    total = report.total
+    assert (total.negatives_moved, total.negatives_removed, total.flags, total.changed) == (1, 2, 3, 1)
+    # the other treatments keep their counts: rlhn moves all three flags, hn_remove removes them
+    for treatment, moved, removed in (("rlhn", 3, 0), ("hn_remove", 0, 3)):
+        report = RelabelReport(RelabelOptions(treatment=treatment))
+        list(relabel_instances([inst], {"q": verdict}, RelabelOptions(treatment=treatment), report=report))
+        assert (report.total.negatives_moved, report.total.negatives_removed) == (moved, removed)

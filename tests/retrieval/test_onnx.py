@@ -13,9 +13,8 @@ from typer.testing import CliRunner
 
 from hardneg.cli import app
 from hardneg.errors import ConfigError
-from hardneg.mine import MineConfig
 from hardneg.models import ModelError
-from hardneg.retrieval.encoders import load_encoder, resolve_backend
+from hardneg.retrieval.encoders import load_encoder
 from hardneg.retrieval.onnx import (
     META_FILE,
     UNSUPPORTED_FILE,
@@ -62,21 +61,6 @@ def test_pooling_modes_by_hand() -> None:
     np.testing.assert_allclose(pool(hidden, mask, "mean_sqrt_len_tokens"), [[4.0 / np.sqrt(2), -2.0 / np.sqrt(2)]])
     with pytest.raises(OnnxUnsupported):
         pool(hidden, mask, "lasttoken")
-
-
-def test_resolve_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert resolve_backend("torch") == "torch"
-    assert resolve_backend("onnx", "cuda") == "onnx"
-    assert resolve_backend("auto", "cuda") == "torch"  # ONNX here is CPU only: a GPU is faster with torch
-    assert resolve_backend("auto", "cpu") == "onnx"
-    monkeypatch.setattr("hardneg.retrieval.onnx.onnx_runtime_installed", lambda: False)
-    assert resolve_backend("auto", "cpu") == "torch"
-    # the library names its parameter; the CLI maps it to --backend (tests/cli)
-    with pytest.raises(ConfigError, match=r"^backend: ") as raised:
-        resolve_backend("tensorflow")
-    assert raised.value.param == "backend"
-    with pytest.raises(ConfigError, match=r"^backend: "):
-        MineConfig(method="dense", backend="tensorflow").check()
 
 
 @pytest.mark.slow

@@ -9,6 +9,12 @@
   port and waits until it answers.
 
 All bind to 127.0.0.1 only.
+
+Test helpers that several test modules share (imported by module, never re-exported here):
+`support.lexical_judges` (fast deterministic judges for cascade tests, registered on import),
+`support.judged_sample` (the shipped sample judged in the reference implementation's layout),
+`support.api_judge` (the served model's name, small real instances), `support.relabel_cases` (hand-built
+instances and verdicts) and `support.tiny_beir` (a tiny hand-made BEIR folder).
 """
 
 from __future__ import annotations

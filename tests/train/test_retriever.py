@@ -165,12 +165,3 @@ def test_cached_loss_and_lora_paths_train(workdir: Path) -> None:
     assert model[1].pooling_mode == "lasttoken"
     assert _changed(workdir / "lora") > 0
     assert model.encode(["a query"]).shape == (1, 384)
-
-
-def test_bad_training_file_exits_2(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"query_id": "q1", "query": "x", "positive_passages": "oops"}\n')
-    result = CliRunner().invoke(app, ["--quiet", "train", "retriever", str(bad), "-o", str(tmp_path / "m")])
-    assert result.exit_code == 2
-    assert "bad.jsonl:1" in result.output
-    assert not (tmp_path / "m").exists()

@@ -123,3 +123,32 @@ def test_prefix_reuse_equals_full_prompt_default_model(instances: list[Instance]
             assert judge._p_yes() == pytest.approx(reused[docid], abs=1e-6)
     finally:
         judge.close()
+
+
+def test_the_yes_no_judge_keeps_its_store_key_and_the_graded_one_has_its_own() -> None:
+    from hardneg.judge.backends.llama_pointwise import LlamaGradedJudge, LlamaPointwiseJudge
+    from hardneg.judge.base import config_hash
+
+    yes_no = LlamaPointwiseJudge("qwen2.5-coder-1.5b")
+    # the key the judge had before graded scales existed: stores judged with it stay valid
+    assert set(yes_no.config()) == {"kind", "model", "n_ctx", "max_passage_chars", "prompt", "reference_budget"}
+    graded = LlamaGradedJudge("qwen2.5-coder-1.5b")
+    assert graded.kind == "llm-graded" and graded.config()["scale"] == "graded"
+    assert config_hash(graded.config()) != config_hash(yes_no.config())
+
+
+@pytest.mark.slow
+def test_graded_scores_are_expected_grades() -> None:
+    from hardneg.data.io import read_instances
+    from hardneg.data.sample import sample_train_path
+    from hardneg.judge.backends.llama_pointwise import LlamaGradedJudge
+
+    pytest.importorskip("llama_cpp")
+    inst = next(iter(read_instances(sample_train_path())))
+    judge = LlamaGradedJudge("smollm2-135m", n_ctx=1024, max_passage_chars=300)
+    try:
+        out = judge.judge(inst, inst.negative_ids[:3])
+    finally:
+        judge.close()
+    assert out.status == "ok" and set(out.scores) == set(inst.negative_ids[:3])
+    assert all(0.0 <= s <= 3.0 for s in out.scores.values())

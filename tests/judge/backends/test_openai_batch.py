@@ -1,4 +1,5 @@
-"""The Batch API flow end to end against the local stand-in, which runs each batch on the real llama.cpp server."""
+"""The Batch API: stable request ids; the flow end to end against the local stand-in, which runs each batch on
+the real llama.cpp server."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ import yaml
 from hardneg.judge.backends.openai_batch import BatchJudge, custom_id
 from hardneg.judge.store import JudgmentStore
 from support import BatchStandIn, FaultProxy
-
-from .conftest import MODEL, small_instances
-
-pytestmark = [pytest.mark.slow, pytest.mark.shared]
+from support.api_judge import MODEL, small_instances
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_batch_submit_resume_collect_resubmit(llama_server, key_env, api_key, rlhn_stage1, tmp_path) -> None:
     instances = small_instances(rlhn_stage1, 3)
     items = [(i, i.negative_ids) for i in instances]
@@ -84,6 +84,8 @@ def test_batch_submit_resume_collect_resubmit(llama_server, key_env, api_key, rl
     con.close()
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_batch_stage_in_cascade_come_back_later(llama_server, key_env, api_key, rlhn_stage1, tmp_path) -> None:
     """`hardneg judge` with `wait: false` submits and returns; `hardneg batch collect` downloads; the next
     `hardneg judge` stores the answers without a new call."""
@@ -145,3 +147,11 @@ def test_batch_stage_in_cascade_come_back_later(llama_server, key_env, api_key, 
             second = run_cascade(data, cascade, store)
             assert second.stages[0].judged_now == 2 and store.count() == 2
         assert len(stand.batches) == 1 and len(stand.executed) == 2  # nothing submitted again
+
+
+def test_custom_id_is_stable_and_safe() -> None:
+    assert custom_id("abcdef0123456789", "q-1.a", 0) == "abcdef012345:q-1.a:0"
+    odd = custom_id("abcdef0123456789", "what? /é " * 10, 2)
+    assert odd == custom_id("abcdef0123456789", "what? /é " * 10, 2)
+    assert len(odd) <= 64 and all(c.isalnum() or c in "_.:-" for c in odd)
+    assert custom_id("abcdef0123456789", "a b", 0) != custom_id("abcdef0123456789", "a_b", 0)

@@ -1,4 +1,5 @@
-"""OpenAIJudge against a real OpenAI-compatible server (llama-cpp-python + SmolLM2-135M) over HTTP.
+"""OpenAIJudge: strict JSON verdicts, Retry-After, the API key; then against a real OpenAI-compatible server
+(llama-cpp-python + SmolLM2-135M) over HTTP.
 
 Traffic goes through `FaultProxy` (a real HTTP service on 127.0.0.1) so the tests can count requests and, in the
 fault test, break a seeded share of them.
@@ -6,21 +7,21 @@ fault test, break a seeded share of them.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from hardneg.judge.backends.openai_chat import OpenAIJudge
+from hardneg.errors import ConfigError
+from hardneg.judge.backends.openai_chat import OpenAIJudge, _retry_after, parse_json_verdict
 from hardneg.judge.cost import Budget, PriceTable, prompt_tokens
 from hardneg.judge.store import JudgmentStore
 from support import FaultPlan, FaultProxy
+from support.api_judge import MODEL, small_instances
 from support.proxy import prompt_key
 
-from .conftest import MODEL, small_instances
-
-pytestmark = [pytest.mark.slow, pytest.mark.shared]
 CHAT = "/v1/chat/completions"
 
 
@@ -29,6 +30,8 @@ def _db_bytes(path: Path) -> bytes:
     return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_judge_many_real_server(llama_server, key_env, api_key, rlhn_stage1, tmp_path, caplog) -> None:
     caplog.set_level(logging.DEBUG)  # the SDK's and httpx's debug logs too: the key must not be in any of them
     instances = small_instances(rlhn_stage1, 2, negatives=3)
@@ -69,6 +72,8 @@ def test_judge_many_real_server(llama_server, key_env, api_key, rlhn_stage1, tmp
     assert api_key.encode() not in _db_bytes(store_path)
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_wrong_key_fails_without_retry_and_without_echo(llama_server, rlhn_stage1, monkeypatch) -> None:
     wrong = "sk-wrong-key-0123456789abcdef"
     monkeypatch.setenv("HARDNEG_TEST_WRONG_KEY", wrong)
@@ -83,6 +88,8 @@ def test_wrong_key_fails_without_retry_and_without_echo(llama_server, rlhn_stage
     assert proxy.requests[CHAT] == 1  # an auth error is not retried
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_budget_stops_before_exceeding(llama_server, key_env, rlhn_stage1) -> None:
     instances = small_instances(rlhn_stage1, 4)
     prices = PriceTable({MODEL: {"input": 1.0, "output": 1.0}})
@@ -103,6 +110,8 @@ def test_budget_stops_before_exceeding(llama_server, key_env, rlhn_stage1) -> No
     assert real <= judge.budget.usd  # the server's own token counts stay under the cap
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_faults_every_instance_judged_or_failed_once(llama_server, key_env, rlhn_stage1, tmp_path) -> None:
     instances = small_instances(rlhn_stage1, 6)
     # Seeded: with these prompts seed 126 injects every kind of fault, one hang among them (a hang costs the
@@ -166,3 +175,50 @@ def test_faults_every_instance_judged_or_failed_once(llama_server, key_env, rlhn
     con = sqlite3.connect(store_path)
     assert con.execute("SELECT COUNT(*), COUNT(DISTINCT query_id) FROM judgments").fetchone() == (6, 6)
     con.close()
+
+
+DOCS = ["d1", "d2", "d3"]
+
+
+def test_json_verdict_strict() -> None:
+    out = parse_json_verdict('{"better": [2], "worse": [3, 2]}', DOCS, "stop")
+    assert (out.status, out.better, out.worse) == ("ok", ["d2"], ["d3"])
+    bad = {
+        '{"better": [4], "worse": []}': "only 1..3",
+        '{"better": [1]}': "exactly the keys",
+        '{"better": [1], "worse": [], "why": "x"}': "exactly the keys",
+        '{"better": ["1"], "worse": []}': "list of integers",
+        '{"better": [true], "worse": []}': "list of integers",
+        "<verdict>[]</verdict>": "not JSON",
+        "": "empty",
+    }
+    for text, reason in bad.items():
+        out = parse_json_verdict(text, DOCS, "stop")
+        assert out.status == "parse_error" and reason in out.reason, (text, out.reason)
+        assert out.better is None and out.worse is None  # never "no false negatives"
+    assert "truncated" in parse_json_verdict('{"better": [], "worse": []}', DOCS, "length").reason
+
+
+def test_retry_after_header_forms() -> None:
+    class Resp:
+        def __init__(self, headers: dict[str, str]) -> None:
+            self.headers = headers
+
+    class Exc(Exception):
+        def __init__(self, headers: dict[str, str]) -> None:
+            self.response = Resp(headers)
+
+    assert _retry_after(Exc({"retry-after": "2"})) == 2.0
+    assert _retry_after(Exc({"retry-after-ms": "250"})) == 0.25
+    assert 0 <= _retry_after(Exc({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) <= 1  # in the past
+    assert _retry_after(Exc({})) is None
+
+
+def test_missing_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HARDNEG_NO_SUCH_KEY", raising=False)
+    judge = OpenAIJudge("gpt-4o-mini", api_key_env="HARDNEG_NO_SUCH_KEY")
+    with pytest.raises(ConfigError, match="HARDNEG_NO_SUCH_KEY"):
+        judge._api_key()
+    with pytest.raises(ConfigError, match="json_schema"):
+        OpenAIJudge("m", json_schema="yes")
+    assert "api_key" not in json.dumps(judge.config()).lower()

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
-from hardneg.analysis.labels import (
-    labels_from_qrels,
-    labels_from_response_files,
-    labels_from_store,
-    labels_from_verdicts,
-)
-from hardneg.errors import ConfigError, InputError
-from hardneg.judge.calibration import calibrate, fuse_scores, routing_threshold, split_queries
+from hardneg.errors import ConfigError
+from hardneg.judge.calibration import calibrate, routing_threshold, split_queries
 
 
 def _synthetic(n_queries: int = 40, per_query: int = 12, seed: int = 1) -> tuple[dict, dict]:
@@ -105,91 +98,3 @@ def test_routing_threshold_keeps_the_asked_recall() -> None:
     assert 0.3 < full.routed_share_held_out < 0.5  # about the 40% of scores >= 0.6
     half = routing_threshold(scores, labels, recall=0.5)
     assert half.threshold > full.threshold and 0.5 <= half.recall_tune < 0.6
-
-
-def test_labels_from_verdicts_and_fusion_of_pair_scores() -> None:
-    labels = labels_from_verdicts([("q1", ["a", "b", "c"], ["b"], ["c"])]).graded
-    assert labels == {("q1", "a"): 0, ("q1", "b"): 2, ("q1", "c"): 1}
-    fused = fuse_scores([{("q1", "a"): 0.9, ("q1", "b"): 0.1}, {("q1", "a"): 0.2, ("q1", "b"): 0.7}])
-    assert fused == {("q1", "a"): 0.5, ("q1", "b"): 0.5}
-
-
-def test_labels_from_qrels(tmp_path: Path) -> None:
-    from hardneg.data.records import Instance, Passage
-
-    qrels = tmp_path / "beir" / "qrels" / "train.tsv"
-    qrels.parent.mkdir(parents=True)
-    qrels.write_text("query-id\tcorpus-id\tscore\nq1\tp\t1\nq1\tn2\t2\nq1\tn3\t0\n")
-    inst = Instance("q1", "query", [Passage("p", "pos")], [Passage(d, d) for d in ("n1", "n2", "n3")])
-    got = labels_from_qrels(str(qrels), instances=[inst]).graded
-    assert got == {("q1", "n1"): 0, ("q1", "n2"): 1, ("q1", "n3"): 0}
-    with pytest.raises(InputError):
-        labels_from_qrels(str(tmp_path / "elsewhere.tsv"), instances=[inst])
-
-
-@pytest.mark.shared
-def test_labels_from_rlhn_responses(rlhn_stage1: Path, rlhn_stage2: Path) -> None:
-    first = labels_from_response_files([str(rlhn_stage1)])
-    final = labels_from_response_files([str(rlhn_stage1), str(rlhn_stage2)])
-    assert not first.skipped and not final.skipped
-    assert len({q for q, _ in final.graded}) == 25 and len(final.graded) == 25 * 15
-    # 17 stage-1 verdicts flag something; the 17 stage-2 rows replace them.
-    flagged_1 = {q for (q, _), v in first.graded.items() if v > 0}
-    assert len(flagged_1) == 17
-    assert sum(src.endswith("gpt-4o.jsonl.gz") for src in final.sources.values()) == 17
-    assert final.graded != first.graded
-
-
-def test_cli_needs_exactly_one_label_source(tmp_path: Path, rlhn_stage1: Path) -> None:
-    from typer.testing import CliRunner
-
-    from hardneg.cli import app
-
-    result = CliRunner().invoke(app, ["calibrate", str(rlhn_stage1), "--judge", "embedding"])
-    assert result.exit_code == 2 and "exactly one label source" in result.output
-    result = CliRunner().invoke(app, ["calibrate", str(rlhn_stage1), "--judge", "bm25", "--qrels", "x.tsv"])
-    assert result.exit_code == 2 and "--judge bm25" in result.output
-
-
-@pytest.mark.slow
-@pytest.mark.shared
-def test_cli_calibrates_the_embedding_judge_on_the_real_sample(
-    tmp_path: Path, rlhn_stage1: Path, rlhn_stage2: Path
-) -> None:
-    import json
-
-    import yaml
-    from typer.testing import CliRunner
-
-    from hardneg.cli import app
-
-    out = tmp_path / "thresholds.yaml"
-    args = ["calibrate", str(rlhn_stage1), "--judge", "embedding", "--json", "-o", str(out)]
-    args += ["--labels-from-responses", str(rlhn_stage1), "--labels-from-responses", str(rlhn_stage2)]
-    result = CliRunner().invoke(app, ["--quiet", *args])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    cal = report["calibration"]
-    assert report["n_instances"] == 25 and cal["n_pairs"] == 375 and report["n_relevant"] == 23
-    assert cal["t_better"] >= cal["t_worse"]
-    # Held out on 12-13 queries with ~12 relevant pairs: the ranking is clearly better than chance.
-    assert cal["auc"] > 0.6
-    assert 0 < report["routing"]["recall_held_out"] <= 1
-    saved = yaml.safe_load(out.read_text())
-    assert saved["t_worse"] == cal["t_worse"] and saved["judges"][0]["model"] == "all-MiniLM-L6-v2"
-
-
-@pytest.mark.shared
-def test_labels_from_a_store_match_the_response_files(tmp_path: Path, rlhn_stage1: Path, rlhn_stage2: Path) -> None:
-    from hardneg.judge.importer import import_judgments
-    from hardneg.judge.store import JudgmentStore
-
-    db = tmp_path / "judgments.sqlite"
-    with JudgmentStore(db) as store:
-        import_judgments([rlhn_stage1], 1, "gpt-4o-mini", store)
-        import_judgments([rlhn_stage2], 2, "gpt-4o", store)
-    final = labels_from_store(db)
-    assert final.graded == labels_from_response_files([str(rlhn_stage1), str(rlhn_stage2)]).graded
-    stage1 = labels_from_store(db, stage=1)
-    assert stage1.graded == labels_from_response_files([str(rlhn_stage1)]).graded
-    assert len(labels_from_store(db, stage=2).graded) == 17 * 15

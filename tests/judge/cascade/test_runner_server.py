@@ -18,9 +18,8 @@ from hardneg.data.io import read_instances
 from hardneg.judge.backends.openai_chat import OpenAIJudge
 from hardneg.judge.prompts.templates import load_template
 from support import FaultProxy
+from support.api_judge import MODEL
 from support.proxy import prompt_key
-
-from .conftest import MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -76,9 +75,10 @@ def test_cascade_killed_and_resumed(llama_server, key_env, api_key, tiny_file, t
         assert 2 <= len(first) < 4 and all(stage == 1 for _, stage in first)
 
         resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=540)
-        assert resumed.returncode == 0, resumed.stderr
         report = json.loads(resumed.stdout)
         final = _records(db)
+        # exit 3 exactly when the run ends with a failed or unparsable call (a 135M judge may write one)
+        assert resumed.returncode == (3 if any(st != "ok" for st, _ in final.values()) else 0), resumed.stderr
         seen, delivered = dict(proxy.seen), dict(proxy.delivered)
 
     assert api_key not in resumed.stdout + resumed.stderr

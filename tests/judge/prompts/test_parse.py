@@ -8,6 +8,7 @@ import pytest
 
 from hardneg.data.io import iter_raw_rows
 from hardneg.judge.prompts.parse import VerdictTags, normalize_finish_reason, parse_verdict, verdict_output
+from support.judged_sample import EXTRA_WORSE, FALSE_NEGATIVES, STAGE1_FLAGGED
 
 IDS = [f"d{i}" for i in range(1, 16)]
 
@@ -44,6 +45,23 @@ def test_index_maps_to_prompt_order(rlhn_stage1: Path) -> None:
             assert parsed.better == [] and parsed.worse == [ids[1], ids[6], ids[9]]
             return
     pytest.fail("the known verdict was not found in the sample")
+
+
+def test_every_judged_sample_response_parses(sample_stage1: Path, sample_stage2: Path) -> None:
+    """The same on the shipped sample judged in the reference layout: Doc (i) is the i-th id in prompt order."""
+    stage1 = {row["query_id"]: row for _, row in iter_raw_rows(sample_stage1)}
+    stage2 = {row["query_id"]: row for _, row in iter_raw_rows(sample_stage2)}
+    assert len(stage1) == 24 and set(stage2) == STAGE1_FLAGGED
+    flagged = set()
+    for rows in (stage1, stage2):
+        for qid, row in rows.items():
+            parsed = parse_verdict(row["response"], row["negative_passage_ids"], row["finish_reason"])
+            assert parsed.ok, (qid, parsed.reason)
+            assert parsed.better == FALSE_NEGATIVES.get(qid, [])
+            assert parsed.worse == ([EXTRA_WORSE[qid]] if rows is stage1 and qid in EXTRA_WORSE else [])
+            if rows is stage1 and (parsed.better or parsed.worse):
+                flagged.add(qid)
+    assert flagged == set(stage2)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Templates: golden renderings, placeholders, hashing, loading by name or path, chunking and merging."""
+"""Templates: golden renderings, placeholders, hashing, loading by name or path, chunking."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ import pytest
 
 from hardneg.data.records import Instance, Passage
 from hardneg.errors import ConfigError
-from hardneg.judge.base import JudgeOutput
-from hardneg.judge.prompts.parse import parse_verdict
 from hardneg.judge.prompts.templates import SHIPPED_TEMPLATES, chunk_docids, load_template
-from hardneg.judge.verdicts import merge_outputs
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -112,27 +109,13 @@ def test_chunk_docids() -> None:
         chunk_docids(ids, 0)
 
 
-def test_merge_outputs_of_chunked_calls() -> None:
-    ids = [f"d{i}" for i in range(1, 31)]
-    first, second = chunk_docids(ids, 25)
-    # each chunk is numbered from 1 in its own prompt
-    a = parse_verdict("<verdict><better>[Doc (2)]</better><worse>[Doc (25)]</worse></verdict>", first)
-    b = parse_verdict("<verdict><better>[]</better><worse>[Doc (1), Doc (5)]</worse></verdict>", second)
-    outs = [
-        JudgeOutput(docids=first, better=a.better, worse=a.worse, tokens_in=10, tokens_out=3, raw_response="A"),
-        JudgeOutput(docids=second, better=b.better, worse=b.worse, tokens_in=7, tokens_out=2, raw_response="B"),
-    ]
-    merged = merge_outputs(outs)
-    assert merged.status == "ok"
-    assert merged.docids == ids
-    assert merged.better == ["d2"] and merged.worse == ["d25", "d26", "d30"]
-    assert (merged.tokens_in, merged.tokens_out) == (17, 5)
-    assert "A" in merged.raw_response and "B" in merged.raw_response
-    # one failed chunk fails the instance: unjudged negatives must not pass as clean
-    outs[1] = JudgeOutput(docids=second, status="parse_error", reason="no <verdict> section")
-    merged = merge_outputs(outs)
-    assert merged.status == "parse_error" and merged.better is None and "call 2: no <verdict>" in merged.reason
-    scored = merge_outputs([JudgeOutput(docids=["a"], scores={"a": 0.5}), JudgeOutput(docids=["b"], scores={"b": 1})])
-    assert scored.scores == {"a": 0.5, "b": 1} and scored.better is None
-    with pytest.raises(ValueError):
-        merge_outputs([])
+def test_permuted_orders_are_seeded_and_start_with_the_given_order() -> None:
+    from hardneg.judge.prompts.templates import permuted
+
+    docids = [f"d{i}" for i in range(8)]
+    orders = permuted(docids, 3, key="q1:0")
+    assert orders[0] == docids and len(orders) == 3
+    assert all(sorted(o) == sorted(docids) for o in orders) and orders[1] != docids
+    assert permuted(docids, 3, key="q1:0") == orders  # the same key, the same orders
+    assert permuted(docids, 3, key="q2:0")[1] != orders[1]  # seeded per query, not by position in the file
+    assert permuted(docids, 1, key="x") == [docids]

@@ -1,0 +1,306 @@
+"""The judging verbs end to end through the CLI app: `judge` (with a config, resumed, with an estimate and a
+budget), `clean`, and `import-judgments`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import support.lexical_judges  # noqa: F401 (registers the lexical backends the configs name)
+from hardneg.cli import app
+from hardneg.data.io import read_instances, write_instances
+from hardneg.judge.store import JudgmentStore
+from support.judged_sample import STAGE1_FLAGGED
+
+
+@pytest.mark.shared
+def test_cli_import_json(rlhn_stage1: Path, rlhn_stage2: Path, tmp_path: Path) -> None:
+    db = tmp_path / "j.db"
+    runner = CliRunner()
+    common = ["--store", str(db), "--json"]
+    out1 = runner.invoke(app, ["import-judgments", str(rlhn_stage1), "--stage", "1", "--judge", "gpt-4o-mini", *common])
+    assert out1.exit_code == 0, out1.output
+    assert json.loads(out1.stdout)["parsed"] == 25
+    out2 = runner.invoke(app, ["import-judgments", str(rlhn_stage2), "--stage", "2", "--judge", "gpt-4o", *common])
+    report = json.loads(out2.stdout)
+    assert (report["rows"], report["parsed"], report["failed"]) == (17, 17, 0)
+    bad = runner.invoke(
+        app, ["import-judgments", str(tmp_path / "missing.jsonl"), "--stage", "1", "--judge", "x", *common]
+    )
+    assert bad.exit_code == 2 and "missing.jsonl" in bad.stderr
+
+
+def test_cli_import_json_on_the_sample(sample_stage1: Path, sample_stage2: Path, tmp_path: Path) -> None:
+    db = tmp_path / "j.db"
+    runner = CliRunner()
+    common = ["--store", str(db), "--json"]
+    out1 = runner.invoke(app, ["import-judgments", str(sample_stage1), "--stage", "1", "--judge", "judge-1", *common])
+    assert out1.exit_code == 0, out1.output
+    assert json.loads(out1.stdout)["parsed"] == 24
+    out2 = runner.invoke(app, ["import-judgments", str(sample_stage2), "--stage", "2", "--judge", "judge-2", *common])
+    report = json.loads(out2.stdout)
+    routed = len(STAGE1_FLAGGED)
+    assert (report["rows"], report["parsed"], report["failed"]) == (routed, routed, 0)
+    bad = runner.invoke(
+        app, ["import-judgments", str(tmp_path / "missing.jsonl"), "--stage", "1", "--judge", "x", *common]
+    )
+    assert bad.exit_code == 2 and "missing.jsonl" in bad.stderr
+
+
+@pytest.mark.shared
+def test_cli_judge_with_config_then_resume(rlhn_stage1: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from hardneg.cli import app
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "name: lexical-two-stage\n"
+        "stages:\n"
+        "  - {name: cheap, backend: lexical-listwise, mode: verdict, params: {threshold: 0.45}}\n"
+        "  - {name: strong, backend: lexical-listwise, mode: verdict, params: {threshold: 0.55, template: stage2}}\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "j.db"
+    runner = CliRunner()
+    args = ["judge", str(rlhn_stage1), "--config", str(cfg), "--store", str(db)]
+    first = runner.invoke(app, [*args, "--json"])
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    s1, s2 = report["stages"]
+    assert report["instances"] == 25 and s1["judged_now"] == 25 and s2["judged_now"] == s1["routed_on"] > 0
+    table = runner.invoke(app, args)  # the resumed run judges nothing and prints the table
+    assert table.exit_code == 0 and "routed on" in table.stdout and "cheap" in table.stdout
+    with JudgmentStore(db) as store:
+        assert store.count() == 25 + s2["judged_now"]
+    bad = runner.invoke(app, ["judge", str(rlhn_stage1), "--store", str(db)])
+    assert bad.exit_code == 2 and "--stage1" in bad.stderr
+    unknown = runner.invoke(app, ["judge", str(rlhn_stage1), "--store", str(db), "--stage1", "gpt:4o"])
+    assert unknown.exit_code == 2 and "unknown judge backend 'gpt'" in unknown.stderr
+
+
+def test_cli_judge_with_config_then_resume_on_the_sample(sample_train: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "name: lexical-two-stage\n"
+        "stages:\n"
+        "  - {name: cheap, backend: lexical-listwise, mode: verdict, params: {threshold: 0.2}}\n"
+        "  - {name: strong, backend: lexical-listwise, mode: verdict, params: {threshold: 0.25, template: stage2}}\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "j.db"
+    runner = CliRunner()
+    args = ["judge", str(sample_train), "--config", str(cfg), "--store", str(db)]
+    first = runner.invoke(app, [*args, "--json"])
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    s1, s2 = report["stages"]
+    assert report["instances"] == 24 and s1["judged_now"] == 24 and s2["judged_now"] == s1["routed_on"] > 0
+    table = runner.invoke(app, args)  # the resumed run judges nothing and prints the table
+    assert table.exit_code == 0 and "routed on" in table.stdout and "cheap" in table.stdout
+    assert json.loads(runner.invoke(app, [*args, "--json"]).stdout)["stages"][0]["judged_now"] == 0
+    with JudgmentStore(db) as store:
+        assert store.count() == 24 + s2["judged_now"]
+    bad = runner.invoke(app, ["judge", str(sample_train), "--store", str(db)])
+    assert bad.exit_code == 2 and "--stage1" in bad.stderr
+    unknown = runner.invoke(app, ["judge", str(sample_train), "--store", str(db), "--stage1", "gpt:4o"])
+    assert unknown.exit_code == 2 and "unknown judge backend 'gpt'" in unknown.stderr
+
+
+@pytest.mark.shared
+def test_cli_clean_with_a_config_relabels_flagged_negatives(rlhn_stage1: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from hardneg.cli import app
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "stages:\n  - {name: lex, backend: lexical, t_better: 0.6, t_worse: 0.5}\n",
+        encoding="utf-8",
+    )
+    out, db = tmp_path / "clean.jsonl", tmp_path / "j.db"
+    args = ["clean", str(rlhn_stage1), "-o", str(out), "--config", str(cfg), "--store", str(db), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["judging"]["stages"][0]["judged_now"] == 25
+    with JudgmentStore(db) as store:
+        flags = {v.query_id: v.better + v.worse for v in store.final_verdicts().values()}
+    moved = sum(len(f) for f in flags.values() if len(f) <= 8)
+    assert moved > 0 and report["relabel"]["total"]["negatives_moved"] == moved
+    before = {i.query_id: i for i in read_instances(rlhn_stage1)}
+    for inst in read_instances(out):
+        flagged = set(flags[inst.query_id])
+        assert set(inst.positive_ids) == set(before[inst.query_id].positive_ids) | flagged
+        assert not flagged & set(inst.negative_ids)
+    again = CliRunner().invoke(app, args)  # resumes from the store: nothing judged again
+    assert json.loads(again.stdout)["judging"]["stages"][0]["judged_now"] == 0
+
+
+def test_cli_clean_with_a_config_relabels_flagged_negatives_on_the_sample(sample_train: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "stages:\n  - {name: lex, backend: lexical, t_better: 0.3, t_worse: 0.2}\n",
+        encoding="utf-8",
+    )
+    out, db = tmp_path / "clean.jsonl", tmp_path / "j.db"
+    args = ["clean", str(sample_train), "-o", str(out), "--config", str(cfg), "--store", str(db), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["judging"]["stages"][0]["judged_now"] == 24
+    with JudgmentStore(db) as store:
+        flags = {v.query_id: v.better + v.worse for v in store.final_verdicts().values()}
+    moved = sum(len(f) for f in flags.values() if len(f) <= 8)
+    assert moved > 0 and report["relabel"]["total"]["negatives_moved"] == moved
+    before = {i.query_id: i for i in read_instances(sample_train)}
+    for inst in read_instances(out):
+        flagged = set(flags[inst.query_id])
+        assert set(inst.positive_ids) == set(before[inst.query_id].positive_ids) | flagged
+        assert not flagged & set(inst.negative_ids)
+    again = CliRunner().invoke(app, args)  # resumes from the store: nothing judged again
+    assert json.loads(again.stdout)["judging"]["stages"][0]["judged_now"] == 0
+
+
+OPENAI_UNREACHABLE = (
+    "name: api\n"
+    "stages:\n"
+    "  - name: mini\n"
+    "    backend: openai\n"
+    "    params: {model: gpt-4o-mini, base_url: 'http://127.0.0.1:9/v1', max_retries: 0, timeout: 2}\n"
+)
+
+
+@pytest.mark.shared
+def test_cli_estimate_calls_nothing_and_budget_reaches_the_api_judge(
+    rlhn_stage1: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from hardneg.cli import app
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    cfg = tmp_path / "api.yaml"
+    cfg.write_text(OPENAI_UNREACHABLE, encoding="utf-8")
+    db = tmp_path / "j.db"
+    runner = CliRunner()
+    base = ["judge", str(rlhn_stage1), "--config", str(cfg), "--store", str(db)]
+    result = runner.invoke(app, [*base, "--estimate", "--json"])
+    assert result.exit_code == 0, result.output
+    est = json.loads(result.stdout)["estimate"]
+    (stage,) = est["stages"]
+    assert est["instances"] == 25 and stage["model"] == "gpt-4o-mini" and stage["calls"] == 25
+    assert stage["prompt_tokens"] > 25 * 1000 and est["cost_usd"] > 0  # 15 passages per prompt
+    assert not db.exists()  # nothing was opened, let alone called
+    table = runner.invoke(app, [*base, "--estimate"])
+    assert table.exit_code == 0 and "nothing was called" in table.stdout
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"gpt-4o-mini": {"input": 1.5, "output": 6.0}}', encoding="utf-8")
+    dearer = json.loads(runner.invoke(app, [*base, "--estimate", "--prices", str(prices), "--json"]).stdout)
+    assert dearer["estimate"]["cost_usd"] == pytest.approx(
+        10 * est["cost_usd"], rel=0.01
+    )  # to_dict rounds to 4 decimals
+    # a zero budget: the judge refuses every request before sending it, so the unreachable server is never tried
+    capped = runner.invoke(app, [*base, "--budget", "0", "--json"])
+    assert capped.exit_code == 0, capped.output
+    report = json.loads(capped.stdout)
+    (s1,) = report["stages"]
+    assert (s1["judged_now"], s1["unjudged"], s1["failed"]) == (0, 25, 0)
+    assert report["budget"]["requests_sent"] == 0 and report["budget"]["requests_refused"] >= 1
+    with JudgmentStore(db) as store:
+        assert store.count() == 0 and store.final_verdicts() == {}  # unjudged is not "clean"
+
+
+def test_cli_estimate_calls_nothing_and_budget_reaches_the_api_judge_on_the_sample(
+    sample_train: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hardneg.judge.cost import prompt_tokens
+    from hardneg.judge.prompts.templates import load_template
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    cfg = tmp_path / "api.yaml"
+    cfg.write_text(OPENAI_UNREACHABLE, encoding="utf-8")
+    db = tmp_path / "j.db"
+    runner = CliRunner()
+    base = ["judge", str(sample_train), "--config", str(cfg), "--store", str(db)]
+    result = runner.invoke(app, [*base, "--estimate", "--json"])
+    assert result.exit_code == 0, result.output
+    est = json.loads(result.stdout)["estimate"]
+    (stage,) = est["stages"]
+    assert est["instances"] == 24 and stage["model"] == "gpt-4o-mini" and stage["calls"] == 24
+    stage1 = load_template("stage1")  # the openai judge's default template
+    rendered = [stage1.render(i, i.negative_ids) for i in read_instances(sample_train)]
+    assert stage["prompt_tokens"] == sum(prompt_tokens(p, "gpt-4o-mini") for p in rendered) and est["cost_usd"] > 0
+    assert not db.exists()  # nothing was opened, let alone called
+    table = runner.invoke(app, [*base, "--estimate"])
+    assert table.exit_code == 0 and "nothing was called" in table.stdout
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"gpt-4o-mini": {"input": 1.5, "output": 6.0}}', encoding="utf-8")
+    dearer = json.loads(runner.invoke(app, [*base, "--estimate", "--prices", str(prices), "--json"]).stdout)
+    assert dearer["estimate"]["cost_usd"] == pytest.approx(10 * est["cost_usd"], rel=0.01)
+    # a zero budget: the judge refuses every request before sending it, so the unreachable server is never tried
+    capped = runner.invoke(app, [*base, "--budget", "0", "--json"])
+    assert capped.exit_code == 0, capped.output
+    report = json.loads(capped.stdout)
+    (s1,) = report["stages"]
+    assert (s1["judged_now"], s1["unjudged"], s1["failed"]) == (0, 24, 0)
+    assert report["budget"]["requests_sent"] == 0 and report["budget"]["requests_refused"] >= 1
+    with JudgmentStore(db) as store:
+        assert store.count() == 0 and store.final_verdicts() == {}  # unjudged is not "clean"
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_judge_twice_then_relabel_in_subprocesses(rlhn_stage1: Path, tmp_path: Path) -> None:
+    """`hardneg judge` with one threshold, again with another (no call: the model is not even loaded), then
+    `hardneg relabel --store` uses the second run's verdicts. Real processes, real MiniLM, real SQLite."""
+    import json
+    import shutil
+
+    exe = shutil.which("hardneg", path=os.path.dirname(sys.executable)) or shutil.which("hardneg")
+    assert exe, "the hardneg console script is not installed"
+    small = tmp_path / "four.jsonl"
+    write_instances(small, list(read_instances(rlhn_stage1))[:4])
+    db = tmp_path / "j.db"
+
+    def judge(t_better: float) -> dict[str, Any]:
+        cfg = tmp_path / f"c{t_better}.yaml"
+        cfg.write_text(
+            f"stages:\n  - {{name: embed, backend: embedding, t_better: {t_better}, t_worse: {t_better}}}\n",
+            encoding="utf-8",
+        )
+        done = subprocess.run(
+            [exe, "--quiet", "judge", str(small), "--config", str(cfg), "--store", str(db), "--json"],
+            capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    first = judge(0.9)["stages"][0]
+    second = judge(0.5)["stages"][0]
+    assert first["judged_now"] == 4 and second["judged_now"] == 0 and second["reused"] == 4
+    assert second["config_hash"] == first["config_hash"] and second["flagged"] > first["flagged"]
+    out = tmp_path / "removed.jsonl"
+    done = subprocess.run(
+        [exe, "--quiet", "relabel", str(small), "--store", str(db), "--treatment", "hn_remove", "--max-flags", "-1",
+         "-o", str(out), "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with JudgmentStore(db) as store:
+        scores = {j.query_id: j.scores or {} for j in store.iter_judgments(stage=1)}
+    expected = sum(sum(s >= 0.5 for s in per.values()) for per in scores.values())
+    assert expected > 0 and json.loads(done.stdout)["total"]["negatives_removed"] == expected

@@ -1,0 +1,20 @@
+"""`hardneg train`: a bad training file exits 2 and writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hardneg.cli import app
+
+
+@pytest.mark.slow
+def test_bad_training_file_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query_id": "q1", "query": "x", "positive_passages": "oops"}\n')
+    result = CliRunner().invoke(app, ["--quiet", "train", "retriever", str(bad), "-o", str(tmp_path / "m")])
+    assert result.exit_code == 2
+    assert "bad.jsonl:1" in result.output
+    assert not (tmp_path / "m").exists()

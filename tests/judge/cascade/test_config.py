@@ -1,0 +1,69 @@
+"""Cascade configs: validation errors name the field; the shipped default config and its calibrated thresholds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hardneg.errors import ConfigError
+from hardneg.judge.cascade import load_config, parse_config
+
+
+def test_config_errors_name_the_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"stages\.0: t_better \(0.1\) must be >= t_worse"):
+        parse_config({"stages": [{"name": "a", "backend": "lexical", "t_better": 0.1, "t_worse": 0.5}]})
+    with pytest.raises(ConfigError, match="t_better is required"):
+        parse_config({"stages": [{"name": "a", "backend": "embedding"}]})
+    with pytest.raises(ConfigError, match=r"stages\.0\.route: .*'any', 'better' or 'score>=T'"):
+        parse_config({"stages": [{"name": "a", "backend": "openai", "route": "maybe"}]})
+    with pytest.raises(ConfigError, match=r"stages\.0\.route_top"):
+        parse_config({"stages": [{"name": "a", "backend": "lexical", "t_better": 1, "route_top": 1.5}]})
+    with pytest.raises(ConfigError, match=r"stages\.0\.tbetter: Extra inputs"):
+        parse_config({"stages": [{"name": "a", "backend": "lexical", "t_better": 1, "tbetter": 2}]})
+    with pytest.raises(ConfigError, match="needs a score stage"):
+        parse_config(
+            {"stages": [{"name": "a", "backend": "openai", "route_top": 0.5}, {"name": "b", "backend": "openai"}]}
+        )
+    with pytest.raises(ConfigError, match="first stage sees every negative"):
+        parse_config({"stages": [{"name": "a", "backend": "openai", "candidates": "routed"}]})
+    with pytest.raises(ConfigError, match="stage names must be unique"):
+        parse_config({"stages": [{"name": "a", "backend": "openai"}, {"name": "a", "backend": "openai"}]})
+    with pytest.raises(ConfigError, match="stages: "):
+        parse_config({"stages": []})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages:\n  - name: a\n    backend: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: bad YAML"):
+        load_config(bad)
+    good = tmp_path / "good.yaml"
+    good.write_text("stages:\n  - {name: a, backend: openai, params: {model: gpt-4o-mini}}\n", encoding="utf-8")
+    cfg = load_config(good)
+    assert cfg.stages[0].mode == "verdict" and cfg.max_attempts == 3
+
+
+def test_shipped_default_config_is_valid() -> None:
+    from hardneg.judge.cascade import default_config_path, load_default_config
+
+    assert default_config_path().is_file()
+    cfg = load_default_config()
+    s1, s2 = cfg.stages
+    assert (s1.backend, s1.candidates, s1.route_top) == ("embedding", "all", 0.5)
+    assert (s2.backend, s2.candidates, s2.fuse, s2.params["model"]) == (
+        "llm-pointwise",
+        "routed",
+        "rank-average",
+        "qwen2.5-coder-1.5b",
+    )
+    assert s2.t_better >= s2.t_worse  # type: ignore[operator]
+
+
+def test_default_config_uses_the_calibrated_thresholds() -> None:
+    defaults = pytest.importorskip("hardneg.judge.defaults")
+    from hardneg.judge.cascade import load_default_config
+
+    s1, s2 = load_default_config().stages
+    assert (s1.t_better, s1.t_worse) == defaults.thresholds("embedding")
+    assert s1.route_threshold == defaults.ROUTE_MIN_SCORE
+    assert (s2.t_better, s2.t_worse) == defaults.thresholds("llm-pointwise", fused=True)
+    # the LLM's own calibrated cut gates the fused flags
+    assert s2.min_raw_score == defaults.thresholds("llm-pointwise")[1]
