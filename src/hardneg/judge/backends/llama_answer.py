@@ -8,20 +8,18 @@ and reference) from one negative to the next. An answer that cannot be read make
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
-from hardneg.judge.base import Judge
+from hardneg.judge.backends.llama_base import LlamaJudge
 from hardneg.judge.prompts.answer import SYSTEM_PROMPT, USER_PROMPT, Answer, answers_output, messages, parse_answer
 from hardneg.judge.verdicts import JudgeOutput
-from hardneg.models import gguf_name, load_llama
 
 
-class LlamaAnswerJudge(Judge):
+class LlamaAnswerJudge(LlamaJudge):
     """Per negative: the verbatim answer span or NONE, checked against the passage (kind "llm-answer")."""
 
     kind: ClassVar[str] = "llm-answer"
@@ -45,10 +43,6 @@ class LlamaAnswerJudge(Judge):
         self.seed = seed
         self._llm: Any = None
 
-    @property
-    def model_name(self) -> str:
-        return gguf_name(self.model)
-
     def config(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -59,12 +53,6 @@ class LlamaAnswerJudge(Judge):
             "max_passage_chars": self.max_passage_chars,
             "seed": self.seed,
         }
-
-    @property
-    def llm(self) -> Any:
-        if self._llm is None:
-            self._llm = load_llama(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed)
-        return self._llm
 
     def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
         docids = list(docids)
@@ -97,9 +85,3 @@ class LlamaAnswerJudge(Judge):
         return answers_output(
             docids, answers, raw, tokens_in=tokens_in, tokens_out=tokens_out, latency_s=time.perf_counter() - start
         )
-
-    def close(self) -> None:
-        if self._llm is not None:
-            with contextlib.suppress(Exception):
-                self._llm.close()
-        self._llm = None

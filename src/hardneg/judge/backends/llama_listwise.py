@@ -8,21 +8,19 @@ unreadable answer is `parse_error`, each with a reason, so no instance is ever p
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
-from hardneg.judge.base import Judge
+from hardneg.judge.backends.llama_base import LlamaJudge
 from hardneg.judge.prompts.parse import verdict_output
 from hardneg.judge.prompts.templates import chunk_docids, load_template, permuted
 from hardneg.judge.verdicts import JudgeOutput, merge_outputs, vote_outputs
-from hardneg.models import gguf_name, load_llama
 
 
-class LlamaListwiseJudge(Judge):
+class LlamaListwiseJudge(LlamaJudge):
     """One chat completion per chunk of at most `max_negatives_per_call` negatives; verdicts merged by docid."""
 
     kind: ClassVar[str] = "llm-listwise"
@@ -57,10 +55,6 @@ class LlamaListwiseJudge(Judge):
         self.seed = seed
         self._llm: Any = None
 
-    @property
-    def model_name(self) -> str:
-        return gguf_name(self.model)
-
     def config(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -74,12 +68,6 @@ class LlamaListwiseJudge(Judge):
             "seed": self.seed,
             **({"permutations": self.permutations} if self.permutations > 1 else {}),
         }
-
-    @property
-    def llm(self) -> Any:
-        if self._llm is None:
-            self._llm = load_llama(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed)
-        return self._llm
 
     def _prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         """Tokens of the chat-formatted prompt, as the model's chat handler will lay it out."""
@@ -154,9 +142,3 @@ class LlamaListwiseJudge(Judge):
             for n, chunk in enumerate(chunk_docids(docids, self.max_negatives_per_call))
         ]
         return merge_outputs(outputs)
-
-    def close(self) -> None:
-        if self._llm is not None:
-            with contextlib.suppress(Exception):
-                self._llm.close()
-        self._llm = None

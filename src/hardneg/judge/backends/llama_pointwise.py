@@ -14,7 +14,6 @@ decodes, so setting `n_tokens` to the prefix length is the truncation. This is c
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
-from hardneg.judge.base import Judge
+from hardneg.judge.backends.llama_base import LlamaJudge
 from hardneg.judge.prompts.pointwise import (
     ANSWERS,
     PROMPTS,
@@ -35,7 +34,6 @@ from hardneg.judge.prompts.pointwise import (
     user_prefix,
 )
 from hardneg.judge.verdicts import JudgeOutput
-from hardneg.models import gguf_name, load_llama
 
 # Splits the rendered chat prompt into the shared prefix and the per-candidate suffix.
 _SENTINEL = "\u0000CANDIDATE\u0000"
@@ -49,7 +47,7 @@ class PromptParts:
     candidates: dict[str, list[int]]
 
 
-class LlamaPointwiseJudge(Judge):
+class LlamaPointwiseJudge(LlamaJudge):
     """Scores each negative by the model's P(yes) that it answers the query as the reference does
     (`scale="yes_no"`), or by its expected grade on a 0-3 scale (`scale="graded"`, see `LlamaGradedJudge`)."""
 
@@ -84,10 +82,6 @@ class LlamaPointwiseJudge(Judge):
         self._answer_ids: dict[int, list[int]] = {}  # answer class -> its single-token spellings
         self._split: tuple[str, str, str] | None = None  # (before user content, after candidate, chat template)
 
-    @property
-    def model_name(self) -> str:
-        return gguf_name(self.model)
-
     def config(self) -> dict[str, Any]:
         # prefix_reuse and n_threads do not change the answers (tested), so they stay out of the hash.
         system, user = PROMPTS[self.scale]
@@ -105,15 +99,11 @@ class LlamaPointwiseJudge(Judge):
 
     # ----- model -------------------------------------------------------------------------------------------
 
-    @property
-    def llm(self) -> Any:
-        if self._llm is None:
-            self._llm = load_llama(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed)
-            self._answer_ids = {v: self._single_token_ids(texts) for v, texts in ANSWERS[self.scale].items()}
-            missing = [v for v, ids in self._answer_ids.items() if not ids]
-            if missing:
-                raise ConfigError(f"{self.kind} judge: model {self.model} has no single-token answer for {missing}")
-        return self._llm
+    def _loaded(self, llm: Any) -> None:
+        self._answer_ids = {v: self._single_token_ids(texts) for v, texts in ANSWERS[self.scale].items()}
+        missing = [v for v, ids in self._answer_ids.items() if not ids]
+        if missing:
+            raise ConfigError(f"{self.kind} judge: model {self.model} has no single-token answer for {missing}")
 
     def _single_token_ids(self, variants: Sequence[str]) -> list[int]:
         ids: set[int] = set()
@@ -250,10 +240,7 @@ class LlamaPointwiseJudge(Judge):
         )
 
     def close(self) -> None:
-        if self._llm is not None:
-            with contextlib.suppress(Exception):
-                self._llm.close()
-        self._llm = None
+        super().close()
         self._split = None
 
 
