@@ -323,7 +323,7 @@ class JudgmentStore:
             except sqlite3.DatabaseError as exc:
                 raise InputError(self.path, None, "-", f"not a readable SQLite database ({exc})") from None
             if not readonly:
-                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._wal()
                 # NORMAL is durable against a killed process in WAL mode (only a power cut may lose the last commits)
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 # one transaction: a runner opening the same new store meanwhile sees no table or all of them with
@@ -335,6 +335,19 @@ class JudgmentStore:
         except BaseException:
             self._conn.close()
             raise
+
+    def _wal(self) -> None:
+        """Switch to WAL mode. Runners opening one new store at once race for it, and SQLite may answer "locked"
+        without waiting (its busy timeout does not cover this switch): try again, as the timeout would."""
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _check_schema(self) -> None:
         """Refuse a store of another schema, or a database that is not a store, before writing anything to it."""
