@@ -86,7 +86,8 @@ def main() -> int:
     }
     emb, llm = runs["embedding"]["scores"], runs["llm-pointwise"]["scores"]
     candidates["cos + P(yes)"] = {p: emb[p] + llm[p] for p in emb if p in llm}
-    print(f"objective: the highest recall at precision >= {args.min_precision} on the tuning half ({len(tune)} queries)")
+    objective = f"the highest recall at precision >= {args.min_precision} on the tuning half ({len(tune)} queries)"
+    print(f"objective: {objective}")
     print(f"{'judge':28} {'cut':>8} {'tune R':>7} {'tune P':>7} | held-out: {'P':>5} {'R':>5} {'kappa':>6} {'AUC':>5}")
     chosen: tuple[float, str, float] | None = None
     for name, scores in candidates.items():

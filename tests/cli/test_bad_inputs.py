@@ -155,7 +155,9 @@ CASES = [
     ("empty", [*CLEAN, "{d}/empty.jsonl"], [f"empty.jsonl: -: {EMPTY} (--allow-empty accepts it)"]),
     ("empty", [*RELABEL, "{d}/empty.jsonl"], [f"empty.jsonl: -: {EMPTY} (--allow-empty accepts it)"]),
     ("empty", [*IMPORT, "{d}/empty.jsonl"], ["empty.jsonl: -: no judged rows: the file is empty"]),
-    ("empty", [*CALIBRATE, "{d}/empty.jsonl"], ["no instance of the input has labels"]),
+    ("empty", [*CALIBRATE, "{d}/empty.jsonl"], ["empty.jsonl: -: no instances: the input is empty"]),
+    ("empty", [*ESTIMATE, "{d}/empty.jsonl"], [f"empty.jsonl: -: {EMPTY}"]),
+    ("empty", [*REPORT, "--instances", "{d}/empty.jsonl"], [f"empty.jsonl: -: {EMPTY}"]),
     pytest.param("empty", ["train", "retriever", "{d}/empty.jsonl", "-o", "{d}/model"], [EMPTY], marks=slow),
     pytest.param("empty", ["train", "reranker", "{d}/empty.jsonl", "-o", "{d}/model"], [EMPTY], marks=slow),
     # -- bad UTF-8 on line 2: reported on line 2

@@ -11,7 +11,7 @@ from hardneg.analysis.labels import labels_from_qrels, labels_from_response_file
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
 from hardneg.data.atomic import atomic_path
 from hardneg.data.io import read_instances, write_rows
-from hardneg.errors import ConfigError
+from hardneg.errors import ConfigError, EmptyInput
 from hardneg.judge.calibration import CALIBRATION_JUDGES, build_scoring_judges, run_calibration
 
 
@@ -76,6 +76,8 @@ def calibrate_cmd(
         instances.append(instance)
         if limit is not None and len(instances) >= limit:
             break
+    if not instances:
+        raise EmptyInput(input_path)
     label_set, source = _labels(instances, labels_store, labels_stage, labels_from_responses, qrels)
     judges = build_scoring_judges(judge, model, score)
     names = [j.kind for j in judges]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hardneg.data.io import iter_jsonl, open_text
 from hardneg.data.records import Passage
-from hardneg.errors import InputError
+from hardneg.errors import EmptyInput, InputError
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -96,4 +96,6 @@ def load_beir(folder: str | Path, split: str) -> BeirData:
         )
     queries = {qid: all_queries[qid] for qid in qrels}
     corpus = {p.docid: p for p in iter_corpus(folder)}
+    if not corpus:
+        raise EmptyInput(_find(folder, "corpus"))
     return BeirData(corpus=corpus, queries=queries, qrels=qrels)

@@ -69,6 +69,12 @@ def _result(
     return EvalResult(system, dataset, split, scores, queries, per_query, run, seconds, options=options)
 
 
+def _check_reranker(reranker: Any) -> None:
+    """A reranker folder that is not there stops the evaluation before any retrieval is done."""
+    if isinstance(reranker, (str, Path)) and not Path(reranker).is_dir():
+        raise InputError(reranker, None, "-", "no such reranker folder (a CrossEncoder, e.g. from `train reranker`)")
+
+
 def rerank(
     reranker: Any,
     data: BeirData,
@@ -86,14 +92,11 @@ def rerank(
     Documents below `top` keep their first-stage order, placed under the reranked ones.
     Prefixes default to those the reranker was trained with (its hardneg metadata), else none.
     """
+    _check_reranker(reranker)
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
 
     if isinstance(reranker, (str, Path)):
-        if not Path(reranker).is_dir():
-            raise InputError(
-                reranker, None, "-", "no such reranker folder (a CrossEncoder, e.g. from `train reranker`)"
-            )
         saved = read_metadata(reranker).get("config", {})
         query_prefix = saved.get("query_prefix", "") if query_prefix is None else query_prefix
         passage_prefix = saved.get("passage_prefix", "") if passage_prefix is None else passage_prefix
@@ -193,6 +196,7 @@ def evaluate_model(
     (`result.first_stage`); `save_run` then writes the reranked run.
     """
 
+    _check_reranker(reranker)
     metrics = list(metrics)
     suffix = ""
     if isinstance(model, (str, Path)) or model is None:
@@ -253,6 +257,7 @@ def evaluate_bm25(
 ) -> EvalResult:
     """Evaluate BM25 (bm25s over title + text, via `hardneg.retrieval`) on a BEIR split, optionally reranked."""
 
+    _check_reranker(reranker)
     metrics = list(metrics)
     data, dataset = _load(beir_dir, split)
     start = time.perf_counter()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hardneg.data.io import read_instances
-from hardneg.errors import ConfigError, HardnegError
+from hardneg.errors import ConfigError, EmptyInput, HardnegError
 from hardneg.judge.prompts.answer import messages as answer_messages
 from hardneg.judge.prompts.pointwise import PROMPTS as POINTWISE_PROMPTS
 from hardneg.judge.prompts.pointwise import candidate_text, user_prefix
@@ -478,6 +478,8 @@ def estimate(
             progress(n)
     if progress is not None:
         progress(n)
+    if n == 0:
+        raise EmptyInput(instances if isinstance(instances, str | Path) else "<instances>")
 
     results = []
     reach = 1.0

@@ -77,6 +77,10 @@ def train_reranker(
 
     `data`: instances, a `datasets.Dataset` with Tevatron columns, a training file or a `load_dataset` spec.
     """
+    config = config or RerankerConfig()
+    config.check()
+    output_dir = Path(output_dir)
+    instances = load_training_instances(data)  # bad input stops here, before torch is imported
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (
@@ -86,10 +90,6 @@ def train_reranker(
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    config = config or RerankerConfig()
-    config.check()
-    output_dir = Path(output_dir)
-    instances = load_training_instances(data)
     per_epoch, stats = build_examples(
         instances,
         negatives=config.negatives,

@@ -29,6 +29,7 @@ from hardneg.analysis.labels import load_labels
 from hardneg.analysis.report.template import PAGE
 from hardneg.data.atomic import atomic_path
 from hardneg.data.io import read_instances
+from hardneg.data.source import as_source
 from hardneg.errors import ConfigError, InputError
 from hardneg.judge.cost import PriceTable
 from hardneg.judge.store import JudgmentStore
@@ -572,6 +573,8 @@ def build_report(
         raise ConfigError(f"{store_path}: no such judgment store")
     if tags not in ("better", "both"):
         raise ConfigError(f"tags must be better or both, got {tags!r}")
+    if instances is not None:
+        as_source(instances).validate()  # a bad or empty instances file stops here, before the page is built
     with JudgmentStore(store_path, readonly=True) as store:
         data = collect(
             store, instances=instances, experiment=experiment, extra_agreements=extra_agreements, tags=tags,
