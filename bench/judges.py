@@ -15,8 +15,9 @@ measured on the HELD-OUT half only:
 - kappa at the shipped thresholds (`hardneg.judge.defaults`), on the held-out half;
 - seconds per 1,000 negatives: the judge time of the stored calls (model loads included once), on this machine.
 
-`default` is the shipped `hardneg clean` cascade (its final verdict: binary, so no ROC-AUC). Judge calls are
-stored in `--store`: a second run computes the table without any model call.
+`default` is the shipped `hardneg clean` cascade (its final verdict: binary, so no ROC-AUC). Judges without a
+score (`llm-answer`, `default`) have no cut to tune, so they judge the held-out half only. Judge calls are stored
+in `--store`: a second run computes the table without any model call.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BEIR = REPO.parent / "shared" / "data" / "noveleval"
 JUDGES = ("embedding", "llm-pointwise", "llm-graded", "llm-answer", "default")
 SPLIT_SEED = 0
+VERDICT_ONLY = ("llm-answer", "default")  # judged on the held-out half only (nothing to tune on the other)
 
 
 def stage_config(kind: str) -> dict[str, Any]:
@@ -50,19 +52,21 @@ def stage_config(kind: str) -> dict[str, Any]:
     return {"name": kind, "stages": [stage]}
 
 
-def score_testbed(testbed: Any, kind: str, store: Any) -> dict[str, Any]:
-    """Run `kind` over the testbed (stored calls reused) and return its raw scores, flags and judge seconds."""
+def score_testbed(testbed: Any, kind: str, store: Any, queries: set[str] | None = None) -> dict[str, Any]:
+    """Run `kind` over the testbed's instances (those of `queries` only, when given; stored calls reused) and
+    return its raw scores, flags and judge seconds."""
     from hardneg.judge.cascade import parse_config, run_cascade
 
     config = parse_config(stage_config(kind))
     started = time.perf_counter()
-    report = run_cascade(testbed.instances, config, store)
+    instances = [i for i in testbed.instances if queries is None or i.query_id in queries]
+    report = run_cascade(instances, config, store)
     last = report.stages[-1]
     scores: dict[tuple[str, str], float] = {}
     flags: dict[tuple[str, str], int] = {}
     if kind == "default":
         verdicts = store.final_verdicts(report.stage_hashes, allow_partial=True)
-        for inst in testbed.instances:
+        for inst in instances:
             verdict = verdicts.get(inst.query_id)
             if verdict is None or verdict.status != "ok":
                 continue
@@ -151,7 +155,8 @@ def main() -> int:
     args.store.parent.mkdir(parents=True, exist_ok=True)
     with JudgmentStore(args.store) as store:
         for kind in args.judges.split(","):
-            result = score_testbed(testbed, kind, store)
+            # judges without a score have no cut to tune: only the held-out half, where they are measured
+            result = score_testbed(testbed, kind, store, held if kind in VERDICT_ONLY else None)
             figures = held_out_figures(result, labels, tune, held)
             rows.append((kind, result, figures))
             print(f"  {kind}: {result['calls_now']} calls now, {result['wall_s']:.0f} s", file=sys.stderr, flush=True)
