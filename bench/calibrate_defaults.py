@@ -63,6 +63,7 @@ def measure(scores: dict, labels: dict, queries: set, cut: float) -> dict[str, A
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=REPO / "runs" / "judges-noveleval.sqlite")
+    parser.add_argument("--negatives", type=int, default=10, help="as bench/judges.py --negatives")
     parser.add_argument("--min-precision", type=float, default=0.6)
     args = parser.parse_args()
     if not NOVELEVAL.is_dir():
@@ -74,7 +75,7 @@ def main() -> int:
     from hardneg.judge.calibration import split_queries
     from hardneg.judge.store import JudgmentStore
 
-    testbed = build_testbed(NOVELEVAL, split="test")
+    testbed = build_testbed(NOVELEVAL, split="test", negatives=args.negatives)
     labels = testbed.labels()
     tune, held = split_queries({i.query_id for i in testbed.instances}, 0.5, 0)
     with JudgmentStore(args.store) as store:

@@ -1,10 +1,12 @@
 """Every shipped local judge against people, on the NovelEval testbed, in one run.
 
     python bench/judges.py [--beir ../shared/data/noveleval] [--store runs/judges-noveleval.sqlite]
-                           [--judges embedding,llm-pointwise,llm-graded,llm-answer,default] [--markdown]
+                           [--judges embedding,llm-pointwise,llm-graded,llm-answer,default] [--negatives 10]
+                           [--threads N] [--markdown]
 
 NovelEval (21 questions, 20 web passages each, every passage graded 0-2 by people) becomes a testbed
-(`hardneg testbed`: one grade-2 passage kept as the positive, the other 19 are negatives; a negative graded >= 1
+(`hardneg testbed`: one grade-2 passage kept as the positive; the negatives are the top --negatives of the other 19
+by BM25, default 10, which keeps the LLM judges within an hour on 2 cores; a negative graded >= 1
 is a false negative). Each judge scores or flags every negative; the queries are split in two seeded halves
 (seed 0, the split `bench/calibrate_defaults.py` tunes the shipped thresholds on), and every figure below is
 measured on the HELD-OUT half only:
@@ -36,28 +38,34 @@ SPLIT_SEED = 0
 VERDICT_ONLY = ("llm-answer", "default")  # judged on the held-out half only (nothing to tune on the other)
 
 
-def stage_config(kind: str) -> dict[str, Any]:
-    """A one-stage cascade running `kind` on every negative, at its shipped thresholds."""
+def stage_config(kind: str, threads: int | None = None) -> dict[str, Any]:
+    """A one-stage cascade running `kind` on every negative, at its shipped thresholds (`threads`: llama.cpp
+    threads of the LLM stages; not part of any call's identity, so stored calls are reused whatever it is)."""
     from hardneg.judge import defaults
 
     if kind == "default":
         from hardneg.judge.cascade import load_default_config
 
-        return load_default_config().model_dump()
-    if kind == "llm-answer":
-        stage: dict[str, Any] = {"name": kind, "backend": kind}
+        config = load_default_config().model_dump()
+    elif kind == "llm-answer":
+        config = {"name": kind, "stages": [{"name": kind, "backend": kind}]}
     else:
         t_better, t_worse = defaults.thresholds(kind) or (math.inf, math.inf)
-        stage = {"name": kind, "backend": kind, "t_better": t_better, "t_worse": t_worse}
-    return {"name": kind, "stages": [stage]}
+        config = {"name": kind, "stages": [{"name": kind, "backend": kind, "t_better": t_better, "t_worse": t_worse}]}
+    for stage in config["stages"]:
+        if threads and str(stage["backend"]).startswith("llm-"):
+            stage["params"] = {**(stage.get("params") or {}), "n_threads": threads}
+    return config
 
 
-def score_testbed(testbed: Any, kind: str, store: Any, queries: set[str] | None = None) -> dict[str, Any]:
+def score_testbed(
+    testbed: Any, kind: str, store: Any, queries: set[str] | None = None, threads: int | None = None
+) -> dict[str, Any]:
     """Run `kind` over the testbed's instances (those of `queries` only, when given; stored calls reused) and
     return its raw scores, flags and judge seconds."""
     from hardneg.judge.cascade import parse_config, run_cascade
 
-    config = parse_config(stage_config(kind))
+    config = parse_config(stage_config(kind, threads))
     started = time.perf_counter()
     instances = [i for i in testbed.instances if queries is None or i.query_id in queries]
     report = run_cascade(instances, config, store)
@@ -131,6 +139,8 @@ def main() -> int:
     parser.add_argument("--beir", type=Path, default=DEFAULT_BEIR)
     parser.add_argument("--store", type=Path, default=REPO / "runs" / "judges-noveleval.sqlite")
     parser.add_argument("--judges", default=",".join(JUDGES))
+    parser.add_argument("--negatives", type=int, default=10, help="negatives per query (top N by BM25 of 19)")
+    parser.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: the CPUs available)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (docs/judges.md)")
     args = parser.parse_args()
     if not args.beir.is_dir():
@@ -141,7 +151,7 @@ def main() -> int:
     from hardneg.judge.calibration import split_queries
     from hardneg.judge.store import JudgmentStore
 
-    testbed = build_testbed(args.beir, split="test")
+    testbed = build_testbed(args.beir, split="test", negatives=args.negatives)
     labels = testbed.labels()
     tune, held = split_queries({i.query_id for i in testbed.instances}, 0.5, SPLIT_SEED)
     n_held = sum(1 for p in labels if p[0] in held)
@@ -156,7 +166,7 @@ def main() -> int:
     with JudgmentStore(args.store) as store:
         for kind in args.judges.split(","):
             # judges without a score have no cut to tune: only the held-out half, where they are measured
-            result = score_testbed(testbed, kind, store, held if kind in VERDICT_ONLY else None)
+            result = score_testbed(testbed, kind, store, held if kind in VERDICT_ONLY else None, args.threads)
             figures = held_out_figures(result, labels, tune, held)
             rows.append((kind, result, figures))
             print(f"  {kind}: {result['calls_now']} calls now, {result['wall_s']:.0f} s", file=sys.stderr, flush=True)

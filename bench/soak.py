@@ -3,8 +3,8 @@
 Starts llama-cpp-python's OpenAI-compatible server (SmolLM2-135M) on 127.0.0.1 behind `FaultProxy` (about 20%
 HTTP 500, and hangs past the client timeout, garbage answers, truncated answers and dropped connections), then
 runs `hardneg judge` subprocesses (an `openai` stage, concurrency 2) on one store, each killed with SIGKILL at
-a random moment, for --rounds rounds or --max-seconds; then lets runs finish (until one exits 0, or with only
-the model's own unreadable answers left). Prints:
+a random moment, for --rounds rounds or --max-seconds; then lets runs finish (until one exits 0, or one has
+nothing left to ask: only unreadable answers asked max_attempts times). Prints:
 
 - instances, rounds (killed / ended by themselves), requests the proxy received, forwarded to the server and
   answered intact;
@@ -137,16 +137,17 @@ def judge_cmd(data: Path, store: Path, config: Path) -> list[str]:
     return [*cli, "judge", str(data), "--store", str(store), "--config", str(config), "--json"]
 
 
-def run_to_end(cmd: list[str], env: dict[str, str], tries: int = 5) -> list[dict[str, Any]]:
-    """Run until a run exits 0, or only the model's own unreadable answers are left failing."""
+def run_to_end(cmd: list[str], env: dict[str, str], tries: int = 8) -> list[dict[str, Any]]:
+    """Run until a run exits 0, or a run has nothing left to ask: every record left failing is an unreadable
+    answer asked max_attempts times (the model's own, or one the proxy garbled on every attempt)."""
     reports = []
     for _ in range(tries):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
         if done.returncode not in (0, 3):
             sys.exit(f"judge failed (exit {done.returncode}): {done.stderr[-2000:]}")
         reports.append(json.loads(done.stdout))
-        kinds = set(reports[-1]["failures_now"])
-        if done.returncode == 0 or kinds <= {"parse error"}:
+        asked = sum(stage["judged_now"] for stage in reports[-1]["stages"])
+        if done.returncode == 0 or asked == 0:
             break
     return reports
 

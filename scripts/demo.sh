@@ -30,6 +30,28 @@ summary = json.load(open(sys.argv[1]))
 print(json.dumps(summary, indent=2)[:4000])
 PY
 
+echo "== what this costs per 1,000 instances"
+"$VENV/bin/hardneg" --quiet estimate "$IN" --config examples/judge-paper-api.yaml --json > "$OUT/estimate.json"
+"$VENV/bin/python" - "$OUT/summary.json" "$OUT/judgments.sqlite" "$OUT/estimate.json" <<'PY'
+import json, sys
+from hardneg.judge.store import JudgmentStore
+
+summary, store, api = json.load(open(sys.argv[1])), sys.argv[2], json.load(open(sys.argv[3]))
+n = summary["judging"]["instances"]
+total = 0.0
+with JudgmentStore(store, readonly=True) as db:
+    for stage in summary["judging"]["stages"]:
+        seconds = sum(j.latency_s for j in db.iter_judgments(stage=stage["stage"], config_hash=stage["config_hash"]))
+        total += seconds
+        print(f"  stage {stage['stage']} {stage['name']:14} {1000 * seconds / n / 60:8.1f} min of this machine")
+print(f"  local cascade: {1000 * total / n / 3600:.2f} h on this machine per 1,000 instances, no API spend")
+print(
+    f"  the paper's API cascade (GPT-4o-mini -> GPT-4o, `hardneg estimate`, list prices {api['prices_date']}): "
+    f"${1000 * api['cost_usd'] / api['instances']:.2f} per 1,000 instances (at most "
+    f"${1000 * api['cost_upper_usd'] / api['instances']:.2f})"
+)
+PY
+
 if [ -f "$REAL" ]; then
   echo "== the same 25 instances as judged by GPT-4o-mini then GPT-4o (the paper's cascade), and our agreement with it"
   rm -f "$OUT/gpt4o.sqlite"
