@@ -88,3 +88,12 @@ def sample_stage2(sample_judged: tuple[Path, Path]) -> Path:
 def tiny(tmp_path: Path) -> Path:
     """A tiny hand-made BEIR folder (tests/support/tiny_beir.py)."""
     return make_beir(tmp_path / "tinyset")
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> object:
+    """A real local Ray with 2 CPUs, shared by the engine tests (tests/support/ray_cluster.py), shut down after."""
+    from support.ray_cluster import local_ray
+
+    with local_ray(num_cpus=2) as ray:
+        yield ray

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardneg.cluster import Engine, resolve_engine
 from hardneg.data.source import as_source
 from hardneg.judge.base import JudgeStopped
 from hardneg.judge.cascade.config import CascadeConfig, as_config
@@ -66,6 +67,8 @@ def clean(
     report: CleanReport | None = None,
     progress: StageProgress | None = None,
     relabel_progress: CountProgress | None = None,
+    engine: Engine = "local",
+    ray_address: str | None = None,
     **relabel_overrides: Any,
 ) -> Any:
     """Judge `data` with the cascade (default: the shipped local one), then relabel it; returns the kind given.
@@ -76,6 +79,8 @@ def clean(
     may be passed by name. Instances whose last stage failed are never treated as clean. A run that left
     instances routed to a later stage unjudged (a budget) raises `PartialCascade` unless `allow_partial`; a judge
     that cannot go on raises `JudgeStopped`. Either way the store keeps every call made: the same call resumes.
+    `engine` (``"local"`` or ``"ray"``) and `ray_address` say where the judges run (`hardneg.judge.run_cascade`);
+    the output is the same on both.
 
     >>> import hardneg
     >>> from hardneg.data.sample import sample_train_path
@@ -86,6 +91,7 @@ def clean(
     24
     """
     cascade = as_config(config)
+    spec = resolve_engine(engine, ray_address)
     chosen = relabel_options(options, treatment=treatment, **relabel_overrides)
     source = as_source(data)
     source.validate(allow_empty=allow_empty)  # bad input stops here, before a store is created
@@ -94,7 +100,9 @@ def clean(
     report.out_path = str(output) if output is not None else ""
     with open_store(store) as db:
         report.store = str(db.path)
-        report.cascade = run_cascade(source, cascade, db, progress=progress, budget=budget, allow_empty=allow_empty)
+        report.cascade = run_cascade(
+            source, cascade, db, progress=progress, budget=budget, allow_empty=allow_empty, engine=spec
+        )
         report.cascade.pending = db.pending(report.cascade.stage_hashes)
         verdicts = db.final_verdicts(report.cascade.stage_hashes, allow_partial=True)
     report.cascade.verdicts = verdicts

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import support.lexical_judges  # noqa: F401 (registers the lexical backends the configs name)
 from hardneg.cli import app
 from hardneg.data.io import read_instances, write_instances
+from hardneg.judge.cascade import default_config_path
 from hardneg.judge.store import JudgmentStore
 from support.judged_sample import STAGE1_FLAGGED
 
@@ -304,3 +305,15 @@ def test_judge_twice_then_relabel_in_subprocesses(rlhn_stage1: Path, tmp_path: P
         scores = {j.query_id: j.scores or {} for j in store.iter_judgments(stage=1)}
     expected = sum(sum(s >= 0.5 for s in per.values()) for per in scores.values())
     assert expected > 0 and json.loads(done.stdout)["total"]["negatives_removed"] == expected
+
+
+def test_cli_engine_flags_are_checked_before_any_store(sample_train: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    db = tmp_path / "j.db"
+    config = str(default_config_path())
+    bad = runner.invoke(app, ["judge", str(sample_train), "--config", config, "--store", str(db), "--engine", "spark"])
+    assert bad.exit_code == 2 and "--engine" in bad.stderr and "spark" in bad.stderr
+    lone = runner.invoke(app, ["clean", str(sample_train), "-o", str(tmp_path / "o.jsonl"), "--store", str(db),
+                               "--ray-address", "127.0.0.1:1"])  # fmt: skip
+    assert lone.exit_code == 2 and "--ray-address" in lone.stderr and "ray" in lone.stderr
+    assert not db.exists()

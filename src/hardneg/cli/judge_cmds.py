@@ -11,6 +11,7 @@ import typer
 from hardneg.cli.cascade_flags import config_from_flags
 from hardneg.cli.common import EXIT_FAILED_CALLS, app, console, err_console, handle_errors, print_json, progress
 from hardneg.cli.cost_cmds import print_estimate
+from hardneg.cluster import resolve_engine
 from hardneg.data.source import as_source
 from hardneg.errors import ConfigError
 from hardneg.judge.base import JudgeStopped
@@ -23,6 +24,8 @@ from hardneg.pipeline import CleanReport, default_store_path
 from hardneg.pipeline import clean as run_clean
 
 STORE_HELP = "Judgment store (SQLite); created if missing, reused to resume."
+ENGINE_HELP = "local (this process) or ray (each stage in a Ray actor pool sized by its workers/num_cpus/num_gpus)."
+RAY_ADDRESS_HELP = "Ray cluster to join with --engine ray (default: $RAY_ADDRESS, else a local Ray for the run)."
 
 
 def _print_stage_table(report_dict: dict, title: str) -> None:
@@ -79,6 +82,8 @@ def judge(
         None, "--budget", min=0.0, help="Stop sending API calls once they could cost more than USD (all stages)."
     ),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an input without any instance."),
+    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+    ray_address: str | None = typer.Option(None, "--ray-address", help=RAY_ADDRESS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Run or resume a judging cascade; every verdict goes to the store as it arrives.
@@ -116,10 +121,15 @@ def judge(
     cap = None
     if budget is not None:
         cap = Budget(budget, table)
+    spec = resolve_engine(engine, ray_address)
+    if spec.distributed and cap is not None:
+        raise ConfigError("a budget is kept by one process: run a budgeted cascade with engine 'local'", param="engine")
     source = as_source(file)
     source.validate(allow_empty=allow_empty)  # bad input stops here: no store is created
     with progress() as bar, JudgmentStore(store) as db:
-        report = run_cascade(source, cascade, db, progress=_stage_bars(bar), budget=cap, allow_empty=allow_empty)
+        report = run_cascade(
+            source, cascade, db, progress=_stage_bars(bar), budget=cap, allow_empty=allow_empty, engine=spec
+        )
     result = {"file": str(file), "store": str(store), "config": cascade.name, **report.to_dict()}
     if as_json:
         print_json(result)
@@ -206,6 +216,8 @@ def clean(
         False, "--allow-partial", help="Write the output although routed instances are unjudged (left unchanged)."
     ),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an input without any instance."),
+    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+    ray_address: str | None = typer.Option(None, "--ray-address", help=RAY_ADDRESS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Find and fix false negatives with the default local cascade (MiniLM, then Qwen2.5-Coder-1.5B), then relabel.
@@ -215,6 +227,7 @@ def clean(
     """
 
     cascade = load_config(config) if config is not None else None
+    spec = resolve_engine(engine, ray_address)  # a bad engine stops before any store is created
     report = CleanReport()
     with progress() as bar:
         tasks: dict[str, int] = {}
@@ -236,6 +249,7 @@ def clean(
                 relabel_progress=on_relabel,
                 allow_partial=allow_partial,
                 allow_empty=allow_empty,
+                engine=spec,  # type: ignore[arg-type]
             )
     result = report.to_dict()
     if as_json:

@@ -18,6 +18,8 @@ BACKENDS: dict[str, str | Callable[..., Judge]] = {
     "embedding": "hardneg.judge.backends.embedding:EmbeddingJudge",
     "llm-pointwise": "hardneg.judge.backends.llama_pointwise:LlamaPointwiseJudge",
     "llm-graded": "hardneg.judge.backends.llama_pointwise:LlamaGradedJudge",
+    "transformers": "hardneg.judge.backends.transformers_pointwise:TransformersPointwiseJudge",
+    "transformers-graded": "hardneg.judge.backends.transformers_pointwise:TransformersGradedJudge",
     "openai-pointwise": "hardneg.judge.backends.openai_pointwise:OpenAIPointwiseJudge",
     "llm-answer": "hardneg.judge.backends.llama_answer:LlamaAnswerJudge",
     "openai-answer": "hardneg.judge.backends.openai_answer:OpenAIAnswerJudge",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hardneg.cluster import Engine, resolve_engine
 from hardneg.data.source import as_source
 from hardneg.errors import ConfigError
 from hardneg.judge.base import Judge, JudgeStopped
@@ -25,6 +26,8 @@ def judge(
     judges: dict[str, Judge] | None = None,
     progress: StageProgress | None = None,
     allow_empty: bool = False,
+    engine: Engine = "local",
+    ray_address: str | None = None,
 ) -> CascadeReport:
     """Judge `data` with a cascade; every call is stored as it arrives, so a re-run resumes and never pays twice.
 
@@ -35,6 +38,8 @@ def judge(
     `hardneg.relabel`; instances a budget left unjudged at a later stage are in `report.pending`, not in
     `verdicts` (relabel refuses such a report unless `allow_partial`). A judge that cannot go on (credentials
     refused) raises `JudgeStopped`, with the report so far on it; failed calls are counted in `report.failures()`.
+    `engine`: ``"local"`` or ``"ray"`` (each stage in a Ray actor pool; the cluster at `ray_address`, else
+    ``$RAY_ADDRESS``, else a local Ray): the same calls, stored under the same keys (`run_cascade`).
 
     >>> import hardneg
     >>> from hardneg.data.sample import sample_train_path
@@ -46,11 +51,12 @@ def judge(
     if store is None:
         raise ConfigError("name a judgment store (a path, or ':memory:' to keep nothing)", param="store")
     cascade = as_config(config)
+    spec = resolve_engine(engine, ray_address)
     source = as_source(data, split=split)
     source.validate(allow_empty=allow_empty)  # bad input stops here, before a store is created
     with open_store(store) as db:
         report = run_cascade(
-            source, cascade, db, progress=progress, judges=judges, budget=budget, allow_empty=allow_empty
+            source, cascade, db, progress=progress, judges=judges, budget=budget, allow_empty=allow_empty, engine=spec
         )
         report.pending = db.pending(report.stage_hashes)
         report.verdicts = db.final_verdicts(report.stage_hashes, allow_partial=True)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hardneg.data.records import Instance
+from hardneg.judge.backends.endpoints import DEFAULT_COOLDOWN_S
 from hardneg.judge.backends.openai_chat import OpenAIJudge, _Prepared
 from hardneg.judge.cost import Budget, prompt_tokens
 from hardneg.judge.prompts.answer import SYSTEM_PROMPT, USER_PROMPT, answers_output, messages, parse_answer
@@ -38,12 +39,14 @@ class OpenAIAnswerJudge(OpenAIJudge):
         *,
         budget: Budget | None = None,
         seed: int | None = None,
+        base_urls: Sequence[str] | None = None,
+        endpoint_cooldown: float = DEFAULT_COOLDOWN_S,
     ) -> None:
         super().__init__(
             model, base_url=base_url, api_key_env=api_key_env, template="compact", temperature=0.0,
             max_tokens=max_tokens, concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout,
             max_retries=max_retries, max_negatives_per_call=1, azure=azure, api_version=api_version, budget=budget,
-            seed=seed,
+            seed=seed, base_urls=base_urls, endpoint_cooldown=endpoint_cooldown,
         )  # fmt: skip
         self.max_passage_chars = max_passage_chars
         # docid -> [passage text, calls in flight]: the text each answer is checked against, held only while needed

@@ -28,6 +28,7 @@ from typing import Any
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
+from hardneg.judge.backends.endpoints import DEFAULT_COOLDOWN_S, Endpoint, EndpointPool
 from hardneg.judge.backends.ratelimit import RateLimiter
 from hardneg.judge.base import Judge, JudgeStopped
 from hardneg.judge.cost import Budget, BudgetExceeded, Reservation, prompt_tokens
@@ -179,8 +180,16 @@ class OpenAIJudge(Judge):
         backoff_max: float = 60.0,
         retry_after_max: float = 300.0,
         seed: int | None = None,
+        base_urls: Sequence[str] | None = None,
+        endpoint_cooldown: float = DEFAULT_COOLDOWN_S,
     ) -> None:
 
+        if base_urls is not None:
+            if isinstance(base_urls, str) or not base_urls or not all(isinstance(u, str) and u for u in base_urls):
+                raise ConfigError(f"base_urls must be a non-empty list of URLs, not {base_urls!r}")
+            if base_url is not None:
+                raise ConfigError("give base_url (one server) or base_urls (a pool), not both")
+            base_url = base_urls[0]
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
         if max_retries < 0:
@@ -189,6 +198,11 @@ class OpenAIJudge(Judge):
             raise ConfigError("azure: set base_url to the resource endpoint (https://NAME.openai.azure.com)")
         self.model = model
         self.base_url = base_url
+        # A pool of servers (`hardneg.judge.backends.endpoints`): `concurrency` in flight per endpoint, an endpoint
+        # that fails taken out for `endpoint_cooldown` seconds. Not part of config(): the same model anywhere.
+        self.base_urls: list[str | None] = list(base_urls) if base_urls is not None else [base_url]
+        self.endpoint_cooldown = float(endpoint_cooldown)
+        self.endpoints: list[dict[str, Any]] = []  # per endpoint after a run: requests, failures, taken_out
         self.api_key_env = api_key_env
         self.template = load_template(template)
         self.temperature = float(temperature)
@@ -305,8 +319,9 @@ class OpenAIJudge(Judge):
             raise ConfigError(f"no API key: set the environment variable {self.api_key_env}")
         return LOCAL_PLACEHOLDER_KEY
 
-    def make_client(self, *, asynchronous: bool = True, max_retries: int = 0) -> Any:
-        """An OpenAI (or Azure) client for this judge's endpoint; the key comes from the environment only.
+    def make_client(self, *, asynchronous: bool = True, max_retries: int = 0, base_url: str | None = None) -> Any:
+        """An OpenAI (or Azure) client for this judge's endpoint (or `base_url`, one of its pool); the key comes
+        from the environment only.
 
         The online judge retries by itself (bounded, with Retry-After and failure records), so it asks for
         max_retries=0; the Batch API path lets the SDK retry its few file and batch calls.
@@ -314,20 +329,40 @@ class OpenAIJudge(Judge):
         import openai
 
         self._key = self._api_key()
+        url = base_url or self.base_url
         if self.azure:
             azure_class = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
             return azure_class(
-                azure_endpoint=self.base_url,
+                azure_endpoint=url,
                 api_key=self._key,
                 api_version=self.api_version or DEFAULT_AZURE_API_VERSION,
                 max_retries=max_retries,
                 timeout=self.timeout,
             )
         client_class = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-        return client_class(base_url=self.base_url, api_key=self._key, max_retries=max_retries, timeout=self.timeout)
+        return client_class(base_url=url, api_key=self._key, max_retries=max_retries, timeout=self.timeout)
 
     def _client(self) -> Any:
         return self.make_client(asynchronous=True, max_retries=0)
+
+    def _pool(self) -> EndpointPool:
+        """The endpoints of this run, one async client each."""
+        if len(self.base_urls) == 1:
+            endpoints = [Endpoint(self.base_urls[0], self._client())]
+        else:
+            endpoints = [
+                Endpoint(url, self.make_client(asynchronous=True, max_retries=0, base_url=url))
+                for url in self.base_urls
+            ]
+        return EndpointPool(endpoints, self.concurrency, self.endpoint_cooldown)
+
+    def _endpoint_failure(self, exc: Exception) -> bool:
+        """A failure that says the server is unwell (connection refused, dropped, timed out, 5xx), not the call."""
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            return exc.status_code >= 500
+        return isinstance(exc, openai.APIConnectionError)
 
     def _scrub(self, text: str) -> str:
         key = self._key
@@ -367,7 +402,7 @@ class OpenAIJudge(Judge):
 
     # ------------------------------------------------------------------------------------------ calls
 
-    async def _call(self, client: Any, limiter: RateLimiter, sem: asyncio.Semaphore, prompt: str, docids: list[str]):
+    async def _call(self, pool: EndpointPool, limiter: RateLimiter, prompt: str, docids: list[str]):
         import openai
 
         body = self.request_body(prompt)
@@ -375,11 +410,14 @@ class OpenAIJudge(Judge):
         estimate = n_prompt + self.max_tokens
         last = ""
         for attempt in range(self.max_retries + 1):
-            async with sem:
-                if self._fatal:
+            endpoint = await pool.acquire()
+            client = endpoint.client
+            try:
+                if self._fatal:  # never sent: not an attempt, so it is not stored (see the runner)
                     return JudgeOutput(
-                        docids=docids, status="failed", reason=f"not sent: {self._fatal}", template_hash=self.sha
-                    )
+                        docids=docids, status="failed", reason=f"not sent: {self._fatal}", template_hash=self.sha,
+                        extra={"not_sent": True},
+                    )  # fmt: skip
                 await limiter.acquire(estimate)
                 started = time.perf_counter()
                 self.stats["requests"] = self.stats.get("requests", 0) + 1
@@ -410,26 +448,31 @@ class OpenAIJudge(Judge):
                             extra={"attempts": attempt + 1},
                         )
                     delay = self._delay(exc, attempt)
+                    if self._endpoint_failure(exc):
+                        pool.failed(endpoint)
+                        if pool.others_up(endpoint):
+                            delay = 0.0  # another server takes it at once
                     self.stats["retries"] = self.stats.get("retries", 0) + 1
                     log.info("retrying in %.2fs (attempt %d): %s", delay, attempt + 1, last)
                 else:
+                    pool.succeeded(endpoint)
                     latency = time.perf_counter() - started
                     self._latencies.append(latency)
                     out = self.output_from_completion(completion, docids, latency_s=latency, attempts=attempt + 1)
                     self.stats["tokens_in"] = self.stats.get("tokens_in", 0) + out.tokens_in
                     self.stats["tokens_out"] = self.stats.get("tokens_out", 0) + out.tokens_out
                     return out
-            await asyncio.sleep(delay)  # outside the semaphore: a waiting retry does not hold a slot
+            finally:
+                await pool.release(endpoint)
+            await asyncio.sleep(delay)  # outside the pool: a waiting retry does not hold a slot
         raise AssertionError(f"unreachable: {last}")
 
-    async def _judge_prepared(
-        self, client: Any, limiter: RateLimiter, sem: asyncio.Semaphore, item: _Prepared
-    ) -> JudgeOutput:
+    async def _judge_prepared(self, pool: EndpointPool, limiter: RateLimiter, item: _Prepared) -> JudgeOutput:
         started = time.perf_counter()
         out: JudgeOutput | None = None
         try:
             parts = await asyncio.gather(
-                *(self._call(client, limiter, sem, p, c) for p, c in zip(item.prompts, item.chunks, strict=True))
+                *(self._call(pool, limiter, p, c) for p, c in zip(item.prompts, item.chunks, strict=True))
             )
             k = self.permutations
             voted = [vote_outputs(parts[i : i + k]) for i in range(0, len(parts), k)]
@@ -463,14 +506,13 @@ class OpenAIJudge(Judge):
         }  # fmt: skip
         self._fatal = ""
         limiter = RateLimiter(self.rpm, self.tpm)
-        sem = asyncio.Semaphore(self.concurrency)
-        # Instances prepared ahead so that the semaphore never idles; under a budget only as many as can run,
+        pool = self._pool()
+        # Instances prepared ahead so that no slot idles; under a budget only as many as can run,
         # so that each reservation is made as late as possible (after earlier calls have settled).
-        window = self.concurrency if self.budget is not None else self.concurrency * 2
+        window = pool.slots if self.budget is not None else pool.slots * 2
         source = iter(items)
         pending: set[asyncio.Task[JudgeOutput]] = set()
         owner: dict[asyncio.Task[JudgeOutput], Instance] = {}
-        client = self._client()
         exhausted = False
         try:
             while True:
@@ -503,7 +545,7 @@ class OpenAIJudge(Judge):
                             log.warning("budget reached: %d instance(s) left unjudged", len(self.unjudged))
                             exhausted = True
                             break
-                    task = asyncio.ensure_future(self._judge_prepared(client, limiter, sem, item))
+                    task = asyncio.ensure_future(self._judge_prepared(pool, limiter, item))
                     pending.add(task)
                     owner[task] = instance
                 if not pending:
@@ -520,7 +562,9 @@ class OpenAIJudge(Judge):
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
             self.stats["rate_limit_wait_s"] = round(limiter.waited_s, 3)
-            await client.close()
+            self.endpoints = pool.report()
+            self.stats["endpoints_taken_out"] = sum(e["taken_out"] for e in self.endpoints)
+            await pool.close()
 
     def judge_many(self, items: Iterable[tuple[Instance, Sequence[str]]]) -> Iterator[tuple[Instance, JudgeOutput]]:
         """Judge instances concurrently; yields (instance, output) as each completes (any order).

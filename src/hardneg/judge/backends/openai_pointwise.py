@@ -15,6 +15,7 @@ from typing import Any
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
+from hardneg.judge.backends.endpoints import DEFAULT_COOLDOWN_S
 from hardneg.judge.backends.openai_chat import OpenAIJudge, _Prepared
 from hardneg.judge.cost import Budget, prompt_tokens
 from hardneg.judge.prompts.pointwise import (
@@ -53,6 +54,8 @@ class OpenAIPointwiseJudge(OpenAIJudge):
         *,
         budget: Budget | None = None,
         seed: int | None = None,
+        base_urls: Sequence[str] | None = None,
+        endpoint_cooldown: float = DEFAULT_COOLDOWN_S,
     ) -> None:
         if scale not in SCALES:
             raise ConfigError(f"openai-pointwise judge: scale must be one of {', '.join(SCALES)}, not {scale!r}")
@@ -62,6 +65,7 @@ class OpenAIPointwiseJudge(OpenAIJudge):
             model, base_url=base_url, api_key_env=api_key_env, template="compact", temperature=0.0, max_tokens=1,
             concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout, max_retries=max_retries,
             max_negatives_per_call=1, azure=azure, api_version=api_version, budget=budget, seed=seed,
+            base_urls=base_urls, endpoint_cooldown=endpoint_cooldown,
         )  # fmt: skip
         self.scale: Scale = scale
         self.max_passage_chars = max_passage_chars

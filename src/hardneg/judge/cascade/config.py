@@ -44,6 +44,13 @@ class StageConfig(BaseModel):
     route: str = "any"  # any | better | score>=T
     route_top: float | None = Field(default=None, gt=0.0, le=1.0)  # the top fraction of negatives by score
     route_min_score: float | None = None
+    # Where the stage runs under engine "ray" (`hardneg.judge.engine`): `workers` actors, each reserving
+    # `num_cpus` CPUs and `num_gpus` GPUs (None: Ray's default, 1 CPU, no GPU), judging blocks of `batch_size`
+    # instances. The local engine ignores them; they never enter a call's identity (RESOURCE_FIELDS).
+    workers: int = Field(default=1, ge=1)
+    num_cpus: float | None = Field(default=None, gt=0.0)
+    num_gpus: float | None = Field(default=None, ge=0.0)
+    batch_size: int | None = Field(default=None, ge=1)
 
     @field_validator("backend")
     @classmethod
@@ -77,6 +84,16 @@ class StageConfig(BaseModel):
     def route_threshold(self) -> float | None:
         match = _SCORE_RULE.match(self.route)
         return float(match.group(1)) if match else None
+
+
+# Stage fields that say where a stage runs, not what it asks: left out of every identity (store keys, cached steps).
+RESOURCE_FIELDS = ("workers", "num_cpus", "num_gpus", "batch_size")
+
+
+def identity_dump(config: CascadeConfig) -> dict[str, Any]:
+    """The config as plain data without the stages' `RESOURCE_FIELDS`: what a cache key of its results may hold
+    (the same cascade on one machine or on a cluster gives the same verdicts)."""
+    return config.model_dump(mode="json", exclude={"stages": {"__all__": set(RESOURCE_FIELDS)}})
 
 
 class CascadeConfig(BaseModel):

@@ -26,14 +26,15 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hardneg.cluster import Engine, EngineSpec, PoolSize, resolve_engine
 from hardneg.data.records import Instance
 from hardneg.data.source import InstanceSource, as_source
 from hardneg.errors import ConfigError
 from hardneg.judge.base import Judge, JudgeStopped, config_hash
-from hardneg.judge.batch import judge_items
 from hardneg.judge.cascade.config import CascadeConfig, StageConfig
 from hardneg.judge.cascade.routing import call_key, derive_verdict, view_key
 from hardneg.judge.cost import API_KINDS, Budget
+from hardneg.judge.engine import LocalEngine, RayEngine, StageEngine, StageTask, make_engine
 from hardneg.judge.registry import build_judge, resolve_backend
 from hardneg.judge.store import DEFAULT_LEASE_S, CallKey, ClaimKeeper, JudgmentStore, docids_key
 from hardneg.judge.verdicts import FinalVerdict, Judgment, StageVerdict, failure_kind
@@ -165,8 +166,10 @@ class _Cascade:
         progress: StageProgress | None,
         judges: dict[str, Judge] | None,
         budget: Budget | None,
+        engine: StageEngine | None = None,
     ) -> None:
         self.source = source
+        self.engine = engine or LocalEngine()
         self.config = config
         self.store = store
         self.progress = progress
@@ -357,7 +360,9 @@ class _Cascade:
                 if plan is None:
                     continue
                 if plan.ask is None:
-                    if only is not None:
+                    # stored since pass 1 by another runner, whose verdict may not be written yet (it writes them
+                    # in batches, and may be killed first): derive it here (pass 1 derived the reused ones)
+                    if only is not None or self.store.get_verdict(instance.query_id, k, view) is None:
                         take_over(instance, plan)
                     continue
                 call = (instance.query_id, k, chash, docids_key(plan.ask) if stage.mode == "verdict" else "")
@@ -373,11 +378,18 @@ class _Cascade:
                 asked[instance.query_id] = (plan, call)
                 yield instance, plan.ask
 
+        task = StageTask(
+            stage.name, stage.backend, dict(stage.params), stage.mode,  # type: ignore[arg-type]
+            PoolSize(stage.workers, stage.num_cpus, stage.num_gpus), stage.batch_size,
+        )  # fmt: skip
         try:
-            for instance, out in judge_items(judge, items(), mode=stage.mode):
+            for instance, out in self.engine.judge_items(task, judge, items()):
                 plan, call = asked.pop(instance.query_id)
                 assert plan.ask is not None
                 qid = instance.query_id
+                if out.extra.get("not_sent"):
+                    asked[qid] = (plan, call)  # the judge stopped before sending it: unjudged, not a failed attempt
+                    continue
                 if plan.extend:
                     record = self.store.merge_scores(qid, k, stage.name, key, out, order=instance.negative_ids)
                     report.extended += 1
@@ -425,6 +437,8 @@ def run_cascade(
     judges: dict[str, Judge] | None = None,
     budget: Budget | None = None,
     allow_empty: bool = False,
+    engine: Engine | EngineSpec | StageEngine = "local",
+    ray_address: str | None = None,
 ) -> CascadeReport:
     """Run (or resume) the cascade over `data`; every result goes to `store` as it arrives.
 
@@ -444,17 +458,40 @@ def run_cascade(
     Several runners may share one store (processes, machines): each call is claimed before it is sent, so no call
     is made twice; a runner waits for the calls another holds. A judge that stops the run (credentials refused)
     sets `report.stopped` and ends the cascade; failed calls are counted by kind in `report.failures()`.
+
+    `engine`: ``"local"`` (every call in this process) or ``"ray"`` (each stage in a Ray actor pool sized by the
+    stage's `workers`, `num_cpus`, `num_gpus` and `batch_size`; the cluster at `ray_address`, else
+    ``$RAY_ADDRESS``, else a local Ray started for the run): `hardneg.judge.engine`. Both store the same calls
+    under the same keys, so a run may be resumed on either. A budget is kept in one process: ``ray`` refuses it.
+    An engine object (`hardneg.judge.engine.RayEngine`) may be handed in to keep one Ray session and its
+    per-stage figures (`stats`, `blocks`) across runs; the caller closes it.
     """
+    given = engine if isinstance(engine, LocalEngine | RayEngine) else None
+    if given is None:
+        spec = resolve_engine(engine, ray_address)  # type: ignore[arg-type]
+        distributed = spec.distributed
+    else:
+        distributed = given.kind == "ray"
+    if distributed and budget is not None:
+        raise ConfigError("a budget is kept by one process: run a budgeted cascade with engine 'local'", param="engine")
     source = as_source(data)
-    runner = _Cascade(source, config, store, progress, judges, budget)
+    # Ray is joined when a stage first sends calls; an engine handed in is the caller's to close
+    stage_engine = given if given is not None else make_engine(spec, ready=judges or ())
+    if isinstance(stage_engine, RayEngine) and judges:
+        stage_engine.ready |= set(judges)
+    runner = _Cascade(source, config, store, progress, judges, budget, stage_engine)
     runner.check_budget()
     report = CascadeReport()
     # validates the whole input before any paid call
     report.instances = source.validate(allow_empty=allow_empty)
-    for k, stage in enumerate(config.stages, start=1):
-        report.stages.append(runner.run_stage(k, stage))
-        if report.stages[-1].stopped:
-            break  # the judge cannot go on (credentials refused): later stages would only fail too
+    try:
+        for k, stage in enumerate(config.stages, start=1):
+            report.stages.append(runner.run_stage(k, stage))
+            if report.stages[-1].stopped:
+                break  # the judge cannot go on (credentials refused): later stages would only fail too
+    finally:
+        if given is None:
+            stage_engine.close()
     if budget is not None:
         report.budget = budget.report()
     return report
