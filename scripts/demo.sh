@@ -22,7 +22,7 @@ fi
 echo "== hardneg stats"
 "$HN" stats "$IN"
 
-echo "== hardneg clean (stage 1 MiniLM on every negative, stage 2 Qwen2.5-Coder-1.5B on the likeliest, then rlhn)"
+echo "== hardneg clean (the default judge: MiniLM on every negative, its cut calibrated on human labels; then rlhn)"
 "$HN" clean "$IN" -o "$OUT/cleaned.jsonl.gz" --store "$OUT/judgments.sqlite" --json > "$OUT/summary.json"
 "$VENV/bin/python" - "$OUT/summary.json" <<'PY'
 import json, sys
@@ -45,6 +45,7 @@ with JudgmentStore(store, readonly=True) as db:
         total += seconds
         print(f"  stage {stage['stage']} {stage['name']:14} {1000 * seconds / n / 60:8.1f} min of this machine")
 print(f"  local cascade: {1000 * total / n / 3600:.2f} h on this machine per 1,000 instances, no API spend")
+print(f"  (judge wall time of this run's {n} instances, model load included: a busy machine measures more)")
 print(
     f"  the paper's API cascade (GPT-4o-mini -> GPT-4o, `hardneg estimate`, list prices {api['prices_date']}): "
     f"${1000 * api['cost_usd'] / api['instances']:.2f} per 1,000 instances (at most "

@@ -1,7 +1,7 @@
 """`clean`: the whole job in one call, judge with a cascade (default: the shipped local one), then relabel.
 
-The default cascade ships as `hardneg/judge/cascade/default.yaml` (MiniLM embedding on every negative, the
-likeliest half passed to a Qwen2.5-Coder-1.5B pointwise judge fused with the embedding score). Verdicts go
+The default cascade ships as `hardneg/judge/cascade/default.yaml` (the MiniLM embedding judge on every negative,
+its cut calibrated on human labels; `examples/judge-local-llm.yaml` adds a local LLM stage). Verdicts go
 to a judgment store (SQLite) as they arrive, so an interrupted `clean` resumes where it stopped, and a `clean`
 with edited thresholds or routing on the same store makes no call it already made; a cleaned file is written
 atomically at the end.

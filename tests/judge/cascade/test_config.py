@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+import support.lexical_judges  # noqa: F401 (registers the `lexical` backend the configs name)
 from hardneg.errors import ConfigError
 from hardneg.judge.cascade import load_config, parse_config
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_config_errors_name_the_field(tmp_path: Path) -> None:
@@ -45,25 +48,28 @@ def test_shipped_default_config_is_valid() -> None:
     from hardneg.judge.cascade import default_config_path, load_default_config
 
     assert default_config_path().is_file()
-    cfg = load_default_config()
-    s1, s2 = cfg.stages
-    assert (s1.backend, s1.candidates, s1.route_top) == ("embedding", "all", 0.5)
-    assert (s2.backend, s2.candidates, s2.fuse, s2.params["model"]) == (
-        "llm-pointwise",
-        "routed",
-        "rank-average",
-        "qwen2.5-coder-1.5b",
-    )
-    assert s2.t_better >= s2.t_worse  # type: ignore[operator]
+    (stage,) = load_default_config().stages  # the embedding judge alone: the LLM lost on held-out human labels
+    assert (stage.backend, stage.candidates, stage.params["score"]) == ("embedding", "all", "reference")
 
 
 def test_default_config_uses_the_calibrated_thresholds() -> None:
-    defaults = pytest.importorskip("hardneg.judge.defaults")
+    from hardneg.judge import defaults
     from hardneg.judge.cascade import load_default_config
 
-    s1, s2 = load_default_config().stages
-    assert (s1.t_better, s1.t_worse) == defaults.thresholds("embedding")
-    assert s1.route_threshold == defaults.ROUTE_MIN_SCORE
+    (stage,) = load_default_config().stages
+    assert (stage.t_better, stage.t_worse) == defaults.thresholds("embedding")
+    assert defaults.HELD_OUT["embedding"]["n_pairs"] == 100  # measured on the held-out half, not the tuning one
+
+
+def test_the_llm_example_uses_the_gpt4o_calibration() -> None:
+    from hardneg.judge import defaults
+
+    s1, s2 = load_config(REPO / "examples" / "judge-local-llm.yaml").stages
+    assert (s1.backend, s1.route_top, s2.backend, s2.candidates, s2.fuse, s2.params["model"]) == (
+        "embedding", 0.5, "llm-pointwise", "routed", "rank-average", "qwen2.5-coder-1.5b",
+    )  # fmt: skip
+    assert (s1.t_better, s1.t_worse) == tuple(defaults.FIQA_GPT4O["embedding"].values())
+    assert s1.route_threshold == defaults.FIQA_GPT4O_ROUTE_MIN_SCORE
     assert (s2.t_better, s2.t_worse) == defaults.thresholds("llm-pointwise", fused=True)
-    # the LLM's own calibrated cut gates the fused flags
-    assert s2.min_raw_score == defaults.thresholds("llm-pointwise")[1]
+    # the LLM's own cut gates the fused flags
+    assert s2.min_raw_score == defaults.FIQA_GPT4O["llm-pointwise"]["t_worse"]

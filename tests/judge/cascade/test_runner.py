@@ -383,13 +383,14 @@ CLOSEST_NEGATIVE = "51f09d8025fb86f43c74dfdb82941039"
 
 @pytest.mark.shared
 @pytest.mark.slow
-def test_clean_with_the_default_local_cascade(rlhn_stage1: Path, tmp_path: Path) -> None:
-    """The shipped default (MiniLM, then Qwen2.5-Coder-1.5B fused) on 1 instance: the one real-LLM test."""
+def test_clean_with_the_local_llm_cascade(rlhn_stage1: Path, tmp_path: Path) -> None:
+    """The LLM cascade of examples/judge-local-llm.yaml (MiniLM, then Qwen2.5-Coder-1.5B fused) on 1 instance: the
+    one real-LLM cascade test."""
     pytest.importorskip("llama_cpp")
-    from hardneg.judge.cascade import load_default_config
+    from hardneg.judge.cascade import load_config
     from hardneg.pipeline import CleanReport, clean
 
-    config = load_default_config()
+    config = load_config(Path(__file__).resolve().parents[3] / "examples" / "judge-local-llm.yaml")
     assert [s.backend for s in config.stages] == ["embedding", "llm-pointwise"]
     small = tmp_path / "one.jsonl"
     (inst,) = [i for i in read_instances(rlhn_stage1) if i.query_id == FLAGGED_BY_GPT4O]
