@@ -18,3 +18,20 @@ def test_bad_training_file_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "bad.jsonl:1" in result.output
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--loss", "contrastive"], "--loss"),
+        (["--teacher", "cross-encoder:/no/such"], "--teacher"),  # a teacher needs a distillation loss
+        (["--loss", "margin_mse", "--teacher-backend", "gpu"], "--teacher-backend"),
+    ],
+)
+def test_distillation_flags_are_checked_before_training(tmp_path: Path, args: list[str], flag: str) -> None:
+    from hardneg.data.sample import sample_train_path
+
+    out = tmp_path / "m"
+    result = CliRunner().invoke(app, ["--quiet", "train", "retriever", str(sample_train_path()), "-o", str(out), *args])
+    assert result.exit_code == 2, result.output
+    assert flag in result.output and not out.exists()

@@ -99,7 +99,7 @@ def convert(
     to: str = typer.Option(
         "tevatron",
         "--to",
-        help="Layout: tevatron, st-triplet, st-ntuple, st-labeled-pair, flag, tevatron-ids.",
+        help="Layout: tevatron, st-triplet, st-ntuple, st-labeled-pair, st-labeled-list, flag, tevatron-ids.",
     ),
     negatives: int = typer.Option(3, "--negatives", "-k", help="st-ntuple: negatives per row."),
     seed: int = typer.Option(0, "--seed", help="st-ntuple: seed for picking k negatives when there are more."),

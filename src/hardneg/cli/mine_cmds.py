@@ -31,6 +31,22 @@ def mine(
     absolute_margin: float | None = typer.Option(
         None, "--absolute-margin", help="Drop candidates scoring above the lowest positive's score - M."
     ),
+    min_score: float | None = typer.Option(
+        None, "--min-score", help="Drop candidates scoring below this (the score that ranks; see --rescore)."
+    ),
+    max_score: float | None = typer.Option(None, "--max-score", help="Drop candidates scoring above this."),
+    rescore: Path | None = typer.Option(
+        None,
+        "--rescore",
+        help="A sentence-transformers CrossEncoder folder (e.g. from `train reranker`): rescore the top "
+        "--rescore-depth candidates and rank, filter and sample by its scores.",
+    ),
+    rescore_depth: int | None = typer.Option(
+        None, "--rescore-depth", help="Candidates rescored per query (default: the end of --range)."
+    ),
+    rescore_max_length: int | None = typer.Option(
+        None, "--rescore-max-length", help="Cross-encoder token limit (default: the model's own)."
+    ),
     min_positive_score: int = typer.Option(1, "--min-positive-score", help="qrels label that makes a positive."),
     min_negatives: int = typer.Option(1, "--min-negatives", help="Skip instances left with fewer negatives."),
     query_prefix: str = typer.Option("", "--query-prefix", help='Prepended to queries (e.g. "query: ").'),
@@ -41,8 +57,22 @@ def mine(
     save_scores: bool = typer.Option(False, "--save-scores", help="Keep score and rank on every passage."),
     batch_size: int = typer.Option(32, "--batch-size", help="Encoding batch size (dense/hybrid)."),
     backend: str = typer.Option(
-        "auto", "--backend", help="Dense encoder: auto (ONNX Runtime on CPU when installed, else torch), torch, onnx."
+        "auto",
+        "--backend",
+        help="Dense encoder and --rescore cross-encoder: auto (ONNX Runtime on CPU when installed, else torch), "
+        "torch, onnx.",
     ),
+    index: str = typer.Option(
+        "flat", "--index", help="Dense index: flat (exact), or FAISS ivf / hnsw (approximate, for millions of docs)."
+    ),
+    engine: str = typer.Option(
+        "local", "--engine", help="local, or ray: corpus and query encoding sharded over Ray actors (search here)."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Ray cluster for --engine ray (default: $RAY_ADDRESS, else a local Ray)."
+    ),
+    workers: int = typer.Option(2, "--workers", help="--engine ray: encoding actors."),
+    worker_gpus: float = typer.Option(0.0, "--worker-gpus", help="--engine ray: GPUs per actor (0: one CPU each)."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Embedding cache folder."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
     subset: str | None = typer.Option(None, "--subset", help="Row `subset` (default: the folder name)."),
@@ -61,6 +91,11 @@ def mine(
         seed=seed,
         relative_margin=relative_margin,
         absolute_margin=absolute_margin,
+        min_score=min_score,
+        max_score=max_score,
+        rescore=str(rescore) if rescore is not None else None,
+        rescore_depth=rescore_depth,
+        rescore_max_length=rescore_max_length,
         min_positive_score=min_positive_score,
         min_negatives=min_negatives,
         query_prefix=query_prefix,
@@ -71,6 +106,11 @@ def mine(
         save_scores=save_scores,
         batch_size=batch_size,
         backend=backend,
+        index=index,  # type: ignore[arg-type]
+        engine=engine,  # type: ignore[arg-type]
+        ray_address=ray_address,
+        workers=workers,
+        worker_gpus=worker_gpus,
         cache_dir=str(cache_dir) if cache_dir else None,
         use_cache=not no_cache,
     )
@@ -96,6 +136,8 @@ def mine(
     )
     skipped = ", ".join(f"{k} {v}" for k, v in data["skipped"].items())
     encoder = f"; encoder {data['encoder']}" if data["encoder"] else ""
+    if data.get("rescorer"):
+        encoder += f"; rescored {data['rescored']} pairs with the cross-encoder ({data['rescorer']})"
     console.print(f"queries {data['queries']}; skipped: {skipped}{encoder}", highlight=False)
     removed = ", ".join(f"{k} {v}" for k, v in data["removed"].items())
     console.print(

@@ -67,9 +67,19 @@ def train_retriever_cmd(
     lora_alpha: int = typer.Option(32, "--lora-alpha"),
     pooling: str = typer.Option("auto", "--pooling", help="auto, mean, cls or lasttoken."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many steps."),
+    loss: str = typer.Option(
+        "infonce", "--loss", help="infonce, or distillation from a teacher's scores: margin_mse or kl_div."
+    ),
+    teacher: str | None = typer.Option(
+        None, "--teacher", help="With margin_mse / kl_div: cross-encoder:DIR (or a CrossEncoder folder) or "
+        "dense:[MODEL], scored once before training; default: the passages' own teacher_score / teacher_logit.",
+    ),
+    teacher_max_length: int | None = typer.Option(None, "--teacher-max-length", help="The teacher's token limit."),
+    teacher_backend: str = typer.Option("auto", "--teacher-backend", help="Teacher scoring: auto, torch or onnx."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:  # fmt: skip
-    """Fine-tune a bi-encoder: InfoNCE over 1 positive + k hard negatives + in-batch negatives.
+    """Fine-tune a bi-encoder: InfoNCE over 1 positive + k hard negatives + in-batch negatives, or MarginMSE / KL
+    distillation of a teacher's scores (--loss, --teacher).
 
     Runs on CPU, one GPU, or several with `accelerate launch` / `torchrun` (same command)."""
 
@@ -78,7 +88,8 @@ def train_retriever_cmd(
         query_prefix=query_prefix, passage_prefix=passage_prefix, max_length=max_length, lr=lr, epochs=epochs,
         batch_size=batch_size, warmup=warmup, seed=seed, precision=precision, cached_loss=cached_loss,
         mini_batch_size=mini_batch_size, lora=lora, lora_r=lora_r, lora_alpha=lora_alpha, pooling=pooling,
-        max_steps=max_steps, quiet=bool(STATE["quiet"]),
+        max_steps=max_steps, quiet=bool(STATE["quiet"]), loss=loss, teacher=teacher,  # type: ignore[arg-type]
+        teacher_max_length=teacher_max_length, teacher_backend=teacher_backend,
     )  # fmt: skip
     with stdout_to_stderr(as_json):
         result = train_retriever(train_file, output, config)

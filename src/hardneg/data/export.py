@@ -11,6 +11,10 @@ Layouts (`EXPORT_LAYOUTS`), each written in the format the output path names (.j
   the choice does not depend on row order) and kept in file order; instances with fewer than k
   negatives are skipped and counted in `ExportResult.skipped`.
 - `st-labeled-pair`: columns `sentence1` (query), `sentence2` (passage), `label` (1 positive, 0 negative).
+- `st-labeled-list`: sentence-transformers' "labeled-list" layout (listwise cross-encoder losses such as
+  LambdaLoss or ListNetLoss): columns `query`, `docs` (the positives, then the negatives, as texts) and
+  `labels` (1 for each positive, 0 for each negative); one row per instance. `read_labeled_list` reads it back
+  into instances (ids derived from the texts, which the layout does not keep).
 - `flag` (FlagEmbedding): `query`, `pos` (list of texts), `neg` (list of texts).
 - `tevatron-ids`: `query_id`, `query`, `positive_passages: [{docid}]`, `negative_passages: [{docid}]`,
   `subset`, plus a BEIR-style corpus (`_id`, `title`, `text`, one line per docid, first text wins)
@@ -23,6 +27,7 @@ passage has a title (`with_title=False` gives the text alone).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,11 +35,19 @@ from pathlib import Path
 from typing import Any
 
 from hardneg.data.formats import output_format
-from hardneg.data.io import open_writer
+from hardneg.data.io import iter_raw_rows, open_writer
 from hardneg.data.records import Instance, Passage, passage_text
-from hardneg.errors import ConfigError, EmptyInput
+from hardneg.errors import ConfigError, EmptyInput, InputError
 
-EXPORT_LAYOUTS = ("tevatron", "st-triplet", "st-ntuple", "st-labeled-pair", "flag", "tevatron-ids")
+EXPORT_LAYOUTS = (
+    "tevatron",
+    "st-triplet",
+    "st-ntuple",
+    "st-labeled-pair",
+    "st-labeled-list",
+    "flag",
+    "tevatron-ids",
+)
 
 
 @dataclass
@@ -90,6 +103,8 @@ def _types(layout: str, negatives: int) -> dict[str, Any] | None:
         return types
     if layout == "st-labeled-pair":
         return {"sentence1": string, "sentence2": string, "label": pa.int64()}
+    if layout == "st-labeled-list":
+        return {"query": string, "docs": pa.list_(string), "labels": pa.list_(pa.int64())}
     if layout == "flag":
         return {"query": string, "pos": pa.list_(string), "neg": pa.list_(string)}
     if layout == "tevatron-ids":
@@ -140,6 +155,12 @@ def export_rows(
             yield {"sentence1": inst.query, "sentence2": text(pos), "label": 1}
         for neg in inst.negatives:
             yield {"sentence1": inst.query, "sentence2": text(neg), "label": 0}
+    elif layout == "st-labeled-list":
+        yield {
+            "query": inst.query,
+            "docs": [text(p) for p in (*inst.positives, *inst.negatives)],
+            "labels": [1] * len(inst.positives) + [0] * len(inst.negatives),
+        }
     elif layout == "flag":
         yield {"query": inst.query, "pos": [text(p) for p in inst.positives], "neg": [text(p) for p in inst.negatives]}
     elif layout == "tevatron-ids":
@@ -213,3 +234,37 @@ def export(
             raise EmptyInput(source)
         # ExitStack closes the main output first, then the corpus: both renames happen only on success.
     return result
+
+
+def _text_id(prefix: str, text: str) -> str:
+    return f"{prefix}{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
+
+
+def labeled_list_instance(row: Any, *, source: str = "<rows>", line: int | None = None, subset: str = "") -> Instance:
+    """One `st-labeled-list` row (`query`, `docs`, `labels`) as an Instance: labels 1 are the positives, 0 the
+    negatives, in row order. The layout keeps texts only: the query id is ``q`` + a hash of the query, a docid
+    ``d`` + a hash of its text (so a text met in two rows gets the same docid), titles are empty (the text is
+    ``title + " " + text`` as exported). Bad rows raise `InputError` naming `source`, `line` and the field."""
+    if not isinstance(row, dict):
+        raise InputError(source, line, "-", "expected a row with query, docs and labels")
+    query, docs, labels = row.get("query"), row.get("docs"), row.get("labels")
+    if not isinstance(query, str):
+        raise InputError(source, line, "query", "expected a string")
+    if not isinstance(docs, list) or not all(isinstance(d, str) for d in docs):
+        raise InputError(source, line, "docs", "expected a list of texts")
+    if not isinstance(labels, list) or len(labels) != len(docs):
+        raise InputError(source, line, "labels", f"expected a list of {len(docs)} labels, one per doc")
+    if not all(label in (0, 1) and not isinstance(label, bool) for label in labels):
+        raise InputError(source, line, "labels", "expected labels 1 (positive) or 0 (negative)")
+    if 1 not in labels:
+        raise InputError(source, line, "labels", "no positive (label 1) in the row")
+    positives = [Passage(_text_id("d", d), d) for d, label in zip(docs, labels, strict=True) if label == 1]
+    negatives = [Passage(_text_id("d", d), d) for d, label in zip(docs, labels, strict=True) if label == 0]
+    return Instance(_text_id("q", query), query, positives, negatives, subset)
+
+
+def read_labeled_list(path: str | Path, *, subset: str = "") -> Iterator[Instance]:
+    """Instances from an `st-labeled-list` file (any format `export` writes), one per row (see
+    `labeled_list_instance`)."""
+    for number, row in iter_raw_rows(path):
+        yield labeled_list_instance(row, source=str(path), line=number, subset=subset)

@@ -13,10 +13,17 @@ train:                             # training sources; each becomes one `subset`
   #   file: fiqa.jsonl.gz          # ... or a ready Tevatron file (mining is skipped)
 mine: {method: bm25, negatives: 20}  # options of `hardneg.mine` (BEIR sources only)
 judge: {config: cascade.yaml}      # a cascade YAML (`hardneg judge`), or inline `stages: [...]`
-variants: [default, remove, hn_remove, rlhn, topk_percpos]
+variants: [default, remove, hn_remove, rlhn, topk_percpos, ce_distill]
 verdicts: [stage1, cascade]        # relabel from stage 1's verdicts alone and from the whole cascade
 relabel: {}                        # options of `hardneg.relabel.RelabelOptions`
-topk_percpos: {margin: 0.95}       # drop negatives scoring above margin x the positive's mining score
+topk_percpos:                      # NV-Retriever: drop negatives scoring above margin x the positive's score ...
+  margin: 0.95
+  teacher: "dense:"                # ... under this teacher: dense:[MODEL] (default: the embedded MiniLM),
+                                   # cross-encoder:DIR, cross-encoder:train, or mining (the mining scores)
+ce_distill:                        # train the retriever on a cross-encoder's scores (MarginMSE or KL)
+  teacher: cross-encoder:train     # cross-encoder:DIR, or cross-encoder:train (trained here, `reranker:`)
+  loss: margin_mse                 # or kl_div
+reranker: {epochs: 1, negatives: 7}  # `hardneg train reranker` options of a teacher trained here
 training: {epochs: 1, batch_size: 16, max_length: 128}   # options of `hardneg.train`
 evaluate:                          # test sets
   - name: scifact
@@ -37,10 +44,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardneg.errors import InputError
+from hardneg.errors import ConfigError, InputError
+from hardneg.train.teacher import parse_teacher
 
 TREATMENTS = ("default", "remove", "hn_remove", "rlhn")
-BASELINES = ("topk_percpos",)
+BASELINES = ("topk_percpos", "ce_distill")
+# A baseline's teacher cross-encoder trained by the experiment itself, from the mined data (`reranker:` options).
+TRAINED_TEACHER = "cross-encoder:train"
+# TopK-PercPos on the scores mining saved (what hardneg did before teachers could be named).
+MINING_TEACHER = "mining"
+DISTILL_LOSSES = ("margin_mse", "kl_div")
+BASELINE_OPTIONS = {
+    "topk_percpos": {"margin", "teacher", "batch_size", "max_length", "backend"},
+    "ce_distill": {"teacher", "loss", "batch_size", "max_length", "backend"},
+}
 VARIANT_NAMES = TREATMENTS + BASELINES
 VERDICT_SOURCES = ("stage1", "cascade")
 TOP_KEYS = {
@@ -54,6 +71,8 @@ TOP_KEYS = {
     "verdicts",
     "relabel",
     "topk_percpos",
+    "ce_distill",
+    "reranker",
     "training",
     "evaluate",
     "evaluation",
@@ -95,6 +114,8 @@ class ExperimentConfig:
     judge: dict[str, Any] = field(default_factory=dict)
     relabel: dict[str, Any] = field(default_factory=dict)
     topk_percpos: dict[str, Any] = field(default_factory=dict)
+    ce_distill: dict[str, Any] = field(default_factory=dict)
+    reranker: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
     prune: dict[str, Any] = field(default_factory=dict)
@@ -250,6 +271,30 @@ def _variants(reader: _Reader, raw: Any, verdicts: list[str]) -> list[Variant]:
     return out
 
 
+def _teacher(reader: _Reader, value: Any, dotted: str, baseline: str) -> str:
+    """A baseline's teacher spec, checked, with folder paths made absolute (relative to the config file)."""
+    if not isinstance(value, str):
+        raise reader.error(dotted, "expected a teacher: dense:[MODEL], cross-encoder:DIR or cross-encoder:train")
+    text = value.strip()
+    if text == TRAINED_TEACHER:
+        return text
+    if text == MINING_TEACHER and baseline == "topk_percpos":
+        return text
+    try:
+        teacher = parse_teacher(text, param="teacher")
+    except ConfigError as exc:
+        raise reader.error(dotted, f"{exc.detail}, or cross-encoder:train") from None
+    if teacher.kind == "cross-encoder":
+        assert teacher.model is not None
+        return f"cross-encoder:{reader.path_of(teacher.model, dotted, must_be_dir=True)}"
+    if teacher.model is not None:
+        local = Path(teacher.model).expanduser()
+        if not local.is_absolute() and (reader.path.parent / local).exists():
+            local = (reader.path.parent / local).resolve()
+        return f"dense:{local if local.exists() else teacher.model}"
+    return "dense:"
+
+
 def load_config(
     path: str | Path, *, overrides: dict[str, Any] | None = None, require_judge: bool = True
 ) -> ExperimentConfig:
@@ -315,8 +360,10 @@ def load_config(
 
     sections = {
         key: reader.mapping(raw.get(key), key)
-        for key in ("mine", "judge", "relabel", "topk_percpos", "training", "evaluation", "prune")
-    }
+        for key in (
+            "mine", "judge", "relabel", "topk_percpos", "ce_distill", "reranker", "training", "evaluation", "prune"
+        )
+    }  # fmt: skip
     judge = sections["judge"]
     needs_judge = any(v.verdicts is not None for v in variants)
     if needs_judge and (require_judge or judge):
@@ -326,10 +373,33 @@ def load_config(
             raise reader.error(
                 "judge", "missing: variants that relabel need `judge: {config: cascade.yaml}` or inline `stages`"
             )
-    if any(v.treatment == "topk_percpos" for v in variants):
+    listed = {v.treatment for v in variants}
+    for baseline, known in BASELINE_OPTIONS.items():
+        section = sections[baseline]
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise reader.error(f"{baseline}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})")
+        if baseline not in listed:
+            continue
+        default = "dense:" if baseline == "topk_percpos" else TRAINED_TEACHER
+        section["teacher"] = _teacher(reader, section.get("teacher", default), f"{baseline}.teacher", baseline)
+        for option in ("batch_size", "max_length"):
+            value = section.get(option)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise reader.error(f"{baseline}.{option}", "expected a positive integer")
+        backend = section.get("backend", "auto")
+        if backend not in ("auto", "torch", "onnx"):
+            raise reader.error(f"{baseline}.backend", "expected auto, torch or onnx")
+    if "topk_percpos" in listed:
         margin = sections["topk_percpos"].get("margin", 0.95)
         if not isinstance(margin, (int, float)) or not 0 < margin <= 1.5:
             raise reader.error("topk_percpos.margin", "expected a number such as 0.95")
+    if "ce_distill" in listed:
+        loss = sections["ce_distill"].get("loss", "margin_mse")
+        if loss not in DISTILL_LOSSES:
+            raise reader.error("ce_distill.loss", f"expected one of {', '.join(DISTILL_LOSSES)}")
+        if sections["ce_distill"]["teacher"].startswith("dense:"):
+            raise reader.error("ce_distill.teacher", "ce_distill distils a cross-encoder: cross-encoder:DIR or train")
     alpha = sections["evaluation"].get("alpha", 0.05)
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise reader.error("evaluation.alpha", "expected a number between 0 and 1")

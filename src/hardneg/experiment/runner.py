@@ -14,6 +14,7 @@ Experiment folder layout:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Callable
@@ -23,12 +24,13 @@ from typing import Any
 
 from hardneg.data.beir import load_beir
 from hardneg.data.io import read_instances, write_instances
-from hardneg.data.records import Instance
 from hardneg.errors import ConfigError, InputError
-from hardneg.experiment.config import DataSource, ExperimentConfig, Variant
+from hardneg.experiment.baselines import add_baseline
+from hardneg.experiment.baselines import topk_percpos as topk_percpos  # re-exported: it lived here
+from hardneg.experiment.config import BASELINES, DataSource, ExperimentConfig, Variant
 from hardneg.experiment.evaluation import evaluate_model, paired_significance
 from hardneg.experiment.results import VariantScores, build_results, write_results
-from hardneg.experiment.steps import Step, StepContext, StepGraph, StepRecord
+from hardneg.experiment.steps import MODEL_DIR, TRAIN_FILE, Step, StepContext, StepGraph, StepRecord, tenths
 from hardneg.judge.cascade import parse_config, run_cascade
 from hardneg.judge.store import JudgmentStore
 from hardneg.mine.config import MineConfig, MineReport, parse_range
@@ -36,8 +38,6 @@ from hardneg.mine.miner import mine_instances
 from hardneg.relabel import RelabelOptions, relabel_file, verdicts_from_dicts
 from hardneg.train.retriever import RetrieverConfig, train_retriever
 
-TRAIN_FILE = "train.jsonl.gz"
-MODEL_DIR = "model"
 Progress = Callable[[str], None]
 
 
@@ -170,46 +170,11 @@ def _read_verdicts(path: Path) -> dict[str, Any]:
         return verdicts_from_dicts(json.loads(line) for line in handle if line.strip())
 
 
-def topk_percpos(instances: Any, margin: float, *, source: str = "<instances>") -> Any:
-    """TopK-PercPos (NV-Retriever): drop negatives whose mining score is above `margin` x the lowest positive's.
-
-    Needs passage `score`s (mine with `save_scores`). Instances left without a negative are dropped.
-    Yields (instance, removed) pairs.
-    """
-    for number, inst in enumerate(instances, start=1):
-        try:
-            positive = min(float(p.extra["score"]) for p in inst.positives)
-            scores = {n.docid: float(n.extra["score"]) for n in inst.negatives}
-        except (KeyError, TypeError, ValueError):
-            raise InputError(
-                source, number, "score", "no mining score on a passage: mine with save_scores for topk_percpos"
-            ) from None
-        # For a negative positive score (dense cosine), margin x pos would be above pos; mirror it as the miner does.
-        threshold = positive - abs(positive) * (1.0 - margin)
-        kept = [n for n in inst.negatives if scores[n.docid] <= threshold]
-        removed = len(inst.negatives) - len(kept)
-        yield Instance(inst.query_id, inst.query, inst.positives, kept, inst.subset, inst.extra), removed
-
-
-def _variant_step(variant: Variant, relabel: dict[str, Any], margin: float) -> Callable[[StepContext], dict[str, Any]]:
+def _variant_step(variant: Variant, relabel: dict[str, Any]) -> Callable[[StepContext], dict[str, Any]]:
     def run(ctx: StepContext) -> dict[str, Any]:
 
         source = ctx.inputs["data"] / TRAIN_FILE
         out = ctx.out / TRAIN_FILE
-        if variant.treatment == "topk_percpos":
-            counts = {"instances_in": 0, "negatives_removed": 0, "dropped_no_negatives": 0}
-
-            def rows() -> Any:
-                for inst, removed in topk_percpos(read_instances(source), margin, source=str(source)):
-                    counts["instances_in"] += 1
-                    counts["negatives_removed"] += removed
-                    if not inst.negatives:
-                        counts["dropped_no_negatives"] += 1
-                        continue
-                    yield inst
-
-            written = write_instances(out, rows())
-            return {"instances": written, **counts, "margin": margin}
         verdicts = (
             _read_verdicts(ctx.inputs["judge"] / f"verdicts.{variant.verdicts}.jsonl") if variant.verdicts else {}
         )
@@ -231,14 +196,7 @@ def _train_step(options: dict[str, Any], seed: int) -> Callable[[StepContext], d
     def run(ctx: StepContext) -> dict[str, Any]:
 
         config = _retriever_config(options, seed)
-        last = [-1]
-
-        def progress(done: int, total: int) -> None:
-            tenth = (10 * done) // max(1, total)
-            if tenth != last[0]:
-                last[0] = tenth
-                ctx.progress(f"train {done}/{total}")
-
+        progress = functools.partial(tenths(ctx.progress), "train")
         result = train_retriever(ctx.inputs["data"] / TRAIN_FILE, ctx.out / MODEL_DIR, config, progress=progress)
         summary = result.to_dict()
         summary.pop("output_dir", None)
@@ -349,16 +307,24 @@ def _combine(graph: StepGraph, label: str, sources: dict[str, str]) -> str:
 
 
 def _train_and_evaluate(
-    graph: StepGraph, cfg: ExperimentConfig, label: str, data_step: str, evaluations: dict[tuple[str, int, str], str]
+    graph: StepGraph,
+    cfg: ExperimentConfig,
+    label: str,
+    data_step: str,
+    evaluations: dict[tuple[str, int, str], str],
+    options: dict[str, Any] | None = None,
 ) -> None:
-    _retriever_config(cfg.training, cfg.seeds[0])  # fail on a bad option before anything runs
+    """One train step per seed on `data_step`'s rows (`options`, default the experiment's `training`), and one
+    evaluate step per test set and seed."""
+    training = cfg.training if options is None else options
+    _retriever_config(training, cfg.seeds[0])  # fail on a bad option before anything runs
     for seed in cfg.seeds:
         train = graph.add(
             Step(
                 id=f"train/{label}/seed{seed}",
                 kind="train",
-                config={"options": cfg.training, "seed": seed},
-                run=_train_step(cfg.training, seed),
+                config={"options": training, "seed": seed},
+                run=_train_step(training, seed),
                 outputs=(MODEL_DIR,),
                 inputs={"data": data_step},
             )
@@ -387,6 +353,7 @@ def _train_and_evaluate(
 def plan_experiment(cfg: ExperimentConfig) -> Plan:
     """The step graph of an experiment (nothing runs)."""
     graph = StepGraph(cfg.output)
+    # TopK-PercPos keeps the mining scores in its rows (and `teacher: mining` filters on them).
     needs_scores = any(v.treatment == "topk_percpos" for v in cfg.variants)
     sources = _source_steps(graph, cfg, save_scores=needs_scores)
     data = _combine(graph, "all", sources)
@@ -405,8 +372,12 @@ def plan_experiment(cfg: ExperimentConfig) -> Plan:
         ).id
     evaluations: dict[tuple[str, int, str], str] = {}
     variant_steps: dict[str, str] = {}
-    margin = float(cfg.topk_percpos.get("margin", 0.95))
     for variant in cfg.variants:
+        if variant.treatment in BASELINES:
+            step_id, options = add_baseline(graph, cfg, variant.treatment, data)
+            variant_steps[variant.name] = step_id
+            _train_and_evaluate(graph, cfg, variant.name, step_id, evaluations, options)
+            continue
         inputs = {"data": data}
         if variant.verdicts is not None:
             assert judge_id is not None
@@ -418,10 +389,10 @@ def plan_experiment(cfg: ExperimentConfig) -> Plan:
                 config={
                     "treatment": variant.treatment,
                     "verdicts": variant.verdicts,
-                    "relabel": cfg.relabel if variant.treatment != "topk_percpos" else {},
-                    "margin": margin if variant.treatment == "topk_percpos" else None,
+                    "relabel": cfg.relabel,
+                    "margin": None,
                 },
-                run=_variant_step(variant, cfg.relabel, margin),
+                run=_variant_step(variant, cfg.relabel),
                 outputs=(TRAIN_FILE,),
                 inputs=inputs,
             )
@@ -460,7 +431,8 @@ def _step_rows(records: list[StepRecord]) -> list[dict[str, Any]]:
 def train_changes(summary: dict[str, Any]) -> dict[str, Any]:
     """What a variant step did to the training data: instances kept, negatives moved or removed, instances dropped.
 
-    Relabel variants report under `relabel.total`; the TopK-PercPos baseline reports its own counts.
+    Relabel variants report under `relabel.total`; the TopK-PercPos baseline reports its own counts (ce_distill
+    changes no negative: it trains on the teacher's scores of the default data).
     """
     total = (summary.get("relabel") or {}).get("total") or {}
     return {

@@ -30,11 +30,27 @@ from typing import Any
 from hardneg.data.atomic import TEMP_MARK, atomic_dir, atomic_path
 from hardneg.errors import HardnegError
 
+# What the experiment's steps exchange: a data step's training rows, a training step's model folder.
+TRAIN_FILE = "train.jsonl.gz"
+MODEL_DIR = "model"
 MANIFEST = "manifest.json"
 STEP_LOG = "steps.log.jsonl"
 LOCK = ".lock"
 
 Progress = Callable[[str], None]
+
+
+def tenths(say: Callable[[str], None]) -> Callable[[str, int, int], None]:
+    """A `progress(stage, done, total)` that tells `say` ``"STAGE done/total"`` once per tenth of each stage."""
+    last: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        tenth = (10 * done) // max(1, total)
+        if tenth != last.get(stage):
+            last[stage] = tenth
+            say(f"{stage} {done}/{total}")
+
+    return progress
 
 
 def hash_json(value: Any) -> str:

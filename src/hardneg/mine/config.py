@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from hardneg.cluster import Engine, resolve_engine
 from hardneg.errors import ConfigError
 from hardneg.retrieval.encoders import EncoderBackend, check_backend
+from hardneg.retrieval.index import IndexKind, check_index
 from hardneg.retrieval.retriever import METHODS, Method
 
 Sampling = Literal["top", "random"]
@@ -39,6 +42,14 @@ class MineConfig:
     seed: int = 42
     relative_margin: float | None = None  # drop candidates scoring above (1-R) x lowest positive score
     absolute_margin: float | None = None  # drop candidates scoring above lowest positive score - M
+    min_score: float | None = None  # drop candidates scoring below this (on the scale margins use)
+    max_score: float | None = None  # drop candidates scoring above this
+    # A sentence-transformers CrossEncoder folder: rescore each query's top `rescore_depth` retrieved documents
+    # (default: range_end) and rank by its scores; ranges, margins, cuts and sampling then apply to that order
+    # (hardneg.mine.rescore). Scored under ONNX Runtime on a CPU with `backend="auto"`, as for encoding.
+    rescore: str | None = None
+    rescore_depth: int | None = None
+    rescore_max_length: int | None = None  # the cross-encoder's token limit; None: its own
     min_positive_score: int = 1  # qrels label >= this makes a positive
     min_negatives: int = 1  # instances with fewer negatives left are skipped
     query_prefix: str = ""
@@ -51,6 +62,14 @@ class MineConfig:
     # dense/hybrid: "auto" runs the model under ONNX Runtime on a CPU when onnxruntime is installed (no torch in
     # the process: about a quarter of the memory), else torch; "torch" / "onnx" force one (hardneg.retrieval.encoders).
     backend: EncoderBackend = "auto"
+    # Dense index (dense/hybrid): exact "flat", or FAISS "ivf" / "hnsw" for millions of docs (hardneg.retrieval.index)
+    index: IndexKind = "flat"
+    # "ray": corpus and query encoding sharded over `workers` Ray actors (each `worker_gpus` GPUs, else one CPU),
+    # into the same embedding cache; search on the driver (hardneg.retrieval.sharded). `ray_address`: the cluster.
+    engine: Engine = "local"
+    ray_address: str | None = None
+    workers: int = 2
+    worker_gpus: float = 0.0
     block_size: int = 1024  # queries per search block
     cache_dir: str | None = None
     use_cache: bool = True
@@ -77,13 +96,47 @@ class MineConfig:
             raise ConfigError(f"must be in [0, 1); got {self.relative_margin}", param="relative_margin")
         if self.absolute_margin is not None and self.absolute_margin < 0:
             raise ConfigError(f"must be >= 0; got {self.absolute_margin}", param="absolute_margin")
+        for name in ("min_score", "max_score"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"must be a finite number; got {value}", param=name)
+        if self.min_score is not None and self.max_score is not None and self.min_score > self.max_score:
+            raise ConfigError(
+                f"must not be above max_score ({self.max_score}); got {self.min_score}", param="min_score"
+            )
+        if self.rescore is not None and not str(self.rescore).strip():
+            raise ConfigError("expected a cross-encoder folder", param="rescore")
+        if self.rescore is None and (self.rescore_depth is not None or self.rescore_max_length is not None):
+            name = "rescore_depth" if self.rescore_depth is not None else "rescore_max_length"
+            raise ConfigError("needs a cross-encoder to rescore with (rescore)", param=name)
+        if self.rescore_depth is not None and self.rescore_depth < self.range_end:
+            raise ConfigError(
+                f"must be at least range_end ({self.range_end}): ranks are positions in the rescored list; "
+                f"got {self.rescore_depth}",
+                param="rescore_depth",
+            )
+        if self.rescore_max_length is not None and self.rescore_max_length < 8:
+            raise ConfigError(f"must be at least 8 tokens; got {self.rescore_max_length}", param="rescore_max_length")
         if self.min_positive_score < 1:
             raise ConfigError("must be at least 1 (a zero label means judged non-relevant)", param="min_positive_score")
         check_backend(self.backend)
+        check_index(self.index)
+        resolve_engine(self.engine, self.ray_address)
+        if self.workers < 1:
+            raise ConfigError(f"must be at least 1; got {self.workers}", param="workers")
+        if self.worker_gpus < 0:
+            raise ConfigError(f"must be >= 0; got {self.worker_gpus}", param="worker_gpus")
+        if self.index != "flat" and self.method == "bm25":
+            raise ConfigError(f"{self.index} is a dense index: use method dense or hybrid", param="index")
         if self.batch_size < 1:
             raise ConfigError(f"must be positive; got {self.batch_size}", param="batch_size")
         if self.block_size < 1:
             raise ConfigError(f"must be positive; got {self.block_size}", param="block_size")
+
+    @property
+    def depth(self) -> int:
+        """How many documents are retrieved per query: range_end, or rescore_depth when rescoring."""
+        return self.rescore_depth if self.rescore and self.rescore_depth else self.range_end
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,7 +144,8 @@ class MineConfig:
 
 @dataclass
 class MineReport:
-    """What a mining run did. `removed` counts candidates (ranks within the range) each filter dropped."""
+    """What a mining run did. `removed` counts candidates (ranks within the range) each filter dropped, in the
+    order they apply: exclusions (positive, self_id, duplicate, empty_text), margins, then the score cuts."""
 
     method: str = ""
     encoder: str = ""  # dense/hybrid: the backend that encoded, "onnx" or "torch"
@@ -109,8 +163,12 @@ class MineReport:
             "empty_text": 0,
             "relative_margin": 0,
             "absolute_margin": 0,
+            "max_score": 0,
+            "min_score": 0,
         }
     )
+    rescorer: str = ""  # with `rescore`: the backend that scored, "onnx" or "torch"
+    rescored: int = 0  # (query, passage) pairs the cross-encoder scored
     not_sampled: int = 0
     positives_dropped: dict[str, int] = field(default_factory=lambda: {"not_in_corpus": 0, "empty_text": 0})
     negatives_min: int | None = None
@@ -136,6 +194,7 @@ class MineReport:
             "split": self.split,
             "method": self.method,
             "encoder": self.encoder,
+            **({"rescorer": self.rescorer, "rescored": self.rescored} if self.rescorer else {}),
             "queries": self.queries,
             "instances": self.instances,
             "skipped": dict(self.skipped),

@@ -5,11 +5,14 @@ Per query (keyed by query_id and docid throughout):
 2. retrieve the top `range_end` documents (`bm25`, `dense` or `hybrid`), one query block at a time.
 3. candidates = ranks `range_start+1 .. range_end`; drop every doc with a qrels label > 0 (a positive, or
    a partly relevant doc, never becomes a negative), the query's own id (ArguAna), duplicates, empty texts.
+   With `rescore` (a cross-encoder), the top `rescore_depth` retrieved documents are first rescored and
+   re-ranked by the cross-encoder (`hardneg.mine.rescore`): ranks, and every score below, are then its own.
 4. positive-aware margins against the lowest positive's exact score (computed also when a positive was not
    retrieved): relative (TopK-PercPos) drops scores above ``pos - |pos| x R`` (= (1-R) x pos for pos >= 0),
    absolute drops scores above ``pos - M``. With `hybrid`, margins use the dense cosine similarity (an RRF
    value has no scale a margin can refer to, and exists only for retrieved documents).
-5. keep the first N (`top`) or N drawn at random (`random`, seeded per query_id, so the sample does not
+5. absolute cuts on the same score: `max_score` drops candidates above it, `min_score` those below it.
+6. keep the first N (`top`) or N drawn at random (`random`, seeded per query_id, so the sample does not
    depend on query order), in rank order.
 """
 
@@ -23,11 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from hardneg.cluster import PoolSize
 from hardneg.data.beir import BeirData, load_beir
-from hardneg.data.io import write_instances
+from hardneg.data.io import open_writer
 from hardneg.data.records import Instance, Passage
 from hardneg.data.source import to_dataset
+from hardneg.errors import EmptyInput
 from hardneg.mine.config import MineConfig, MineReport, default_subset, mine_config
+from hardneg.mine.rescore import Rescored, Rescorer
 from hardneg.progress import StageProgress
 from hardneg.retrieval.retriever import Retriever
 
@@ -67,11 +73,13 @@ def mine_instances(
     report: MineReport | None = None,
     retriever: Retriever | None = None,
     progress: StageProgress | None = None,
+    rescorer: Any = None,
 ) -> Iterator[Instance]:
     """Yield one Instance per query that has positives and enough negatives, in qrels order.
 
     `report` (if given) is filled in as the generator runs. `retriever` may be passed to reuse a built
-    index (it must be over `corpus` with `config.method`).
+    index (it must be over `corpus` with `config.method`); `rescorer` a loaded cross-encoder scorer for
+    `config.rescore` (`hardneg.retrieval.cross_encoder.load_cross_encoder`).
     """
     config.check()
     report = report if report is not None else MineReport()
@@ -89,7 +97,11 @@ def mine_instances(
     if not plan:
         return
 
+    own = retriever is None
     if retriever is None:
+        # GPU actors encode with torch (ONNX Runtime is the CPU path).
+        backend = "torch" if config.worker_gpus and config.backend == "auto" else config.backend
+        pool = PoolSize(config.workers, num_cpus=None if config.worker_gpus else 1, num_gpus=config.worker_gpus or None)
         retriever = Retriever(
             corpus,
             config.method,
@@ -104,32 +116,81 @@ def mine_instances(
             use_cache=config.use_cache,
             rrf_k=config.rrf_k,
             progress=progress,
-            backend=config.backend,
+            backend=backend,
+            index=config.index,
+            engine=config.engine,
+            ray_address=config.ray_address,
+            pool=pool,
         )
     if retriever.model is not None:
         report.encoder = getattr(retriever.model, "backend", "torch")
     docids = retriever.docids
     doc_index = retriever.doc_index
+    rescore = None
+    if config.rescore is not None or rescorer is not None:
+        rescore = Rescorer(
+            config, corpus, docids, doc_index, scorer=rescorer, progress=progress, total_queries=len(plan)
+        )
+        report.rescorer = rescore.backend
     query_emb = None
-    if config.method != "bm25":
-        query_emb = retriever.encode_queries([queries[qid] for qid, _ in plan], progress=progress)
+    try:
+        if config.method != "bm25":
+            query_emb = retriever.encode_queries([queries[qid] for qid, _ in plan], progress=progress)
+    finally:
+        if own:
+            retriever.close()  # a Ray started for the encoding goes away now: search runs here
 
+    cuts = config.min_score is not None or config.max_score is not None
     margins = config.relative_margin is not None or config.absolute_margin is not None
-    need_scores = margins or config.save_scores
+    need_scores = margins or cuts or config.save_scores
     for start in range(0, len(plan), config.block_size):
         block = plan[start : start + config.block_size]
         emb = query_emb[start : start + config.block_size] if query_emb is not None else None
-        hits = retriever.search_indices([queries[qid] for qid, _ in block], config.range_end, query_emb=emb)
+        texts = [queries[qid] for qid, _ in block]
+        hits = retriever.search_indices(texts, config.depth, query_emb=emb)
+        rescored: list[Rescored | None] = [None] * len(block)
+        if rescore is not None:
+            rescored = list(rescore.rescore_block(texts, [pos for _, pos in block], hits))
+            report.rescored = rescore.pairs_scored
         for row, ((qid, positives), ranked) in enumerate(zip(block, hits, strict=True)):
             qemb = emb[row] if emb is not None else None
             instance = _mine_one(
                 qid, queries[qid], positives, qrels[qid], ranked, corpus, docids, doc_index, retriever, qemb,
-                config, report, subset, need_scores,
+                config, report, subset, need_scores, rescored[row],
             )  # fmt: skip
             if instance is not None:
                 yield instance
         if progress:
             progress("mine", min(start + config.block_size, len(plan)), len(plan))
+
+
+def _first_stage_scores(
+    query: str,
+    docs: list[str],
+    ranked: list[tuple[int, float]],
+    docids: list[str],
+    doc_index: Mapping[str, int],
+    retriever: Retriever,
+    qemb: np.ndarray | None,
+    hybrid: bool,
+) -> dict[str, float]:
+    """The first stage's score of `docs` on the scale margins use without rescoring (hybrid: cosine)."""
+    known: dict[str, float] = {} if hybrid else {docids[i]: s for i, s in ranked}
+    missing = [d for d in docs if d not in known]
+    if missing:
+        values = retriever.score_indices(query, [doc_index[d] for d in missing], query_emb=qemb)
+        known.update(zip(missing, values.tolist(), strict=True))
+    return {d: known[d] for d in docs}
+
+
+def _filter(
+    kept: list[tuple[str, int]], sim: Mapping[str, float], limit: float, above: bool, report: MineReport, reason: str
+) -> list[tuple[str, int]]:
+    """Drop candidates scoring above (`above`) or below `limit`, counting them under `reason`."""
+    before = len(kept)
+    kept = [(d, r) for d, r in kept if (sim[d] <= limit if above else sim[d] >= limit)]
+    report.removed[reason] += before - len(kept)
+    return kept
 
 
 def _mine_one(
@@ -147,11 +208,17 @@ def _mine_one(
     report: MineReport,
     subset: str,
     need_scores: bool,
+    rescored: Rescored | None = None,
 ) -> Instance | None:
     hybrid = config.method == "hybrid"
+    first_ranked = ranked
+    if rescored is not None:
+        ranked = rescored.ranked  # the cross-encoder's order: ranks and scores below are its own
     rank_of = {docids[i]: r for r, (i, _) in enumerate(ranked, start=1)}
     # Similarity of each retrieved doc on the scale margins use (hybrid: cosine, filled in below).
-    sim: dict[str, float] = {} if hybrid else {docids[i]: s for i, s in ranked}
+    sim: dict[str, float] = dict(rescored.scores) if rescored is not None else {}
+    if rescored is None and not hybrid:
+        sim = {docids[i]: s for i, s in ranked}
 
     pos_sim: dict[str, float] = {}
     if need_scores:
@@ -183,7 +250,7 @@ def _mine_one(
         seen.add(docid)
         kept.append((docid, config.range_start + offset + 1))
 
-    if hybrid and need_scores and kept:
+    if rescored is None and hybrid and need_scores and kept:
         values = retriever.score_indices(query, [doc_index[d] for d, _ in kept], query_emb=qemb)
         sim.update(zip([d for d, _ in kept], values.tolist(), strict=True))
 
@@ -192,14 +259,13 @@ def _mine_one(
         if config.relative_margin is not None:
             # Sign-safe form of (1 - R) x floor: for a negative floor, (1 - R) x floor would raise the bar.
             limit = floor - abs(floor) * config.relative_margin
-            before = len(kept)
-            kept = [(d, r) for d, r in kept if sim[d] <= limit]
-            report.removed["relative_margin"] += before - len(kept)
+            kept = _filter(kept, sim, limit, True, report, "relative_margin")
         if config.absolute_margin is not None:
-            limit = floor - config.absolute_margin
-            before = len(kept)
-            kept = [(d, r) for d, r in kept if sim[d] <= limit]
-            report.removed["absolute_margin"] += before - len(kept)
+            kept = _filter(kept, sim, floor - config.absolute_margin, True, report, "absolute_margin")
+    if config.max_score is not None:
+        kept = _filter(kept, sim, config.max_score, True, report, "max_score")
+    if config.min_score is not None:
+        kept = _filter(kept, sim, config.min_score, False, report, "min_score")
 
     if len(kept) > config.negatives:
         if config.sampling == "random":
@@ -216,7 +282,14 @@ def _mine_one(
         report.skipped["too_few_negatives"] += 1
         return None
 
-    fused = {docids[i]: s for i, s in ranked} if hybrid else {}
+    fused = {docids[i]: s for i, s in first_ranked} if hybrid else {}
+    first: dict[str, float] = {}
+    first_rank: dict[str, int] = {}
+    if rescored is not None and config.save_scores:
+        # The first stage's score and rank beside the cross-encoder's (`retrieval_score`, `retrieval_rank`).
+        docs = [*positives, *(d for d, _ in kept)]
+        first = _first_stage_scores(query, docs, first_ranked, docids, doc_index, retriever, qemb, hybrid)
+        first_rank = {docids[i]: r for r, (i, _) in enumerate(first_ranked, start=1)}
 
     def passage(docid: str, rank: int | None) -> Passage:
         source = corpus[docid]
@@ -224,6 +297,9 @@ def _mine_one(
         if config.save_scores:
             extra["score"] = _round(sim[docid])
             extra["rank"] = rank
+            if rescored is not None:
+                extra["retrieval_score"] = _round(first[docid])
+                extra["retrieval_rank"] = first_rank.get(docid)
             if hybrid and docid in fused:
                 extra["fused_score"] = _round(fused[docid])
         return Passage(docid=docid, text=source.text, title=source.title, extra=extra)
@@ -248,6 +324,7 @@ def mine(
     as_dataset: bool = False,
     report: MineReport | None = None,
     progress: StageProgress | None = None,
+    allow_empty: bool = False,
     **options: Any,
 ) -> list[Instance] | Any | Path:
     """Mine hard negatives for the queries of a BEIR split: one training instance per query with positives.
@@ -257,7 +334,8 @@ def mine(
     ``sampling="top" | "random"``, ``relative_margin``, ``model``, ...), applied over `config`.
     Returns the instances (a `datasets.Dataset` with `as_dataset`), or, with `output`, writes them there
     atomically (.jsonl, .jsonl.gz, .parquet, .hf) and returns that path. `report` (a `MineReport`) is filled in.
-    `subset` (the rows' `subset`) defaults to the folder's name.
+    `subset` (the rows' `subset`) defaults to the folder's name. Mining no instance at all is an `EmptyInput`
+    error (nothing is written) unless `allow_empty`.
 
     >>> import hardneg
     >>> from hardneg.data.sample import sample_beir_dir
@@ -277,12 +355,20 @@ def mine(
     instances = mine_instances(
         data.corpus, data.queries, data.qrels, config, subset=report.subset, report=report, progress=progress
     )
+    where = beir if not isinstance(beir, BeirData) else "<beir data>"
     try:
         if output is not None:
-            write_instances(output, instances)
+            with open_writer(output) as sink:
+                for instance in instances:
+                    sink.write(instance.to_row())
+                if sink.count == 0 and not allow_empty:
+                    raise EmptyInput(where)  # raised inside the writer: nothing is left at `output`
             report.output = str(output)
             return Path(output)
-        return to_dataset(instances) if as_dataset else list(instances)
+        mined = list(instances)
+        if not mined and not allow_empty:
+            raise EmptyInput(where)
+        return to_dataset(mined) if as_dataset else mined
     finally:
         report.seconds = time.perf_counter() - started
 

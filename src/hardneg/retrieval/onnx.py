@@ -21,13 +21,14 @@ Normalize. Any other stack (Dense layers, prompts in pooling, causal models) rai
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -117,13 +118,7 @@ def export_onnx(model_name_or_path: str, folder: str | Path) -> Path:
     folder = Path(folder)
     model = load_sentence_transformer(model_name_or_path, device="cpu")
     transformer, mode = _check_stack(model)
-    auto_model = transformer.auto_model
-    auto_model.eval()
-    # Eager attention exports as plain MatMul/Softmax nodes, which ONNX Runtime's optimizer can fuse (below);
-    # the SDPA path exports as a pattern it does not recognise. Same maths either way.
-    if hasattr(auto_model, "set_attn_implementation"):
-        auto_model.set_attn_implementation("eager")
-    inputs = ["input_ids", "attention_mask"]
+    auto_model = prepare_for_export(transformer)
 
     class LastHiddenState(torch.nn.Module):
         """The transformer's token embeddings: what sentence-transformers' Pooling reads."""
@@ -135,27 +130,10 @@ def export_onnx(model_name_or_path: str, folder: str | Path) -> Path:
         def forward(self, input_ids: Any, attention_mask: Any) -> Any:
             return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        sample = torch.ones((2, 8), dtype=torch.long)
-        axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}}
-        with torch.inference_mode(False), torch.no_grad():
-            # The TorchScript exporter: one self-contained file, no onnxscript needed.
-            torch.onnx.export(
-                LastHiddenState(auto_model),
-                (sample, sample),
-                str(tmp / "model.onnx"),
-                input_names=inputs,
-                output_names=["last_hidden_state"],
-                dynamic_axes={**axes, "last_hidden_state": {0: "batch", 1: "tokens"}},
-                opset_version=ONNX_OPSET,
-                dynamo=False,
-            )
-        fused = _fuse_transformer(tmp / "model.onnx", auto_model.config)
-        _weights_to_external_file(tmp / "model.onnx")
-        transformer.tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+    inputs = ["input_ids", "attention_mask"]
+    with staged_export(folder) as tmp:
+        trace_to_onnx(LastHiddenState(auto_model), tmp, inputs, "last_hidden_state", {0: "batch", 1: "tokens"})
+        fused = finish_graph(tmp, auto_model.config, transformer.tokenizer)
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         meta = {
             "source": str(model_name_or_path),
@@ -169,27 +147,90 @@ def export_onnx(model_name_or_path: str, folder: str | Path) -> Path:
             "torch": torch.__version__,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------ export parts
+# Shared by the bi-encoder export here and the cross-encoder one (hardneg.retrieval.onnx_cross).
+
+
+def prepare_for_export(transformer: Any) -> Any:
+    """The sentence-transformers Transformer module's model, in eval mode with eager attention.
+
+    Eager attention exports as plain MatMul/Softmax nodes, which ONNX Runtime's optimizer can fuse
+    (`fuse_transformer`); the SDPA path exports as a pattern it does not recognise. Same maths either way.
+    """
+    auto_model = transformer.auto_model
+    auto_model.eval()
+    if hasattr(auto_model, "set_attn_implementation"):
+        auto_model.set_attn_implementation("eager")
+    return auto_model
+
+
+def trace_to_onnx(module: Any, folder: Path, inputs: Sequence[str], output: str, output_axes: dict[int, str]) -> None:
+    """Export `module` (taking the int64 `inputs`, batch x tokens, both dynamic) to ``folder/model.onnx``.
+
+    The TorchScript exporter: one self-contained file, no onnxscript needed.
+    """
+    import torch
+
+    sample = torch.ones((2, 8), dtype=torch.long)
+    axes = {name: {0: "batch", 1: "tokens"} for name in inputs}
+    with torch.inference_mode(False), torch.no_grad():
+        torch.onnx.export(
+            module,
+            tuple(sample for _ in inputs),
+            str(folder / "model.onnx"),
+            input_names=list(inputs),
+            output_names=[output],
+            dynamic_axes={**axes, output: output_axes},
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+
+
+def finish_graph(folder: Path, config: Any, tokenizer: Any, *, token_type_ids: bool = False) -> bool:
+    """Fuse ``folder/model.onnx`` where it stays exact, move its weights out, save the fast tokenizer beside it.
+
+    Returns whether the fused graph was kept (`fuse_transformer`).
+    """
+    fused = fuse_transformer(folder / "model.onnx", config, token_type_ids=token_type_ids)
+    weights_to_external_file(folder / "model.onnx")
+    tokenizer.backend_tokenizer.save(str(folder / "tokenizer.json"))
+    return fused
+
+
+@contextlib.contextmanager
+def staged_export(folder: Path) -> Iterator[Path]:
+    """A fresh temporary folder beside `folder`, renamed onto it when the block succeeds and removed otherwise, so
+    a half-written (or rejected) export is never used. When another process finished the same export first, its
+    copy is kept (as good as this one)."""
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
         try:
             tmp.rename(folder)
         except OSError:
             if not (folder / META_FILE).is_file():
                 raise
-            shutil.rmtree(tmp)  # another process finished the same export first; its copy is as good
+            shutil.rmtree(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return folder
 
 
 # model_type (transformers config) -> ONNX Runtime optimizer model type, for encoders whose graph it knows.
 _FUSABLE = {"bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "distilbert": "bert", "electra": "bert"}
 
 
-def _fuse_transformer(path: Path, config: Any) -> bool:
+def fuse_transformer(path: Path, config: Any, *, token_type_ids: bool = False) -> bool:
     """Fuse attention, GELU and layer norms with ONNX Runtime's transformer optimizer, in place.
 
-    About a quarter faster on a CPU than the plain graph. Kept only when the fused graph gives the same hidden
-    states as the plain one on a sample batch (max abs difference 1e-4); otherwise the plain graph stays.
+    About a quarter faster on a CPU than the plain graph. Kept only when the fused graph gives the same outputs
+    as the plain one on a sample batch (max abs difference 1e-4; token outputs compared on real tokens only);
+    otherwise the plain graph stays. `token_type_ids`: the graph takes them as a third input (cross-encoders).
     """
     import onnxruntime
     from onnxruntime.transformers.optimizer import optimize_model
@@ -209,10 +250,16 @@ def _fuse_transformer(path: Path, config: Any) -> bool:
         mask = np.ones_like(ids)
         mask[1, 10:] = 0  # padding, so the masked path is compared too
         feeds = {"input_ids": ids, "attention_mask": mask}
+        if token_type_ids:
+            types = np.zeros_like(ids)
+            types[:, 12:] = 1  # a second segment, as a (query, passage) pair has
+            feeds["token_type_ids"] = types * mask
         plain = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
         fused = onnxruntime.InferenceSession(str(fused_path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-        valid = mask.astype(bool)
-        if not np.allclose(plain[valid], fused[valid], atol=1e-4):
+        if plain.ndim == 3:
+            valid = mask.astype(bool)
+            plain, fused = plain[valid], fused[valid]
+        if not np.allclose(plain, fused, atol=1e-4):
             return False
         fused_path.replace(path)
         return True
@@ -220,7 +267,7 @@ def _fuse_transformer(path: Path, config: Any) -> bool:
         fused_path.unlink(missing_ok=True)
 
 
-def _weights_to_external_file(path: Path) -> None:
+def weights_to_external_file(path: Path) -> None:
     """Move the weights out of the protobuf into ``model.onnx.data``: ONNX Runtime then maps them from disk
     instead of parsing a second in-memory copy (about 80 MiB less for MiniLM)."""
     import onnx
@@ -234,8 +281,17 @@ def _weights_to_external_file(path: Path) -> None:
 
 def _export_in_child(model_name_or_path: str, folder: Path) -> None:
     """Run `export_onnx` in a child process, so torch's memory goes away with it."""
+    run_export_child("hardneg.retrieval.onnx", model_name_or_path, folder)
+
+
+def run_export_child(module: str, model_name_or_path: str, folder: Path) -> None:
+    """Run ``python -m MODULE MODEL FOLDER`` (an export whose `main` follows this module's exit codes).
+
+    Exit 3 (unsupported) is remembered in ``FOLDER/unsupported.json`` and raised as `OnnxUnsupported`; exit 4 is
+    a `ModelError`; any other failure a `ConfigError` with the child's last lines.
+    """
     folder.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "hardneg.retrieval.onnx", model_name_or_path, str(folder)]
+    cmd = [sys.executable, "-m", module, model_name_or_path, str(folder)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
     errors = proc.stderr.strip().splitlines()
     if proc.returncode == _UNSUPPORTED_EXIT:
@@ -257,13 +313,10 @@ _MODEL_ERROR_EXIT = 4
 # ------------------------------------------------------------------------------------------------------- encoder
 
 
-class OnnxEncoder:
-    """A SentenceTransformer's encoder under ONNX Runtime (see the module docstring).
-
-    Offers what `hardneg.retrieval.embed.encode_texts` uses: `encode`, `max_seq_length`, `get_embedding_dimension` and a
-    cache key. `max_batch_tokens` caps rows x padded length per forward pass (peak memory); `threads` sets ONNX
-    Runtime's intra-op threads (default: all cores).
-    """
+class OnnxSession:
+    """What both ONNX models share: an export folder's metadata, its fast tokenizer (no padding) and an ONNX
+    Runtime session on the CPU. `max_batch_tokens` caps rows x padded length per forward pass (peak memory);
+    `threads` sets ONNX Runtime's intra-op threads (default: all cores). `key` is the model's cache key."""
 
     backend = "onnx"
 
@@ -283,11 +336,7 @@ class OnnxEncoder:
         if max_batch_tokens < 1:
             raise ConfigError(f"max_batch_tokens must be positive; got {max_batch_tokens}")
         self.folder = Path(folder)
-        meta = json.loads((self.folder / META_FILE).read_text())
-        self.pooling: str = meta["pooling"]
-        self.normalize: bool = bool(meta["normalize"])
-        self.dimension: int = int(meta["dimension"])
-        self.max_seq_length: int = int(meta["max_seq_length"])
+        self.meta: dict[str, Any] = json.loads((self.folder / META_FILE).read_text())
         self.max_batch_tokens = max_batch_tokens
         self._hardneg_key = f"{key}|onnx"
         self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
@@ -298,6 +347,40 @@ class OnnxEncoder:
         self.session = onnxruntime.InferenceSession(
             str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
+
+    def _passes(self, lengths: Sequence[int]) -> list[list[int]]:
+        return token_passes(lengths, self.max_batch_tokens)
+
+    def _run(self, encodings: Sequence[Any], inputs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """One forward pass over `encodings`, right-padded to the longest: the graph's first output and the mask.
+
+        `inputs` are the graph's input names (``input_ids``, ``attention_mask`` and maybe ``token_type_ids``)."""
+        width = max(len(e.ids) for e in encodings)
+        feeds = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in inputs}
+        feeds.setdefault("attention_mask", np.zeros((len(encodings), width), dtype=np.int64))
+        for row, encoding in enumerate(encodings):
+            size = len(encoding.ids)
+            feeds["input_ids"][row, :size] = encoding.ids
+            feeds["attention_mask"][row, :size] = 1
+            if "token_type_ids" in feeds:
+                feeds["token_type_ids"][row, :size] = encoding.type_ids
+        (output,) = self.session.run(None, {name: feeds[name] for name in inputs})
+        return output, feeds["attention_mask"]
+
+
+class OnnxEncoder(OnnxSession):
+    """A SentenceTransformer's encoder under ONNX Runtime (see the module docstring).
+
+    Offers what `hardneg.retrieval.embed.encode_texts` uses: `encode`, `max_seq_length`, `get_embedding_dimension` and a
+    cache key. `key`, `max_batch_tokens` and `threads` as for `OnnxSession`.
+    """
+
+    def __init__(self, folder: str | Path, **options: Any) -> None:
+        super().__init__(folder, **options)
+        self.pooling: str = self.meta["pooling"]
+        self.normalize: bool = bool(self.meta["normalize"])
+        self.dimension: int = int(self.meta["dimension"])
+        self.max_seq_length: int = int(self.meta["max_seq_length"])
 
     def get_embedding_dimension(self) -> int:
         return self.dimension
@@ -327,31 +410,26 @@ class OnnxEncoder:
             out /= np.maximum(norms, 1e-12)  # torch.nn.functional.normalize's eps
         return out
 
-    def _passes(self, lengths: list[int]) -> list[list[int]]:
-        """Consecutive runs of rows whose count x longest length stays within the token budget."""
-        passes: list[list[int]] = []
-        current: list[int] = []
-        longest = 0
-        for row, length in enumerate(lengths):
-            wider = max(longest, length)
-            if current and wider * (len(current) + 1) > self.max_batch_tokens:
-                passes.append(current)
-                current, wider = [], length
-            current.append(row)
-            longest = wider
-        if current:
-            passes.append(current)
-        return passes
-
     def _forward(self, encodings: list[Any]) -> np.ndarray:
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
-        (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        hidden, mask = self._run(encodings, ("input_ids", "attention_mask"))
         return pool(hidden, mask, self.pooling)
+
+
+def token_passes(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
+    """Consecutive runs of rows whose count x longest length stays within the token budget."""
+    passes: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for row, length in enumerate(lengths):
+        wider = max(longest, length)
+        if current and wider * (len(current) + 1) > max_batch_tokens:
+            passes.append(current)
+            current, wider = [], length
+        current.append(row)
+        longest = wider
+    if current:
+        passes.append(current)
+    return passes
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
@@ -386,24 +464,31 @@ def load_onnx_encoder(
         raise OnnxUnsupported("the ONNX backend needs onnxruntime: pip install 'hardneg[onnx]'")
     name = str(model_name_or_path) if model_name_or_path else minilm_path()
     key = path_key(name)
-    folder = export_folder(key, cache_dir)
+    folder = cached_export(name, export_folder(key, cache_dir), _export_in_child)
+    return OnnxEncoder(folder, key=key, max_batch_tokens=max_batch_tokens, threads=threads)
+
+
+def cached_export(name: str, folder: Path, export_child: Callable[[str, Path], None]) -> Path:
+    """`folder`, holding the export of model `name`: made now by `export_child(name, folder)` (a child process)
+    when missing. A model found unsupported before raises its `OnnxUnsupported` again without a new child."""
     if (folder / UNSUPPORTED_FILE).is_file():
         raise OnnxUnsupported(json.loads((folder / UNSUPPORTED_FILE).read_text())["reason"])
     if not (folder / META_FILE).is_file():
         if not can_export():
             raise OnnxUnsupported("exporting a model to ONNX needs torch, sentence-transformers and onnx")
-        _export_in_child(name, folder)
-    return OnnxEncoder(folder, key=key, max_batch_tokens=max_batch_tokens, threads=threads)
+        export_child(name, folder)
+    return folder
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m hardneg.retrieval.onnx MODEL FOLDER``: the export child (exit 3: unsupported, 4: model not found)."""
+def export_main(argv: list[str] | None, module: str, export: Callable[[str, str], Any]) -> int:
+    """``python -m MODULE MODEL FOLDER``: run `export` as an export child (exit 3: unsupported, 4: no model), the
+    codes `run_export_child` reads."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m hardneg.retrieval.onnx MODEL FOLDER", file=sys.stderr)
+        print(f"usage: python -m {module} MODEL FOLDER", file=sys.stderr)
         return 2
     try:
-        export_onnx(args[0], args[1])
+        export(args[0], args[1])
     except OnnxUnsupported as exc:
         print(str(exc), file=sys.stderr)
         return _UNSUPPORTED_EXIT
@@ -411,6 +496,11 @@ def main(argv: list[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return _MODEL_ERROR_EXIT
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hardneg.retrieval.onnx MODEL FOLDER``: the export child (exit 3: unsupported, 4: model not found)."""
+    return export_main(argv, "hardneg.retrieval.onnx", export_onnx)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,16 @@ from typing import Any, Literal
 
 import numpy as np
 
+from hardneg.cluster import EngineSpec, PoolSize, RaySession, resolve_engine
 from hardneg.data.records import Passage, passage_text
 from hardneg.errors import ConfigError
 from hardneg.progress import StageProgress
 from hardneg.retrieval.bm25 import BM25Index
-from hardneg.retrieval.dense import dense_search
 from hardneg.retrieval.embed import encode_texts
 from hardneg.retrieval.encoders import load_encoder
 from hardneg.retrieval.fusion import DEFAULT_RRF_K, rrf_fuse
+from hardneg.retrieval.index import DenseIndex, check_index
+from hardneg.retrieval.sharded import RayCompute
 
 Method = Literal["bm25", "dense", "hybrid"]
 METHODS: tuple[str, ...] = ("bm25", "dense", "hybrid")
@@ -41,6 +43,11 @@ class Retriever:
     Scores: bm25 returns BM25 scores, dense the cosine similarity, hybrid the RRF score in `search`;
     `score` returns the exact similarity of given pairs (BM25 / cosine; for hybrid: cosine, since an RRF
     value only exists for retrieved documents).
+
+    `index` is the dense index searched (`hardneg.retrieval.index`): ``flat`` (exact, the default), or FAISS
+    ``ivf`` / ``hnsw`` (approximate) for corpora of millions; `score` stays exact. `engine="ray"` encodes the
+    corpus and the queries on an actor pool (`pool`, a `hardneg.cluster.PoolSize`; `ray_address` the cluster) into
+    the same embedding cache (`hardneg.retrieval.sharded`); search runs here. `model` is then a name or path.
     """
 
     def __init__(
@@ -60,9 +67,22 @@ class Retriever:
         rrf_k: int = DEFAULT_RRF_K,
         progress: StageProgress | None = None,
         backend: str = "torch",
+        index: str = "flat",
+        engine: str | EngineSpec = "local",
+        ray_address: str | None = None,
+        pool: PoolSize | None = None,
     ) -> None:
         if method not in METHODS:
             raise ConfigError(f"expected one of {', '.join(METHODS)}; got {method!r}", param="method")
+        check_index(index)
+        self.engine = resolve_engine(engine, ray_address)
+        self.pool = pool or PoolSize()
+        self._session: RaySession | None = None
+        if self.engine.distributed:
+            if method != "bm25" and model is not None and not isinstance(model, (str, os.PathLike)):
+                raise ConfigError("engine ray loads the model in each actor: give its name or path", param="model")
+            self._session = RaySession(self.engine.ray_address)
+        self._source = str(model) if isinstance(model, (str, os.PathLike)) else None
         passages = list(corpus.values()) if isinstance(corpus, Mapping) else list(corpus)
         if not passages:
             raise ConfigError("the corpus is empty")
@@ -78,6 +98,7 @@ class Retriever:
         self._bm25: BM25Index | None = None
         self._model: Any = None
         self._corpus_emb: np.ndarray | None = None
+        self._index: DenseIndex | None = None
         texts = [passage_text(p, with_title=use_title) for p in passages]
         del passages
         if method in ("bm25", "hybrid"):
@@ -90,17 +111,30 @@ class Retriever:
             self._model = model if model is not None and not isinstance(model, (str, os.PathLike)) else None
             if self._model is None:
                 self._model = load_encoder(model, backend=backend)
-            self._corpus_emb = encode_texts(
-                self._model,
-                texts,
-                prefix=passage_prefix,
-                max_length=passage_max_length,
-                batch_size=batch_size,
-                cache_dir=cache_dir,
-                use_cache=use_cache,
-                progress=progress,
-                stage="encode corpus",
-            )
+            try:
+                self._corpus_emb = self._encode(
+                    texts,
+                    prefix=passage_prefix,
+                    max_length=passage_max_length,
+                    batch_size=batch_size,
+                    cache_dir=cache_dir,
+                    use_cache=use_cache,
+                    progress=progress,
+                    stage="encode corpus",
+                )
+            except BaseException:
+                self.close()
+                raise
+            if progress and index != "flat":
+                progress(f"{index} index", 0, 1)
+            self._index = DenseIndex(self._corpus_emb, index)
+            if progress and index != "flat":
+                progress(f"{index} index", 1, 1)
+
+    @property
+    def index(self) -> DenseIndex | None:
+        """The dense index searched (dense/hybrid): exact ``flat``, or FAISS ``ivf`` / ``hnsw``."""
+        return self._index
 
     @property
     def model(self) -> Any:
@@ -111,8 +145,7 @@ class Retriever:
         """Embeddings of query texts with this retriever's query prefix and max length (dense/hybrid only)."""
         if self._model is None:
             raise ConfigError("encode_queries needs a dense or hybrid retriever")
-        return encode_texts(
-            self._model,
+        return self._encode(
             queries,
             prefix=self.query_prefix,
             max_length=self.query_max_length,
@@ -123,6 +156,17 @@ class Retriever:
             stage="encode queries",
         )
 
+    def _encode(self, texts: Sequence[str], **options: Any) -> np.ndarray:
+        """`encode_texts` with this retriever's encoder: here, or on the Ray actor pool (`engine="ray"`)."""
+        if self._session is not None:
+            options["compute"] = RayCompute(self._session, self.pool, source=self._source)
+        return encode_texts(self._model, texts, **options)
+
+    def close(self) -> None:
+        """Shut down a Ray this retriever started (`engine="ray"` without a cluster); search goes on working."""
+        if self._session is not None:
+            self._session.close()
+
     def search_indices(
         self, queries: Sequence[str], k: int, *, query_emb: np.ndarray | None = None
     ) -> list[list[tuple[int, float]]]:
@@ -131,8 +175,8 @@ class Retriever:
         if self.method in ("dense", "hybrid"):
             if query_emb is None:
                 query_emb = self.encode_queries(queries)
-            assert self._corpus_emb is not None
-            dense_hits = dense_search(query_emb, self._corpus_emb, k)
+            assert self._index is not None
+            dense_hits = self._index.search(query_emb, k)
         if self.method in ("bm25", "hybrid"):
             assert self._bm25 is not None
             bm25_hits = self._bm25.search(queries, k)

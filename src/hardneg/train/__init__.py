@@ -7,14 +7,18 @@ from hardneg.train.common import TrainResult, read_metadata
 from hardneg.train.data import SamplingStats, build_examples
 from hardneg.train.reranker import RerankerConfig, train_reranker
 from hardneg.train.retriever import RetrieverConfig, train_retriever
+from hardneg.train.teacher import Teacher, parse_teacher, score_instances
 
 __all__ = [
     "RerankerConfig",
     "RetrieverConfig",
     "SamplingStats",
+    "Teacher",
     "TrainResult",
     "build_examples",
+    "parse_teacher",
     "read_metadata",
+    "score_instances",
     "train_reranker",
     "train_retriever",
 ]

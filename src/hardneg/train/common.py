@@ -195,17 +195,24 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
-def group_columns(per_epoch: Sequence[Sequence[Any]], negatives: int) -> dict[str, list[str]]:
-    """Columns `query`, `positive`, `negative_1..k`: one row per sampled group, epochs in order."""
-    columns: dict[str, list[str]] = {"query": [], "positive": []}
+def group_columns(per_epoch: Sequence[Sequence[Any]], negatives: int, *, label: bool = False) -> dict[str, list[Any]]:
+    """Columns `query`, `positive`, `negative_1..k`: one row per sampled group, epochs in order.
+
+    `label`: a last column `label` with each example's teacher scores (positive first), for distillation losses.
+    """
+    columns: dict[str, list[Any]] = {"query": [], "positive": []}
     for i in range(negatives):
         columns[f"negative_{i + 1}"] = []
+    if label:
+        columns["label"] = []
     for examples in per_epoch:
         for example in examples:
             columns["query"].append(example.query)
             columns["positive"].append(example.positive)
             for i, negative in enumerate(example.negatives):
                 columns[f"negative_{i + 1}"].append(negative)
+            if label:
+                columns["label"].append(list(example.scores))
     return columns
 
 

@@ -29,6 +29,7 @@ from hardneg.data import records
 from hardneg.data.records import Instance, Passage
 from hardneg.data.source import as_source
 from hardneg.errors import ConfigError, InputError
+from hardneg.train.teacher import TEACHER_LOGIT, TEACHER_SCORE, teacher_values
 
 PositiveMode = Literal["sample", "all"]
 
@@ -56,6 +57,8 @@ class Example:
     query: str
     positive: str
     negatives: list[str] = field(default_factory=list)
+    # With teacher scores (distillation): the teacher's value of the positive, then of each negative.
+    scores: list[float] | None = None
 
 
 def passage_text(passage: Passage, prefix: str = "") -> str:
@@ -125,8 +128,14 @@ def build_examples(
     query_prefix: str = "",
     passage_prefix: str = "",
     text_suffix: str = "",
+    teacher_scores: bool = False,
 ) -> tuple[list[list[Example]], SamplingStats]:
-    """Examples for each epoch (a list per epoch, already shuffled with `seed + epoch`) and sampling counts."""
+    """Examples for each epoch (a list per epoch, already shuffled with `seed + epoch`) and sampling counts.
+
+    `teacher_scores`: each example also carries the teacher's values of its positive and negatives
+    (`hardneg.train.teacher.teacher_values`: the passages' `teacher_logit`, else `teacher_score`); a ConfigError
+    naming `teacher` when an instance's passages have none.
+    """
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
     if negatives < 0:
@@ -146,18 +155,31 @@ def build_examples(
                 stats.padded_with_replacement += 1
     if not usable:
         raise ConfigError("no usable training instance (every instance lacks positives or negatives)")
+    values: dict[str, dict[str, float]] = {}
+    if teacher_scores:
+        for instance in usable:
+            found = teacher_values(instance)
+            if found is None:
+                raise ConfigError(
+                    f"instance {instance.query_id!r} has passages without teacher scores ({TEACHER_LOGIT} or "
+                    f"{TEACHER_SCORE}): name a teacher to score them, or score them first "
+                    "(hardneg.train.teacher.score_instances)",
+                    param="teacher",
+                )
+            values[instance.query_id] = found
     per_epoch: list[list[Example]] = []
     for epoch in range(epochs):
         examples: list[Example] = []
         for instance in usable:
             query = f"{query_prefix}{instance.query}{text_suffix}"
-            negs = [
-                passage_text(p, passage_prefix) + text_suffix for p in pick_negatives(instance, negatives, epoch, seed)
-            ]
+            picked = pick_negatives(instance, negatives, epoch, seed)
+            negs = [passage_text(p, passage_prefix) + text_suffix for p in picked]
             for pos in pick_positives(instance, positives, epoch, seed):
-                examples.append(
-                    Example(instance.query_id, query, passage_text(pos, passage_prefix) + text_suffix, negs)
-                )
+                example = Example(instance.query_id, query, passage_text(pos, passage_prefix) + text_suffix, negs)
+                if teacher_scores:
+                    known = values[instance.query_id]
+                    example.scores = [known[pos.docid], *(known[p.docid] for p in picked)]
+                examples.append(example)
         random.Random(seed + epoch).shuffle(examples)
         per_epoch.append(examples)
     stats.examples_per_epoch = len(per_epoch[0])

@@ -1,8 +1,16 @@
 """Bi-encoder (dense retriever) fine-tuning with the sentence-transformers Trainer.
 
-Loss: InfoNCE over (query, positive, negative_1..k) groups plus in-batch negatives, i.e. sentence-transformers'
-MultipleNegativesRankingLoss (or its GradCache variant CachedMultipleNegativesRankingLoss for big batches on
-little memory), with scale = 1 / temperature on cosine similarities.
+Losses (`RetrieverConfig.loss`):
+- ``infonce`` (default): InfoNCE over (query, positive, negative_1..k) groups plus in-batch negatives, i.e.
+  sentence-transformers' MultipleNegativesRankingLoss (or its GradCache variant CachedMultipleNegativesRankingLoss
+  for big batches on little memory), with scale = 1 / temperature on cosine similarities.
+- ``margin_mse`` / ``kl_div``: distillation from a teacher's scores of the positive and the k hard negatives
+  (sentence-transformers' MarginMSELoss, Hofstätter et al. 2020; DistillKLDivLoss over each group). The teacher
+  (`teacher`: a CrossEncoder folder, ``cross-encoder:DIR`` or ``dense:[MODEL]``) scores every pair once before
+  training (`hardneg.train.teacher`); without `teacher`, the passages' own ``teacher_logit`` /
+  ``teacher_score`` are used (what `score_instances` writes, and what `hardneg experiment` caches). The student's
+  score is cosine / temperature (20 x cosine at the default 0.05), the teacher's its raw logit, so both live on
+  a logit scale: MarginMSE fits the student's margins pos - neg_i to the teacher's, KL the group softmaxes.
 
 The same call runs on CPU, one GPU, or several GPUs under `accelerate launch` / `torchrun`: the Trainer places the
 model and shards the batches; nothing here picks a device.
@@ -16,8 +24,12 @@ from typing import Any, Literal
 
 from hardneg.errors import ConfigError
 from hardneg.models import minilm_path
+from hardneg.retrieval.encoders import check_backend
 from hardneg.train.common import ProgressCallback, TrainResult, fit_and_save, group_columns
 from hardneg.train.data import build_examples, load_training_instances, training_data_identity
+from hardneg.train.teacher import TEACHER_KINDS, Teacher, parse_teacher, score_instances
+
+RETRIEVER_LOSSES: tuple[str, ...] = ("infonce", "margin_mse", "kl_div")
 
 
 @dataclass
@@ -49,8 +61,30 @@ class RetrieverConfig:
     pooling: str = "auto"  # auto: the model's own pooling; with --lora, last-token (EOS) pooling
     max_steps: int | None = None  # stop early (benchmarks, smoke tests)
     quiet: bool = False
+    loss: Literal["infonce", "margin_mse", "kl_div"] = "infonce"
+    # Distillation (margin_mse, kl_div): a CrossEncoder folder or a teacher spec (hardneg.train.teacher); None:
+    # the passages' own teacher scores.
+    teacher: str | None = None
+    teacher_max_length: int | None = None  # the teacher's token limit (None: its own)
+    teacher_backend: str = "auto"  # auto | torch | onnx, as `hardneg mine --backend`
 
     def check(self) -> None:
+        if self.loss not in RETRIEVER_LOSSES:
+            raise ConfigError(f"expected one of {', '.join(RETRIEVER_LOSSES)}; got {self.loss!r}", param="loss")
+        if self.loss == "infonce" and self.teacher is not None:
+            raise ConfigError(
+                "a teacher is used by the distillation losses only (loss margin_mse or kl_div)", param="teacher"
+            )
+        if self.loss != "infonce":
+            if self.cached_loss:
+                raise ConfigError(
+                    f"the cached loss is InfoNCE's; it cannot be combined with {self.loss}", param="cached_loss"
+                )
+            if self.negatives < 1:
+                raise ConfigError(f"{self.loss} needs at least one hard negative per group", param="negatives")
+            if self.teacher is not None:
+                teacher_spec(self.teacher)
+        check_backend(self.teacher_backend, param="teacher_backend")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if self.batch_size < 1 or self.mini_batch_size < 1:
@@ -59,6 +93,26 @@ class RetrieverConfig:
             raise ConfigError(f"max length must be >= 8, got {self.max_length}")
         if self.pooling not in ("auto", "mean", "cls", "lasttoken"):
             raise ConfigError(f"pooling must be auto, mean, cls or lasttoken, got {self.pooling!r}")
+
+
+def teacher_spec(value: str) -> Teacher:
+    """A distillation teacher: ``cross-encoder:DIR``, ``dense:[MODEL]``, or a bare CrossEncoder folder."""
+    text = str(value).strip()
+    if text.startswith(tuple(f"{kind}:" for kind in TEACHER_KINDS)):
+        return parse_teacher(text)
+    if not text:
+        raise ConfigError("expected a CrossEncoder folder, cross-encoder:DIR or dense:[MODEL]", param="teacher")
+    return Teacher("cross-encoder", text)
+
+
+def _student_similarity(scale: float) -> Any:
+    """cosine x scale for each (query, document) pair: the student's score on a logit scale."""
+    from sentence_transformers.util import pairwise_cos_sim
+
+    def scaled_cos_sim(a: Any, b: Any) -> Any:
+        return pairwise_cos_sim(a, b) * scale
+
+    return scaled_cos_sim
 
 
 def _load_model(config: RetrieverConfig) -> Any:
@@ -139,24 +193,37 @@ def train_retriever(
 
     `data`: instances, a `datasets.Dataset` with Tevatron columns, a training file or a `load_dataset` spec.
     """
+    config = config or RetrieverConfig()
+    config.check()
+    output_dir = Path(output_dir)
+    instances = load_training_instances(data)  # bad input stops here, before torch is imported
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     try:  # sentence-transformers >= 6 path first, then the 3.x-5.x one
         from sentence_transformers.sentence_transformer.losses import (
             CachedMultipleNegativesRankingLoss,
+            DistillKLDivLoss,
+            MarginMSELoss,
             MultipleNegativesRankingLoss,
         )
     except ImportError:
         from sentence_transformers.losses import (  # type: ignore[no-redef]
             CachedMultipleNegativesRankingLoss,
+            DistillKLDivLoss,
+            MarginMSELoss,
             MultipleNegativesRankingLoss,
         )
 
-    config = config or RetrieverConfig()
-    config.check()
-    output_dir = Path(output_dir)
-    instances = load_training_instances(data)
+    distill = config.loss != "infonce"
+    teacher_name = "passage teacher scores"
+    if distill and config.teacher is not None:
+        teacher = teacher_spec(config.teacher)
+        teacher_name = teacher.spec
+        instances = score_instances(
+            instances, teacher, backend=config.teacher_backend, max_length=config.teacher_max_length,
+            query_prefix=config.query_prefix, passage_prefix=config.passage_prefix,
+        )  # fmt: skip
     model = _load_model(config)
     suffix = _eos_suffix(model, config)
     per_epoch, stats = build_examples(
@@ -168,11 +235,16 @@ def train_retriever(
         query_prefix=config.query_prefix,
         passage_prefix=config.passage_prefix,
         text_suffix=suffix,
+        teacher_scores=distill,
     )
-    dataset = Dataset.from_dict(group_columns(per_epoch, config.negatives))
+    dataset = Dataset.from_dict(group_columns(per_epoch, config.negatives, label=distill))
 
     scale = 1.0 / config.temperature
-    if config.cached_loss:
+    if config.loss == "margin_mse":
+        loss = MarginMSELoss(model, similarity_fct=_student_similarity(scale))
+    elif config.loss == "kl_div":
+        loss = DistillKLDivLoss(model, similarity_fct=_student_similarity(scale), temperature=1.0)
+    elif config.cached_loss:
         loss = CachedMultipleNegativesRankingLoss(model, scale=scale, mini_batch_size=config.mini_batch_size)
     else:
         loss = MultipleNegativesRankingLoss(model, scale=scale)
@@ -199,6 +271,7 @@ def train_retriever(
             "base_model": config.base_model or "embedded all-MiniLM-L6-v2",
             "scale": scale,
             "text_suffix": suffix,
+            **({"teacher": teacher_name} if distill else {}),
         },
         before_save=before_save,
     )
