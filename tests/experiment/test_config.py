@@ -142,3 +142,51 @@ def test_bad_training_option_fails_before_running(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"training\.epochz"):
         plan_experiment(load_config(write(tmp_path, text)))
     assert not (tmp_path / "out").exists()
+
+
+def test_engine_is_checked_and_stays_out_of_the_step_keys(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from hardneg.experiment import plan_experiment
+
+    base = BASE.format(beir=sample_beir_dir())
+    local = plan_experiment(load_config(write(tmp_path, base)))
+    sized = base.replace("t_better: 0.9}", "t_better: 0.9, workers: 4, batch_size: 8}")
+    ray = load_config(write(tmp_path, "engine: ray\nray_address: 127.0.0.1:6379\n" + sized))
+    assert (ray.engine, ray.ray_address) == ("ray", "127.0.0.1:6379")
+    on_ray = plan_experiment(ray)
+    # the same results on both engines and at any pool size: every cached step is shared
+    for step in ("mine/sample", "judge/cascade"):
+        assert on_ray.graph.steps[step].config == local.graph.steps[step].config
+    with pytest.raises(InputError) as info:
+        load_config(write(tmp_path, "engine: spark\n" + base))
+    assert info.value.problem.field == "engine" and "local, ray" in str(info.value)
+    with pytest.raises(InputError) as info:
+        load_config(write(tmp_path, "ray_address: 127.0.0.1:6379\n" + base))
+    assert info.value.problem.field == "ray_address"
+
+
+@pytest.mark.slow
+def test_the_judge_step_runs_on_ray(ray_local: object, tmp_path: Path) -> None:
+    """The experiment's judge step on the Ray engine stores what the local engine stores."""
+    from hardneg.data.io import read_instances, write_instances
+    from hardneg.experiment.runner import TRAIN_FILE, _judge_step
+    from hardneg.experiment.steps import StepContext
+    from hardneg.judge import JudgmentStore
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_instances(data / TRAIN_FILE, read_instances(sample_train_path()))
+    cascade = {"name": "emb", "stages": [{"name": "emb", "backend": "embedding", "t_better": 0.6, "workers": 2}]}
+    found = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        out.mkdir()
+        ctx = StepContext(out, {"data": data}, {}, {}, tmp_path, lambda _: None)
+        run = _judge_step(cascade, tmp_path / f"{engine}.sqlite", {"engine": engine, "ray_address": None})
+        summary = run(ctx)
+        assert summary["report"]["stages"][0]["judged_now"] == 24
+        with JudgmentStore(tmp_path / f"{engine}.sqlite", readonly=True) as store:
+            found[engine] = {(j.query_id, j.config_hash): j.scores for j in store.iter_judgments()}
+        found[engine + " verdicts"] = (out / "verdicts.cascade.jsonl").read_text()
+    assert found["ray"] == found["local"]
+    assert found["ray verdicts"] == found["local verdicts"]

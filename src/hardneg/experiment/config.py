@@ -4,6 +4,8 @@
 name: scifact-rlhn                 # optional, default: the file's stem
 output: runs/scifact-rlhn          # experiment folder (relative paths are relative to this file)
 seeds: [0]                         # one model per variant and seed
+engine: local                      # or ray: mining and judging on Ray (RAY_ADDRESS, ray_address:, else a local
+                                   # Ray); the results, and so every cached step, are the same on both
 train:                             # training sources; each becomes one `subset`
   - name: scifact
     beir: ../shared/data/scifact   # a BEIR folder to mine from ...
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardneg.cluster import resolve_engine
 from hardneg.errors import ConfigError, InputError
 from hardneg.train.teacher import parse_teacher
 
@@ -62,6 +65,8 @@ VARIANT_NAMES = TREATMENTS + BASELINES
 VERDICT_SOURCES = ("stage1", "cascade")
 TOP_KEYS = {
     "name",
+    "engine",
+    "ray_address",
     "output",
     "seeds",
     "train",
@@ -119,6 +124,10 @@ class ExperimentConfig:
     training: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
     prune: dict[str, Any] = field(default_factory=dict)
+    # where mining and judging run (`hardneg.cluster`): never part of a step's cache key, since both engines
+    # give the same results
+    engine: str = "local"
+    ray_address: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -345,6 +354,15 @@ def load_config(
     if len(set(seeds)) != len(seeds):
         raise reader.error("seeds", "a seed is listed twice")
 
+    engine = raw.get("engine", "local")
+    ray_address = raw.get("ray_address")
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
+        raise reader.error("ray_address", "expected a Ray cluster address, e.g. HEAD_IP:6379")
+    try:
+        resolve_engine(engine, ray_address)
+    except ConfigError as exc:
+        raise reader.error(exc.param or "engine", exc.detail) from None
+
     train = reader.sources(raw.get("train"), "train", default_split="train", allow_file=True)
     evaluate = reader.sources(raw.get("evaluate"), "evaluate", default_split="test", allow_file=False)
 
@@ -416,6 +434,8 @@ def load_config(
         evaluate=evaluate,
         variants=variants,
         verdicts=list(dict.fromkeys(verdicts)),
+        engine=str(engine),
+        ray_address=ray_address,
         raw=raw,
         **sections,
     )

@@ -32,6 +32,7 @@ from hardneg.experiment.evaluation import evaluate_model, paired_significance
 from hardneg.experiment.results import VariantScores, build_results, write_results
 from hardneg.experiment.steps import MODEL_DIR, TRAIN_FILE, Step, StepContext, StepGraph, StepRecord, tenths
 from hardneg.judge.cascade import parse_config, run_cascade
+from hardneg.judge.cascade.config import identity_dump
 from hardneg.judge.store import JudgmentStore
 from hardneg.mine.config import MineConfig, MineReport, parse_range
 from hardneg.mine.miner import mine_instances
@@ -44,10 +45,13 @@ Progress = Callable[[str], None]
 # ----------------------------------------------------------------------------------------------- step bodies
 
 
-def _mine_step(source: DataSource, options: dict[str, Any]) -> Callable[[StepContext], dict[str, Any]]:
+def _mine_step(
+    source: DataSource, options: dict[str, Any], engine: dict[str, Any]
+) -> Callable[[StepContext], dict[str, Any]]:
     def run(ctx: StepContext) -> dict[str, Any]:
 
-        config = _mine_config(options)
+        # the experiment's engine unless `mine:` names one; kept out of the step's config (its cache key)
+        config = _mine_config({**engine, **options})
         assert source.beir is not None
         ctx.progress(f"loading {source.beir} ({source.split})")
         data = load_beir(source.beir, source.split)
@@ -130,7 +134,9 @@ def _combine_step(names: list[str]) -> Callable[[StepContext], dict[str, Any]]:
     return run
 
 
-def _judge_step(cascade: dict[str, Any], store_path: Path) -> Callable[[StepContext], dict[str, Any]]:
+def _judge_step(
+    cascade: dict[str, Any], store_path: Path, engine: dict[str, Any]
+) -> Callable[[StepContext], dict[str, Any]]:
     def run(ctx: StepContext) -> dict[str, Any]:
 
         config = parse_config(cascade, "judge")
@@ -145,7 +151,7 @@ def _judge_step(cascade: dict[str, Any], store_path: Path) -> Callable[[StepCont
                 ctx.progress(f"judge {stage} {done}/{total}")
 
         with JudgmentStore(store_path) as store:
-            report = run_cascade(ctx.inputs["data"] / TRAIN_FILE, config, store, progress=progress)
+            report = run_cascade(ctx.inputs["data"] / TRAIN_FILE, config, store, progress=progress, **engine)
             hashes = report.stage_hashes
             verdicts = {
                 "stage1": store.final_verdicts({1: hashes[1]}),
@@ -252,6 +258,11 @@ class Plan:
     variant_steps: dict[str, str]
 
 
+def _engine(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The experiment's `engine:` / `ray_address:` as keyword arguments of mining and judging."""
+    return {"engine": cfg.engine, "ray_address": cfg.ray_address}
+
+
 def _source_steps(graph: StepGraph, cfg: ExperimentConfig, *, save_scores: bool) -> dict[str, str]:
     ids: dict[str, str] = {}
     for source in cfg.train:
@@ -270,7 +281,7 @@ def _source_steps(graph: StepGraph, cfg: ExperimentConfig, *, save_scores: bool)
                         "max_queries": source.max_queries,
                         "subset": source.name,
                     },
-                    run=_mine_step(source, options),
+                    run=_mine_step(source, options, _engine(cfg)),
                     outputs=(TRAIN_FILE,),
                     external={"beir": source.beir},
                 )
@@ -364,8 +375,9 @@ def plan_experiment(cfg: ExperimentConfig) -> Plan:
             Step(
                 id="judge/cascade",
                 kind="judge",
-                config={"cascade": cascade},
-                run=_judge_step(cascade, cfg.output / "cache" / "judgments.sqlite"),
+                # the cascade without its pool sizes (workers, num_cpus, ...): they never change a verdict
+                config={"cascade": identity_dump(parse_config(cascade, "judge"))},
+                run=_judge_step(cascade, cfg.output / "cache" / "judgments.sqlite", _engine(cfg)),
                 outputs=("verdicts.stage1.jsonl", "verdicts.cascade.jsonl"),
                 inputs={"data": data},
             )
