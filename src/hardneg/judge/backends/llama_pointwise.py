@@ -14,15 +14,13 @@ decodes, so setting `n_tokens` to the prefix length is the truncation. This is c
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
 from hardneg.judge.backends.llama_base import LlamaJudge
+from hardneg.judge.backends.pointwise_scoring import PromptParts, judge_candidates
 from hardneg.judge.prompts.pointwise import (
     ANSWERS,
     PROMPTS,
@@ -37,14 +35,6 @@ from hardneg.judge.verdicts import JudgeOutput
 
 # Splits the rendered chat prompt into the shared prefix and the per-candidate suffix.
 _SENTINEL = "\u0000CANDIDATE\u0000"
-
-
-@dataclass(slots=True)
-class PromptParts:
-    """Token ids of one instance's prompt: the shared prefix, then one candidate's tokens each."""
-
-    prefix: list[int]
-    candidates: dict[str, list[int]]
 
 
 class LlamaPointwiseJudge(LlamaJudge):
@@ -203,41 +193,10 @@ class LlamaPointwiseJudge(LlamaJudge):
         return scores, evaluated
 
     def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
-        docids = list(docids)
-        start = time.perf_counter()
-        known = {p.docid for p in instance.negatives}
-        missing = [d for d in docids if d not in known]
-        if missing:
-            return JudgeOutput(docids=docids, status="failed", reason=f"unknown negative docids: {missing[:5]}")
-        if not instance.positives:
-            return JudgeOutput(docids=docids, status="failed", reason="instance has no positive to use as reference")
-        if not docids:
-            return JudgeOutput(docids=[], scores={})
-        parts = self.prompt_parts(instance, docids)
-        too_long = [d for d, t in parts.candidates.items() if len(parts.prefix) + len(t) + 1 > self.n_ctx]
-        if too_long:
-            longest = max(len(parts.prefix) + len(t) for t in parts.candidates.values())
-            return JudgeOutput(
-                docids=docids,
-                status="failed",
-                reason=f"prompt of {longest} tokens does not fit n_ctx={self.n_ctx} "
-                f"(lower max_passage_chars or raise n_ctx); {len(too_long)} negatives affected",
-            )
-        scores, evaluated = self.score_pairs(parts)
-        bad = [d for d, s in scores.items() if not math.isfinite(s)]
-        if bad:
-            return JudgeOutput(docids=docids, status="failed", reason=f"non-finite P(yes) for {bad[:5]}")
-        return JudgeOutput(
-            docids=docids,
-            scores=scores,
-            tokens_in=evaluated,
-            latency_s=time.perf_counter() - start,
-            extra={
-                "prefix_tokens": len(parts.prefix),
-                "candidate_tokens": sum(len(t) for t in parts.candidates.values()),
-                "prefix_reuse": self.prefix_reuse,
-            },
-        )
+        return judge_candidates(
+            instance, docids, n_ctx=self.n_ctx, prefix_reuse=self.prefix_reuse, prompt_parts=self.prompt_parts,
+            score_pairs=self.score_pairs,
+        )  # fmt: skip
 
     def close(self) -> None:
         super().close()

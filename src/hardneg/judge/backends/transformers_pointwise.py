@@ -23,15 +23,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-import math
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
+from hardneg.judge.backends.pointwise_scoring import PromptParts, judge_candidates
 from hardneg.judge.base import Judge
 from hardneg.judge.prompts.pointwise import (
     ANSWERS,
@@ -305,41 +304,11 @@ class TransformersPointwiseJudge(Judge):
         return scores, evaluated
 
     def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
-        docids = list(docids)
-        start = time.perf_counter()
-        known = {p.docid for p in instance.negatives}
-        missing = [d for d in docids if d not in known]
-        if missing:
-            return JudgeOutput(docids=docids, status="failed", reason=f"unknown negative docids: {missing[:5]}")
-        if not instance.positives:
-            return JudgeOutput(docids=docids, status="failed", reason="instance has no positive to use as reference")
-        if not docids:
-            return JudgeOutput(docids=[], scores={})
-        prefix, candidates = self.prompt_parts(instance, docids)
-        too_long = [d for d, t in candidates.items() if len(prefix) + len(t) + 1 > self.n_ctx]
-        if too_long:
-            longest = max(len(prefix) + len(t) for t in candidates.values())
-            return JudgeOutput(
-                docids=docids,
-                status="failed",
-                reason=f"prompt of {longest} tokens does not fit n_ctx={self.n_ctx} "
-                f"(lower max_passage_chars or raise n_ctx); {len(too_long)} negatives affected",
-            )
-        scores, evaluated = self.score_pairs(prefix, candidates)
-        bad = [d for d, s in scores.items() if not math.isfinite(s)]
-        if bad:
-            return JudgeOutput(docids=docids, status="failed", reason=f"non-finite P(yes) for {bad[:5]}")
-        return JudgeOutput(
-            docids=docids,
-            scores=scores,
-            tokens_in=evaluated,
-            latency_s=time.perf_counter() - start,
-            extra={
-                "prefix_tokens": len(prefix),
-                "candidate_tokens": sum(len(t) for t in candidates.values()),
-                "prefix_reuse": self.prefix_reuse,
-            },
-        )
+        return judge_candidates(
+            instance, docids, n_ctx=self.n_ctx, prefix_reuse=self.prefix_reuse,
+            prompt_parts=lambda i, d: PromptParts(*self.prompt_parts(i, d)),
+            score_pairs=lambda parts: self.score_pairs(parts.prefix, parts.candidates),
+        )  # fmt: skip
 
     def close(self) -> None:
         on_gpu = self._model is not None and self._resolved_device().startswith("cuda")
