@@ -12,6 +12,7 @@ testbed and run `hardneg judge-eval --target "precision>=0.6"`, or `hardneg cali
 Held-out results (seed 0):
 - embedding, MiniLM cos(reference) >= 0.6969: precision 0.651, recall 0.718, kappa 0.463, ROC-AUC 0.776.
 - Qwen2.5-Coder-1.5B P(yes) >= 0.5704: precision 0.512, recall 0.538, kappa 0.209, ROC-AUC 0.702.
+- its expected grade (0-3) >= 1.6549: precision 0.568, recall 0.538, kappa 0.279, ROC-AUC 0.756.
 - cos + P(yes) (plain sum) >= 1.1499: precision 0.509, recall 0.744, kappa 0.263, ROC-AUC 0.775. It had the best
   recall on the tuning half (0.756 at precision 0.618) and lost on the held-out half.
 The LLM does not beat the embedding judge on held-out pairs at about a hundred times its seconds per negative, so
@@ -32,6 +33,7 @@ from __future__ import annotations
 THRESHOLDS: dict[str, dict[str, float]] = {
     "embedding": {"t_better": 0.6969, "t_worse": 0.6969},
     "llm-pointwise": {"t_better": 0.5704, "t_worse": 0.5704},
+    "llm-graded": {"t_better": 1.6549, "t_worse": 1.6549},
 }
 
 # The held-out metrics behind each default (for reports and docs).
@@ -40,6 +42,8 @@ HELD_OUT: dict[str, dict[str, float]] = {
                   "n_relevant": 39},
     "llm-pointwise": {"auc": 0.702, "kappa": 0.209, "precision": 0.512, "recall": 0.538, "n_pairs": 100,
                       "n_relevant": 39},
+    "llm-graded": {"auc": 0.756, "kappa": 0.279, "precision": 0.568, "recall": 0.538, "n_pairs": 100,
+                   "n_relevant": 39},
 }  # fmt: skip
 
 # The earlier calibration on GPT-4o's verdicts of 25 FiQA instances (rlhn-sample; 180 held-out pairs, 8 relevant):
