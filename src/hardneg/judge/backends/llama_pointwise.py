@@ -20,12 +20,11 @@ from typing import Any, ClassVar
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
 from hardneg.judge.backends.llama_base import LlamaJudge
-from hardneg.judge.backends.pointwise_scoring import PromptParts, judge_candidates
+from hardneg.judge.backends.pointwise_scoring import PromptParts, checked_scale, judge_candidates
 from hardneg.judge.prompts.pointwise import (
     ANSWERS,
     PROMPTS,
     REFERENCE_BUDGET,
-    SCALES,
     Scale,
     candidate_text,
     score_from_probabilities,
@@ -54,20 +53,14 @@ class LlamaPointwiseJudge(LlamaJudge):
         prefix_reuse: bool = True,
         scale: Scale | None = None,
     ) -> None:
-        scale = scale or self.default_scale  # type: ignore[assignment]
-        if scale not in SCALES:
-            raise ConfigError(f"{self.kind} judge: scale must be one of {', '.join(SCALES)}, not {scale!r}")
-        if n_ctx < 256:
-            raise ConfigError(f"llm-pointwise judge: n_ctx must be >= 256, not {n_ctx}")
-        if max_passage_chars < 50:
-            raise ConfigError(f"llm-pointwise judge: max_passage_chars must be >= 50, not {max_passage_chars}")
+        scale = checked_scale(self.kind, scale or self.default_scale, n_ctx, max_passage_chars)
         self.model = model
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.max_passage_chars = max_passage_chars
         self.seed = seed
         self.prefix_reuse = prefix_reuse
-        self.scale: Scale = scale  # type: ignore[assignment]
+        self.scale: Scale = scale
         self._llm: Any = None
         self._answer_ids: dict[int, list[int]] = {}  # answer class -> its single-token spellings
         self._split: tuple[str, str, str] | None = None  # (before user content, after candidate, chat template)

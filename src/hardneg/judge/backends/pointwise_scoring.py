@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hardneg.data.records import Instance
+from hardneg.errors import ConfigError
+from hardneg.judge.prompts.pointwise import SCALES, Scale
 from hardneg.judge.verdicts import JudgeOutput
 
 
@@ -18,6 +20,17 @@ class PromptParts:
 
     prefix: list[int]
     candidates: dict[str, list[int]]
+
+
+def checked_scale(kind: str, scale: str, n_ctx: int, max_passage_chars: int) -> Scale:
+    """The options every pointwise judge takes, checked (errors name the judge `kind`); returns the scale."""
+    if scale not in SCALES:
+        raise ConfigError(f"{kind} judge: scale must be one of {', '.join(SCALES)}, not {scale!r}")
+    if n_ctx < 256:
+        raise ConfigError(f"{kind} judge: n_ctx must be >= 256, not {n_ctx}")
+    if max_passage_chars < 50:
+        raise ConfigError(f"{kind} judge: max_passage_chars must be >= 50, not {max_passage_chars}")
+    return scale  # type: ignore[return-value]
 
 
 def judge_candidates(

@@ -30,13 +30,12 @@ from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
-from hardneg.judge.backends.pointwise_scoring import PromptParts, judge_candidates
+from hardneg.judge.backends.pointwise_scoring import PromptParts, checked_scale, judge_candidates
 from hardneg.judge.base import Judge
 from hardneg.judge.prompts.pointwise import (
     ANSWERS,
     PROMPTS,
     REFERENCE_BUDGET,
-    SCALES,
     Scale,
     candidate_text,
     score_from_probabilities,
@@ -73,13 +72,7 @@ class TransformersPointwiseJudge(Judge):
         prefix_reuse: bool = True,
         n_threads: int | None = None,
     ) -> None:
-        scale = scale or self.default_scale  # type: ignore[assignment]
-        if scale not in SCALES:
-            raise ConfigError(f"{self.kind} judge: scale must be one of {', '.join(SCALES)}, not {scale!r}")
-        if n_ctx < 256:
-            raise ConfigError(f"{self.kind} judge: n_ctx must be >= 256, not {n_ctx}")
-        if max_passage_chars < 50:
-            raise ConfigError(f"{self.kind} judge: max_passage_chars must be >= 50, not {max_passage_chars}")
+        scale = checked_scale(self.kind, scale or self.default_scale, n_ctx, max_passage_chars)
         if dtype not in DTYPES:
             raise ConfigError(f"{self.kind} judge: dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
         if max_batch < 1:
@@ -87,7 +80,7 @@ class TransformersPointwiseJudge(Judge):
         self.model = model
         self.n_ctx = int(n_ctx)
         self.max_passage_chars = int(max_passage_chars)
-        self.scale: Scale = scale  # type: ignore[assignment]
+        self.scale: Scale = scale
         self.dtype = dtype
         self.device = device
         self.max_batch = int(max_batch)
