@@ -2,12 +2,17 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint fmt bench
+.PHONY: setup setup-demo demo test lint fmt bench
 
+# Everything (the LLM judges compile llama-cpp-python once): what `make test` uses.
 setup:
 	bash scripts/setup.sh
 
-demo: setup
+# Only what the default cascade and the demo need (no llama.cpp build); a venv that has everything is reused.
+setup-demo:
+	EXTRAS=embedding,report,api bash scripts/setup.sh
+
+demo: setup-demo
 	bash scripts/demo.sh
 
 test: setup

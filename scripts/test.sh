@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 "$VENV/bin/ruff" format --check src tests bench || exit 1
 "$VENV/bin/lint-imports" pyproject.toml || exit 1
 bash scripts/core_check.sh || exit 1
-"$VENV/bin/python" -m pytest "$@"
+"$VENV/bin/python" -m pytest --durations=15 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "no tests were collected: failing" >&2
