@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hardneg.data.atomic import atomic_dir, atomic_path, temp_path
+from hardneg.data.atomic import MARKER, atomic_dir, atomic_path, check_target, is_hardneg_folder, temp_path
+from hardneg.errors import ConfigError
 
 # The child writes rows from a slow generator and says "started" once rows are flowing into the temp file.
 CHILD = r"""
@@ -77,3 +79,106 @@ def test_success_replaces_an_old_file(tmp_path: Path) -> None:
         assert target.read_text() == "old"
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["x.jsonl.gz"]
+
+
+# ------------------------------------------------------------------------ never destroy what hardneg did not write
+
+
+def _write_dir(target: Path, text: str = "new", **kwargs: object) -> None:
+    with atomic_dir(target, **kwargs) as tmp:  # type: ignore[arg-type]
+        (tmp / "data.txt").write_text(text)
+
+
+def test_a_folder_of_user_files_is_never_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "project"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    for overwrite in (False, True):
+        with pytest.raises(ConfigError, match="hardneg did not write") as raised:
+            _write_dir(target, overwrite=overwrite, param="output")
+        assert raised.value.param == "output" and str(target) in str(raised.value)
+    assert [p.name for p in target.iterdir()] == ["notes.txt"] and (target / "notes.txt").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["project"]  # no temp left behind
+
+
+def test_a_folder_hardneg_wrote_is_replaced_only_with_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "out.hf"
+    _write_dir(target, "first")
+    assert is_hardneg_folder(target) and json.loads((target / MARKER).read_text())["files"] == ["data.txt"]
+    with pytest.raises(ConfigError, match="already exists"):
+        _write_dir(target, "second")
+    assert (target / "data.txt").read_text() == "first"
+    _write_dir(target, "second", overwrite=True)
+    assert (target / "data.txt").read_text() == "second" and is_hardneg_folder(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.hf"]  # the old folder is gone, no temp left
+
+
+def test_overwrite_refuses_a_hardneg_folder_someone_added_files_to(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    _write_dir(target)
+    (target / "sub").mkdir()
+    (target / "sub" / "results.csv").write_text("precious")
+    with pytest.raises(ConfigError, match="holds files hardneg did not write") as raised:
+        _write_dir(target, overwrite=True)
+    assert str(target / "sub" / "results.csv") in str(raised.value)
+    assert (target / "sub" / "results.csv").read_text() == "precious"
+
+
+def test_the_old_folder_stays_until_the_new_one_is_complete(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    _write_dir(target, "old")
+    with pytest.raises(RuntimeError), atomic_dir(target, overwrite=True) as tmp:
+        (tmp / "data.txt").write_text("half")
+        raise RuntimeError("failed midway")
+    assert (target / "data.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_folder_that_appears_during_the_work_is_not_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    with pytest.raises(ConfigError, match="hardneg did not write"), atomic_dir(target) as tmp:
+        (tmp / "data.txt").write_text("new")
+        target.mkdir()
+        (target / "theirs.txt").write_text("theirs")
+    assert [p.name for p in target.iterdir()] == ["theirs.txt"]
+
+
+def test_an_empty_folder_or_nothing_is_written_without_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    _write_dir(tmp_path / "empty")
+    _write_dir(tmp_path / "deep" / "er" / "new")
+    assert (tmp_path / "empty" / "data.txt").read_text() == (tmp_path / "deep/er/new/data.txt").read_text() == "new"
+
+
+def test_files_links_and_folders_are_never_swapped(tmp_path: Path) -> None:
+    afile = tmp_path / "out.hf"
+    afile.write_text("a file")
+    with pytest.raises(ConfigError, match="not a folder"):
+        _write_dir(afile, overwrite=True)
+    assert afile.read_text() == "a file"
+    real = tmp_path / "real"
+    _write_dir(real)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(ConfigError, match="not a folder"):
+        _write_dir(link, overwrite=True)
+    folder = tmp_path / "x.jsonl"
+    folder.mkdir()
+    (folder / "keep").write_text("k")
+    with pytest.raises(ConfigError, match="is a folder"), atomic_path(folder, param="output") as tmp:
+        tmp.write_text("never")
+    assert (folder / "keep").read_text() == "k"
+    with pytest.raises(ConfigError, match="is not a folder"):
+        check_target(afile / "plot.png", folder=False, param="plot")
+
+
+def test_a_kill_between_the_swaps_leaves_temps_the_next_writer_removes(tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    _write_dir(target)
+    dead = 2**22 + 7  # no such process
+    for suffix in ("", "-old"):
+        stale = temp_path(target).with_name(temp_path(target).name.replace(str(os.getpid()), str(dead)) + suffix)
+        stale.mkdir()
+        (stale / "x").write_text("left by a kill -9")
+    _write_dir(target, "again", overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (target / "data.txt").read_text() == "again"

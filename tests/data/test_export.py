@@ -135,6 +135,6 @@ def test_bad_options(tmp_path: Path) -> None:
         export(INSTANCES, tmp_path / "x.jsonl", "csv")
     with pytest.raises(ConfigError):
         export(INSTANCES, tmp_path / "x.jsonl", "st-ntuple", negatives=0)
-    with pytest.raises(InputError):
+    with pytest.raises(ConfigError, match="unknown output format"):
         export(INSTANCES, tmp_path / "x.tsv", "flag")
     assert list(tmp_path.iterdir()) == []

@@ -10,18 +10,18 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from hardneg.data.formats import output_kind
 from hardneg.data.io import (
     detect_format,
     iter_jsonl,
     iter_raw_rows,
     open_writer,
-    output_format,
     read_instances,
     write_instances,
     write_rows,
 )
 from hardneg.data.records import Instance, Passage
-from hardneg.errors import InputError
+from hardneg.errors import ConfigError, InputError
 
 
 def make_rows(n: int = 5) -> list[dict[str, Any]]:
@@ -155,23 +155,25 @@ def test_hf_folder_of_local_data_files(tmp_path: Path) -> None:
 
 
 def test_output_format_rules(tmp_path: Path) -> None:
-    assert output_format(tmp_path / "x.jsonl") == "jsonl"
-    assert output_format(tmp_path / "x.JSONL.GZ") == "jsonl.gz"
-    assert output_format(tmp_path / "x.parquet") == "parquet"
-    assert output_format(tmp_path / "x.hf") == "hf"
-    assert output_format(f"{tmp_path}/folder/") == "hf"
-    with pytest.raises(InputError, match="unknown output format"):
-        output_format(tmp_path / "x.csv")
-    (tmp_path / "stuff").mkdir()
-    (tmp_path / "stuff" / "keep.txt").write_text("mine")
-    with pytest.raises(InputError, match="not a datasets folder"):
-        write_rows(tmp_path / "stuff", make_rows(1))
-    assert (tmp_path / "stuff" / "keep.txt").read_text() == "mine"
+    assert output_kind(tmp_path / "x.jsonl") == "jsonl"
+    assert output_kind(tmp_path / "x.JSONL.GZ") == "jsonl.gz"
+    assert output_kind(tmp_path / "x.parquet") == "parquet"
+    assert output_kind(tmp_path / "x.hf") == "hf"
+    assert output_kind(f"{tmp_path}/folder/") == "hf"
+    with pytest.raises(ConfigError, match="unknown output format"):
+        output_kind(tmp_path / "x.csv")
+    (tmp_path / "stuff.hf").mkdir()
+    (tmp_path / "stuff.hf" / "keep.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="hardneg did not write"):
+        write_rows(tmp_path / "stuff.hf", make_rows(1), overwrite=True)
+    assert (tmp_path / "stuff.hf" / "keep.txt").read_text() == "mine"
 
 
-def test_hf_output_replaces_existing_dataset_folder(tmp_path: Path) -> None:
+def test_hf_output_replaces_existing_dataset_folder_only_with_overwrite(tmp_path: Path) -> None:
     write_rows(f"{tmp_path}/ds/", make_rows(3))
-    write_rows(tmp_path / "ds", make_rows(2))
+    with pytest.raises(ConfigError, match="already exists"):
+        write_rows(f"{tmp_path}/ds/", make_rows(2))
+    write_rows(f"{tmp_path}/ds/", make_rows(2), overwrite=True)
     assert [r["query_id"] for _n, r in iter_raw_rows(tmp_path / "ds")] == ["q0", "q1"]
 
 

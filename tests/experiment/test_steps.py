@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from hardneg.data.atomic import MARKER
+from hardneg.errors import ConfigError
 from hardneg.experiment.steps import STEP_LOG, Step, StepContext, StepGraph
 
 
@@ -130,3 +132,24 @@ def test_lock_and_stale_temp_folders(tmp_path: Path) -> None:
         with pytest.raises(HardnegError, match="another run"):
             build(folder, source, 2, []).execute()
         assert [r.status for r in build(folder, source, 2, []).execute(dry_run=True)] == ["cached"] * 3
+
+
+def test_a_step_folder_is_redone_but_a_file_put_there_is_never_deleted(tmp_path: Path) -> None:
+    source = tmp_path / "numbers.txt"
+    source.write_text("1 2 3")
+    folder = tmp_path / "exp"
+    calls: list[str] = []
+    records = build(folder, source, 2, calls).execute()
+    step = records[1].folder
+    # a step folder written before hardneg marked its folders is still redone
+    (step / MARKER).unlink()
+    (step / "scaled.txt").unlink()
+    calls.clear()
+    assert [r.status for r in build(folder, source, 2, calls).execute()] == ["cached", "ran", "cached"]
+    # a file someone put into a step folder that must be redone stops the run, and stays
+    (step / "scaled.txt").unlink()
+    (step / "my-analysis.ipynb").write_text("precious")
+    with pytest.raises(ConfigError, match="hardneg did not write") as raised:
+        build(folder, source, 2, calls).execute()
+    assert str(step / "my-analysis.ipynb") in str(raised.value)
+    assert (step / "my-analysis.ipynb").read_text() == "precious"

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardneg.data.formats import output_format
+from hardneg.data.formats import check_output
 from hardneg.data.io import iter_raw_rows, open_writer
 from hardneg.data.records import Instance, Passage, passage_text
 from hardneg.errors import ConfigError, EmptyInput, InputError
@@ -186,9 +186,12 @@ def export(
     progress: Callable[[int], None] | None = None,
     allow_empty: bool = False,
     source: str = "<instances>",
+    overwrite: bool = False,
 ) -> ExportResult:
     """Write `instances` to `path` in `layout`, atomically (the corpus of `tevatron-ids` too).
 
+    `path` follows `hardneg.data.formats.check_output` (checked before anything is read): an existing datasets
+    folder is replaced only with `overwrite`, and only one hardneg wrote; an existing file is replaced.
     `progress(n)` is called after each instance. A bad instance midway (an InputError raised by the
     reader feeding `instances`) leaves no output file at all, and so does an empty input unless `allow_empty`
     (`source` names the input in that error).
@@ -197,7 +200,7 @@ def export(
         raise ConfigError(f"unknown export layout {layout!r}; expected one of {', '.join(EXPORT_LAYOUTS)}")
     if layout == "st-ntuple" and negatives < 1:
         raise ConfigError("--negatives must be at least 1 for st-ntuple")
-    output_format(path)  # fail on an unknown extension before reading anything
+    check_output(path, overwrite=overwrite, param="path")  # before reading anything
     types = _types(layout, negatives)
     result = ExportResult(layout=layout, path=Path(str(path).rstrip("/")))
     with contextlib.ExitStack() as stack:
@@ -207,7 +210,7 @@ def export(
         if layout == "tevatron-ids":
             result.corpus_path = corpus_path_for(path)
             corpus = stack.enter_context(open_writer(result.corpus_path))
-        sink = stack.enter_context(open_writer(path, types=types))
+        sink = stack.enter_context(open_writer(path, types=types, overwrite=overwrite, param="path"))
         for inst in instances:
             result.instances += 1
             produced = 0

@@ -1,8 +1,9 @@
 """Formats of training files: which format a path names, and the row codec of hardneg's Parquet / HF layout.
 
 Input formats are chosen by extension: `.jsonl`, `.jsonl.gz`, `.parquet`, or a folder (HF `datasets`: a
-`save_to_disk` folder, or a folder of local data files). Output formats: `.jsonl`, `.jsonl.gz`, `.parquet`, and
-an HF `save_to_disk` folder when the path ends in `.hf` or `/` (or names an existing `save_to_disk` folder).
+`save_to_disk` folder, or a folder of local data files). Output formats (`output_kind`, one rule for every
+writer): `.jsonl`, `.jsonl.gz`, `.parquet`, and an HF `save_to_disk` folder when the path ends in `.hf` or `/`;
+`check_output` also refuses, before any work, an existing folder that may not be replaced.
 
 Parquet layout written by hardneg (so rows whose extra fields differ in type or presence never break the
 schema): the typed columns (for Tevatron rows `query_id`, `query`, `positive_passages`, `negative_passages`,
@@ -20,7 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from hardneg.errors import InputError
+from hardneg.data.atomic import check_target
+from hardneg.errors import ConfigError, InputError
 
 Format = Literal["jsonl", "jsonl.gz", "parquet", "hf"]
 
@@ -63,29 +65,41 @@ def is_hf_saved_folder(path: str | Path) -> bool:
     return (path / "state.json").is_file() or (path / "dataset_dict.json").is_file()
 
 
-def output_format(path: str | Path) -> Format:
-    """Format of an output path: `jsonl`, `jsonl.gz`, `parquet` or `hf`.
+OUTPUT_RULE = ".jsonl, .jsonl.gz, .parquet, or a datasets folder (a name ending in .hf or /)"
 
-    `hf` (a `save_to_disk` folder) when the path ends in `.hf` or `/`, or is an existing `save_to_disk`
-    folder. Any other existing folder is refused, so a typo never replaces a folder of other files.
+
+def output_kind(path: str | Path, *, param: str = "output") -> Format:
+    """The format an output path names, from its name alone: the one rule of every writer of instances.
+
+    `.jsonl` (or `.json`), `.jsonl.gz` (or `.json.gz`), `.parquet`, and `hf` (a datasets `save_to_disk` folder) for
+    a name ending in `.hf` or `/`. Any other name raises `ConfigError` naming `param`. Whether the path may be
+    written (an existing folder) is `check_output`'s question.
     """
     text = str(path)
     name = Path(text).name.lower()
     if text.endswith(("/", os.sep)) or name.endswith(".hf"):
         return "hf"
-    if Path(text).is_dir():
-        if is_hf_saved_folder(text):
-            return "hf"
-        raise InputError(path, None, "-", "output is an existing folder that is not a datasets folder")
     found = file_format(name)
     if found is not None:
         return found
-    raise InputError(
-        path,
-        None,
-        "-",
-        "unknown output format: expected .jsonl, .jsonl.gz, .parquet, or .hf or / for a datasets folder",
-    )
+    raise ConfigError(f"{text}: unknown output format; name it {OUTPUT_RULE}", param=param)
+
+
+def output_format(path: str | Path) -> Format:
+    """`output_kind` (the older name)."""
+    return output_kind(path)
+
+
+def check_output(path: str | Path, *, overwrite: bool = False, param: str = "output") -> Format:
+    """Check an output path before any work, and return its format (`output_kind`).
+
+    An unknown name, or a path that may not be written, raises `ConfigError` naming `param`: a datasets folder
+    output never replaces an existing folder unless `overwrite`, and then only one hardneg wrote (see
+    `hardneg.data.atomic`); a file output replaces an existing file, never a folder.
+    """
+    fmt = output_kind(path, param=param)
+    check_target(Path(path), folder=fmt == "hf", overwrite=overwrite, param=param)
+    return fmt
 
 
 def _decode_passages(value: Any) -> Any:

@@ -26,7 +26,7 @@ from hardneg.data.formats import (
     decode_row,
     detect_format,
     encode_passages,
-    output_format,
+    output_kind,
     parquet_json_columns,
     passage_type,
     tevatron_types,
@@ -372,18 +372,24 @@ class _HfSink(RowSink):
 
 @contextlib.contextmanager
 def open_writer(
-    path: str | Path, *, types: dict[str, Any] | None = None, fmt: Format | None = None
+    path: str | Path,
+    *,
+    types: dict[str, Any] | None = None,
+    fmt: Format | None = None,
+    overwrite: bool = False,
+    param: str = "output",
 ) -> Iterator[RowSink]:
-    """Open an atomic streaming writer for `path` (format from `output_format`).
+    """Open an atomic streaming writer for `path` (format from `output_kind`: the path's name).
 
     `types` (Parquet and HF only): column name -> pyarrow type (or `PASSAGES`); given, it is the exact
     set of columns. Left out, rows are Tevatron rows and unknown fields become JSON columns.
     `fmt` overrides the format the path's name says. Nothing appears under `path` unless the block finishes
-    without an exception.
+    without an exception. An existing file is replaced; an existing datasets folder only with `overwrite` and only
+    if hardneg wrote it (`hardneg.data.atomic`); errors name `param`.
     """
-    fmt = fmt or output_format(path)
+    fmt = fmt or output_kind(path, param=param)
     target = Path(path)
-    wrapper = atomic_dir(target) if fmt == "hf" else atomic_path(target)
+    wrapper = atomic_dir(target, overwrite=overwrite, param=param) if fmt == "hf" else atomic_path(target, param=param)
     with wrapper as tmp:
         sink: RowSink
         if fmt == "hf":
@@ -406,9 +412,10 @@ def write_rows(
     *,
     types: dict[str, Any] | None = None,
     progress: CountProgress | None = None,
+    overwrite: bool = False,
 ) -> int:
-    """Write plain dict rows atomically, in the format the path names. Returns the row count."""
-    with open_writer(path, types=types) as sink:
+    """Write plain dict rows atomically, in the format the path names (`open_writer`). Returns the row count."""
+    with open_writer(path, types=types, overwrite=overwrite) as sink:
         for row in rows:
             sink.write(row)
             if progress is not None:
@@ -416,6 +423,9 @@ def write_rows(
         return sink.count
 
 
-def write_instances(path: str | Path, instances: Iterable[Instance], *, progress: CountProgress | None = None) -> int:
-    """Write Tevatron rows atomically. Returns the number written."""
-    return write_rows(path, (inst.to_row() for inst in instances), progress=progress)
+def write_instances(
+    path: str | Path, instances: Iterable[Instance], *, progress: CountProgress | None = None, overwrite: bool = False
+) -> int:
+    """Write Tevatron rows atomically (`open_writer`: an existing datasets folder only with `overwrite`). Returns the
+    number written."""
+    return write_rows(path, (inst.to_row() for inst in instances), progress=progress, overwrite=overwrite)

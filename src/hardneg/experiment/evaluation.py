@@ -31,7 +31,7 @@ def sliced_beir(beir: Path, split: str, max_queries: int, cache: Path) -> Path:
     keep = sorted(qrels)[:max_queries]
     queries = load_queries(beir)
     corpus = next(p for p in (beir / "corpus.jsonl", beir / "corpus.jsonl.gz") if p.is_file())
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, overwrite=True) as tmp:  # a cache folder hardneg made (an unfinished slice)
         os.symlink(corpus.resolve(), tmp / corpus.name)
         with open(tmp / "queries.jsonl", "w", encoding="utf-8") as handle:
             for qid in keep:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardneg.cluster import resolve_engine
 from hardneg.data.beir import load_beir
 from hardneg.data.io import read_instances, write_instances
 from hardneg.errors import ConfigError, InputError
@@ -421,7 +422,17 @@ def _cascade_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     judge = dict(cfg.judge)
     if "config" in judge:
         path = Path(judge.pop("config"))
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            reason = (
+                exc.strerror if isinstance(exc, OSError)
+                else "not UTF-8 text" if isinstance(exc, UnicodeDecodeError)
+                else f"bad YAML: {getattr(exc, 'problem', None) or exc}"
+            )  # fmt: skip
+            raise InputError(
+                cfg.path, None, "judge.config", f"{path}: not a readable cascade YAML ({reason})"
+            ) from None
         source = str(path)
     else:
         data, judge = {k: judge.pop(k) for k in list(judge) if k in ("stages", "name", "max_attempts")}, judge
@@ -500,6 +511,11 @@ def run_experiment(
     """Run (or resume) the experiment; with dry_run, only say which steps are cached and which would run."""
 
     plan = plan_experiment(cfg)
+    if not dry_run:  # an unreachable Ray cluster stops before any step, named with the YAML's key
+        try:
+            resolve_engine(cfg.engine, cfg.ray_address, probe=True)
+        except ConfigError as exc:
+            raise InputError(cfg.path, None, exc.param or "engine", exc.detail) from None
     records = plan.graph.execute(dry_run=dry_run, progress=progress)
     if dry_run:
         return ExperimentResult(records, None, {})

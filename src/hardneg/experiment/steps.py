@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardneg.data.atomic import TEMP_MARK, atomic_dir, atomic_path
+from hardneg.data.atomic import MARKER, TEMP_MARK, atomic_dir, atomic_path, mark_folder
 from hardneg.errors import HardnegError
 
 # What the experiment's steps exchange: a data step's training rows, a training step's model folder.
@@ -276,7 +276,10 @@ class StepGraph:
             say(f"{step.id}: running")
             start = time.perf_counter()
             try:
-                with atomic_dir(folder) as tmp:
+                if (folder / MANIFEST).is_file() and not (folder / MARKER).exists():
+                    mark_folder(folder)  # a step folder written before hardneg marked its folders: ours to replace
+                # a step folder is hardneg's: replaced when stale, never if it holds files a step did not write
+                with atomic_dir(folder, overwrite=True) as tmp:
                     ctx = StepContext(
                         out=tmp,
                         inputs={role: folders[sid] for role, sid in step.inputs.items()},

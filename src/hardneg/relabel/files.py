@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from hardneg.data.formats import detect_format, file_format
+from hardneg.data.formats import Format, check_output
 from hardneg.data.io import open_writer, read_instances
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError, EmptyInput
@@ -14,19 +14,14 @@ from hardneg.progress import CountProgress
 from hardneg.relabel.treatments import RelabelOptions, RelabelReport, relabel_instances
 
 
-def _output_format(in_path: Path, out_path: Path, to: str | None) -> str:
-    named = file_format(out_path.name.lower())
+def _output_format(out_path: str, to: str | None, *, overwrite: bool) -> Format:
+    """The format OUT's name says (`check_output`: the same rule as every writer); `to`, if given, must agree."""
+    fmt = check_output(out_path, overwrite=overwrite, param="out_path")
     if to is not None:
-        if to not in ("jsonl", "jsonl.gz", "parquet"):
-            raise ConfigError(f"unknown output format {to!r}: choose jsonl, jsonl.gz or parquet")
-        if named is not None and named != to:
-            raise ConfigError(f"{out_path}: the name says {named} but the format asked for is {to}")
-        return to
-    if named is not None:
-        return named
-    fmt = detect_format(in_path)
-    if fmt == "hf":
-        raise ConfigError(f"{out_path}: name the output .jsonl, .jsonl.gz or .parquet (or pass `to`)")
+        if to not in ("jsonl", "jsonl.gz", "parquet", "hf"):
+            raise ConfigError(f"unknown output format {to!r}: choose jsonl, jsonl.gz, parquet or hf", param="to")
+        if to != fmt:
+            raise ConfigError(f"{out_path}: the name says {fmt} but the format asked for is {to}", param="to")
     return fmt
 
 
@@ -40,15 +35,18 @@ def relabel_file(
     progress: CountProgress | None = None,
     report: RelabelReport | None = None,
     allow_empty: bool = False,
+    overwrite: bool = False,
 ) -> RelabelReport:
     """Stream IN through the treatment into OUT (atomic: nothing is left under OUT if anything fails).
 
-    The output format is `to` if given, else the one OUT's extension names, else IN's format.
+    The output format is the one OUT's name says (`hardneg.data.formats.check_output`: .jsonl, .jsonl.gz,
+    .parquet, or .hf / a trailing / for a datasets folder); `to`, if given, must agree with it. An existing datasets
+    folder is replaced only with `overwrite` and only if hardneg wrote it; an existing file is replaced.
     `progress(n)` is called after each instance read.
     """
-    in_path, out_path = Path(in_path), Path(out_path)
+    in_path, out_text = Path(in_path), str(out_path)
     options = options or RelabelOptions()
-    fmt = _output_format(in_path, out_path, to)
+    fmt = _output_format(out_text, to, overwrite=overwrite)
     report = report if report is not None else RelabelReport(options)
 
     def counted() -> Iterator[Instance]:
@@ -58,7 +56,7 @@ def relabel_file(
                 progress(number)
 
     treated = relabel_instances(counted(), verdicts, options, report=report, source=in_path)
-    with open_writer(out_path, fmt=fmt) as sink:  # type: ignore[arg-type]
+    with open_writer(out_text, fmt=fmt, overwrite=overwrite, param="out_path") as sink:
         for instance in treated:
             sink.write(instance.to_row())
         if report.total.instances_in == 0 and not allow_empty:
