@@ -18,6 +18,15 @@ nothing left to ask: only unreadable answers asked max_attempts times). Prints:
 - instances lost: instances without a record at the end (must be 0);
 - whether `hardneg relabel` of the soaked store writes the same file as that of a fault-free run on a fresh
   store (yes/no), and whether the two stores hold the same outcomes (the same usable answer, or unreadable in both).
+  (This phase is about kills: its cascade allows 10 timeouts per instance, so that the proxy's rare hangs do not
+  leave an instance failed on timeouts by design, which the fault-free run would not.)
+
+Then the slow-server phase (no model: a loopback server that answers nothing before 60 s, far past the client's
+--slow-timeout): --slow-runs `hardneg judge` runs of the same command over --slow-instances instances, then one
+with --retry-failed. Every request the server receives is one the client gave up on: possibly billed. Prints the
+requests per run, the most any instance cost over the plain runs (bounded: at most the cascade's `max_timeouts`,
+default 2, whatever the number of runs; before, every run paid max_retries + 1 per instance) and what the
+--retry-failed run sent (at most `max_timeouts` more each). `--slow-only` runs this phase alone (seconds).
 
 The comparison is meaningful with a near-random 135M judge because the judge is made deterministic: temperature
 0 (greedy decoding), so the server gives each prompt the same answer whenever it is asked, and the faults only
@@ -27,6 +36,7 @@ garbled answer. (Greedy decoding on a CPU is reproducible in practice; "same out
 instance would point at the server, "same output: no" with "same outcomes: yes" at hardneg.)
 
     python bench/soak.py [--rounds 20] [--max-seconds 1200] [--instances 12] [--seed 0] [--kill-max 10]
+    python bench/soak.py --slow-only [--slow-runs 3] [--slow-instances 5] [--slow-timeout 0.3]
 """
 
 from __future__ import annotations
@@ -125,11 +135,83 @@ def write_inputs(folder: Path, n: int, base_url: str, timeout: float) -> tuple[P
         "retry_after_max": 1.0,
     }
     config = folder / "cascade.yaml"
-    config.write_text(
-        yaml.safe_dump({"name": "soak", "stages": [{"name": "api", "backend": "openai", "params": params}]}),
-        encoding="utf-8",
-    )
+    stages = [{"name": "api", "backend": "openai", "params": params}]
+    config.write_text(yaml.safe_dump({"name": "soak", "max_timeouts": 10, "stages": stages}), encoding="utf-8")
     return data, config, instances
+
+
+class SlowServer:
+    """A loopback chat server that answers nothing before `delay_s` (far past the client's timeout); counts the
+    requests it receives per prompt (`support.proxy.body_key`)."""
+
+    def __init__(self, delay_s: float = 60.0) -> None:
+        from support import LocalServer
+
+        self.delay_s = delay_s
+        self.received: Counter[str] = Counter()
+        self.server = LocalServer(self._handle)
+
+    async def _handle(self, request: Any) -> Any:
+        import asyncio
+
+        from support.http import Response
+        from support.proxy import body_key
+
+        self.received[body_key(request.body)] += 1
+        await asyncio.sleep(self.delay_s)  # cancelled when the server stops
+        return Response.error(500, "too late")
+
+    def __enter__(self) -> SlowServer:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+
+def slow_server_phase(work: Path, env: dict[str, str], n: int, runs: int, timeout: float) -> list[tuple[str, Any]]:
+    """Runs of the same `hardneg judge` against a server slower than the client timeout (see the docstring)."""
+    import yaml
+
+    from hardneg.judge.cascade.config import CascadeConfig
+
+    folder = work / "slow"
+    max_timeouts = CascadeConfig.model_fields["max_timeouts"].default
+    with SlowServer() as slow:
+        data, config, instances = write_inputs(folder, n, slow.server.url + "/v1", timeout)
+        cascade = yaml.safe_load(config.read_text(encoding="utf-8"))
+        cascade.pop("max_timeouts")  # the default policy
+        cascade["stages"][0]["params"]["max_retries"] = 5  # what the issue measured: 6 requests a call, each run
+        config.write_text(yaml.safe_dump(cascade), encoding="utf-8")
+        cmd = judge_cmd(data, folder / "slow.db", config)
+        per_run, billed = [], []
+        for _ in range(runs):
+            before = sum(slow.received.values())
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+            if done.returncode not in (0, 3):
+                sys.exit(f"judge failed (exit {done.returncode}): {done.stderr[-2000:]}")
+            per_run.append(sum(slow.received.values()) - before)
+            billed.append(json.loads(done.stdout)["possibly_billed"])
+        most = max(slow.received.values(), default=0)
+        before = sum(slow.received.values())
+        done = subprocess.run([*cmd, "--retry-failed"], env=env, capture_output=True, text=True, timeout=600)
+        if done.returncode not in (0, 3):
+            sys.exit(f"judge --retry-failed failed (exit {done.returncode}): {done.stderr[-2000:]}")
+        retried = sum(slow.received.values()) - before
+    return [
+        ("slow server: instances, runs", f"{len(instances)}, {runs} (client timeout {timeout} s, max_retries 5)"),
+        ("slow server: requests received per run", " ".join(map(str, per_run))),
+        ("slow server: possibly billed per run (judge --json)", " ".join(map(str, billed))),
+        ("slow server: most requests for one instance", f"{most} (bound: max_timeouts = {max_timeouts})"),
+        ("slow server: bounded", "yes" if most <= max_timeouts else "NO"),
+        ("slow server: a --retry-failed run sent", f"{retried} (at most {max_timeouts * len(instances)})"),
+    ]
+
+
+def print_rows(rows: list[tuple[str, Any]]) -> None:
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
 
 
 def judge_cmd(data: Path, store: Path, config: Path) -> list[str]:
@@ -183,8 +265,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="server threads")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the stores and outputs here")
+    parser.add_argument("--slow-only", action="store_true", help="run only the slow-server phase (no model)")
+    parser.add_argument("--slow-runs", type=int, default=3, help="plain runs of the slow-server phase")
+    parser.add_argument("--slow-instances", type=int, default=5, help="instances of the slow-server phase")
+    parser.add_argument("--slow-timeout", type=float, default=0.3, help="client timeout of the slow-server phase")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])}
+    if args.slow_only:
+        work = args.workdir or Path(tempfile.mkdtemp(prefix="hardneg-soak-"))
+        slow_env = {**env, KEY_ENV: "sk-soak-" + secrets.token_hex(12)}
+        print_rows(slow_server_phase(work, slow_env, args.slow_instances, args.slow_runs, args.slow_timeout))
+        print(f"(stores in {work})")
+        return
 
     from hardneg.judge.backends.openai_chat import OpenAIJudge
     from support import FaultPlan, LlamaServer
@@ -192,7 +285,7 @@ def main() -> None:
 
     rng = random.Random(args.seed)
     key = "sk-soak-" + secrets.token_hex(12)
-    env = {**os.environ, KEY_ENV: key, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])}
+    env = {**env, KEY_ENV: key}
     plan = FaultPlan(
         error_500=0.20, timeout=0.04, drop=0.05, garbage=0.05, truncate=0.03, seed=args.seed, hang_s=args.timeout + 10
     )
@@ -278,10 +371,9 @@ def main() -> None:
         ("same outcomes as the fault-free run", "yes" if not differ else f"no: {', '.join(differ)}"),
         ("relabelled output equals the fault-free run's", "yes" if soak_out == ref_out else "no"),
         ("soak seconds", f"{soak_seconds:.0f}"),
+        *slow_server_phase(work, env, args.slow_instances, args.slow_runs, args.slow_timeout),
     ]
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_rows(rows)
     if repeats:
         print(f"answered more than once: {sorted(key_of[k] for k in repeats)}")
     if unexplained:

@@ -8,7 +8,9 @@
 - Partial cascades: a real store left by a 2-stage run whose stage-2 judge died after 2 instances. Its final
   verdicts are refused (`PartialCascade`) unless `allow_partial`, which leaves the routed-but-unjudged
   instances out (never giving them their stage-1 verdict); `relabel`, `agreement --a final` and `report` refuse
-  it (exit 2) or accept it with --allow-partial.
+  it (exit 2) or accept it with --allow-partial. Likewise a run interrupted during stage 1 of two (Ctrl-C, or
+  kill -9: its answers stored, its verdicts not yet derived) and a one-stage run interrupted midway: what stage 1
+  has not judged is counted, and only what routing stopped at stage 1 is final.
 """
 
 from __future__ import annotations
@@ -385,3 +387,166 @@ def test_cli_report_refuses_a_partial_run_unless_allowed(partial_store: dict[str
     allowed = runner.invoke(app, ["report", "--store", store, "-o", str(page), "--allow-partial"])
     assert allowed.exit_code == 0, allowed.output
     assert page.read_text(encoding="utf-8").startswith("<!")
+
+
+# -- runs interrupted before their last stage has spoken (issue 20) ----------------------------------------------
+
+
+class InterruptedJudge(LexicalListwiseJudge):
+    """Fault injection: a real listwise judge whose run is interrupted (Ctrl-C) after `after` calls."""
+
+    def __init__(self, after: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.after = after
+        self.calls = 0
+
+    def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
+        if self.calls >= self.after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        return super().judge(instance, docids)
+
+
+STAGE1 = {"threshold": 0.2}
+
+
+def one_stage() -> CascadeConfig:
+    return parse_config(
+        {
+            "name": "one",
+            "stages": [{"name": "cheap", "backend": "lexical-listwise", "mode": "verdict", "params": STAGE1}],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def killed_in_stage1(tmp_path_factory: pytest.TempPathFactory, sample_train: Path) -> dict[str, Any]:
+    """A store left by a 2-stage run over the shipped sample interrupted during stage 1, after 10 instances."""
+    path = tmp_path_factory.mktemp("killed1") / "judgments.db"
+    with JudgmentStore(path) as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_cascade(sample_train, two_stage(), store, judges={"cheap": InterruptedJudge(10, **STAGE1)})
+        stage1 = {v.query_id: v for v in store.iter_verdicts(stage=1)}
+    routed = {q for q, v in stage1.items() if v.status == "ok" and v.routed}
+    assert len(stage1) == 10 and routed and set(stage1) - routed
+    return {"path": path, "judged1": set(stage1), "routed": routed, "unrouted": set(stage1) - routed}
+
+
+@pytest.fixture(scope="module")
+def killed_one_stage(tmp_path_factory: pytest.TempPathFactory, sample_train: Path) -> Path:
+    """A store left by a one-stage run over the shipped sample (24 instances) interrupted after 7 instances."""
+    path = tmp_path_factory.mktemp("killed-one") / "judgments.db"
+    with JudgmentStore(path) as store, pytest.raises(KeyboardInterrupt):
+        run_cascade(sample_train, one_stage(), store, judges={"cheap": InterruptedJudge(7, **STAGE1)})
+    return path
+
+
+def test_a_run_interrupted_in_stage_1_counts_what_stage_1_has_not_judged(killed_in_stage1: dict[str, Any]) -> None:
+    unjudged = 24 - len(killed_in_stage1["judged1"])
+    with JudgmentStore(killed_in_stage1["path"], readonly=True) as store:
+        pending = store.pending()
+        assert sum(1 for k in pending.values() if k == 1) == unjudged
+        assert {q for q, k in pending.items() if k == 2} == killed_in_stage1["routed"]
+        with pytest.raises(PartialCascade) as err:
+            store.final_verdicts()
+        assert err.value.stage == 1 and err.value.final == len(killed_in_stage1["unrouted"])
+        assert f"{unjudged} instance(s) routed to stage 1" in str(err.value)
+        assert f"{len(killed_in_stage1['routed'])} instance(s) routed to stage 2" in str(err.value)
+        partial = store.final_verdicts(allow_partial=True)
+        # only what routing stopped at stage 1 is final; nothing routed on keeps its stage-1 verdict
+        assert set(partial) == killed_in_stage1["unrouted"] and set(partial.pending) == set(pending)
+        assert len(list(store.iter_verdicts(stage=1))) == 10  # the `pending` rows are no verdicts
+
+
+def test_cli_relabel_and_agreement_refuse_a_run_interrupted_in_stage_1(
+    killed_in_stage1: dict[str, Any], sample_train: Path, tmp_path: Path
+) -> None:
+    final = len(killed_in_stage1["unrouted"])
+    out = tmp_path / "clean.jsonl"
+    args = ["relabel", str(sample_train), "--store", str(killed_in_stage1["path"]), "-o", str(out)]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2, refused.output
+    message = one_line(refused.stderr)
+    assert f"unfinished cascade run: {final} instance(s) have a final verdict;" in message
+    assert f"{24 - 10} instance(s) routed to stage 1" in message and "pass --allow-partial" in message
+    assert "Traceback" not in refused.output and not out.exists()
+    allowed = runner.invoke(app, [*args, "--allow-partial", "--json"])
+    assert allowed.exit_code == 0, allowed.output
+    report = json.loads(allowed.stdout)
+    assert report["verdicts"] == final
+    assert report["total"]["not_final"] == 24 - final == report["total"]["unjudged"]
+    assert report["total"]["negatives_moved"] == 0  # unrouted at stage 1: nothing flagged, nothing moved
+    agreement = ["agreement", "--a", "final", "--b", "stage:1", "--store", str(killed_in_stage1["path"]), "--json"]
+    refused = runner.invoke(app, agreement)
+    assert refused.exit_code == 2 and f"{24 - 10} instance(s) routed to stage 1" in one_line(refused.stderr)
+
+
+def test_a_one_stage_run_interrupted_midway_is_refused(killed_one_stage: Path, sample_train: Path) -> None:
+    import hardneg
+    from hardneg.relabel import RelabelOptions, RelabelReport
+
+    with JudgmentStore(killed_one_stage, readonly=True) as store:
+        assert store.pending() == {q: 1 for q in store.pending()} and len(store.pending()) == 17
+        with pytest.raises(PartialCascade) as err:
+            store.final_verdicts()
+        assert err.value.final == 7 and "17 instance(s) routed to stage 1 are not judged yet" in str(err.value)
+    from hardneg.data.io import read_instances
+
+    instances = list(read_instances(sample_train))
+    with pytest.raises(PartialCascade):
+        hardneg.relabel(instances, killed_one_stage)
+    report = RelabelReport(RelabelOptions())
+    out = hardneg.relabel(instances, killed_one_stage, allow_partial=True, report=report)
+    assert len(out) == 24 and report.total.not_final == 17
+
+
+def test_resuming_an_interrupted_stage_1_completes_the_run(
+    killed_in_stage1: dict[str, Any], sample_train: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "judgments.db"
+    shutil.copy(killed_in_stage1["path"], path)
+    with JudgmentStore(path) as store:
+        report = run_cascade(sample_train, two_stage(), store)
+        assert report.stages[0].judged_now == 24 - 10 and report.stages[0].reused == 10
+        assert store.pending() == {}
+        assert len(store.final_verdicts()) == 24
+
+
+KILL_IN_STAGE1 = """
+import os, signal, sys
+sys.path[:0] = [sys.argv[1]]
+from hardneg.judge.store import JudgmentStore
+from test_store_safety import STAGE1, InterruptedJudge, two_stage
+from hardneg.judge.cascade import run_cascade
+
+class Killed(InterruptedJudge):
+    def judge(self, instance, docids):
+        if self.calls >= self.after:
+            os.kill(os.getpid(), signal.SIGKILL)  # kill -9: no `finally` runs, nothing is flushed
+        return super().judge(instance, docids)
+
+with JudgmentStore(sys.argv[3]) as store:
+    run_cascade(sys.argv[2], two_stage(), store, judges={"cheap": Killed(10, **STAGE1)})
+"""
+
+
+@pytest.mark.slow  # a child process (imports hardneg) killed with SIGKILL
+def test_kill_9_in_stage_1_of_two_is_refused_by_relabel(sample_train: Path, tmp_path: Path) -> None:
+    """The issue's case: killed during stage 1 of two, relabel exited 0 and moved negatives on stage-1 verdicts."""
+    db, script = tmp_path / "j.db", tmp_path / "kill.py"
+    script.write_text(KILL_IN_STAGE1, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, str(script), str(Path(__file__).parent), str(sample_train), str(db)],
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == -9, done.stderr
+    with JudgmentStore(db, readonly=True) as store:
+        assert len(list(store.iter_judgments(stage=1))) == 10  # the 10 answers are stored
+        with pytest.raises(PartialCascade):
+            store.final_verdicts()
+    out = tmp_path / "clean.jsonl"
+    args = ["relabel", str(sample_train), "--store", str(db), "-o", str(out), "--json"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "routed to stage 1 are not judged yet" in one_line(refused.stderr), refused.output
+    allowed = runner.invoke(app, [*args, "--allow-partial"])
+    assert allowed.exit_code == 0, allowed.output
+    assert json.loads(allowed.stdout)["total"]["negatives_moved"] == 0  # no stage-1 verdict is read as final

@@ -164,7 +164,7 @@ def test_rlhn_plus_filter_relabels_better_and_removes_worse() -> None:
 
     inst = Instance("q", "query", [Passage("p", "pos")], [Passage(d, d) for d in ("b1", "w1", "w2", "n1", "n2")])
     verdict = FinalVerdict("q", 2, better=["b1"], worse=["w1", "w2"])
-    options = RelabelOptions(treatment="rlhn+filter", tags="better")  # R+F reads both lists whatever `tags` says
+    options = RelabelOptions(treatment="rlhn+filter")  # tags both (the default): better moved, worse removed
     report = RelabelReport(options)
     (out,) = relabel_instances([inst], {"q": verdict}, options, report=report)
     assert out.positive_ids == ["p", "b1"] and out.negative_ids == ["n1", "n2"]
@@ -175,3 +175,29 @@ def test_rlhn_plus_filter_relabels_better_and_removes_worse() -> None:
         report = RelabelReport(RelabelOptions(treatment=treatment))
         list(relabel_instances([inst], {"q": verdict}, RelabelOptions(treatment=treatment), report=report))
         assert (report.total.negatives_moved, report.total.negatives_removed) == (moved, removed)
+
+
+def test_rlhn_plus_filter_with_tags_better_leaves_the_worse_negatives_alone() -> None:
+    inst = Instance("q", "query", [Passage("p", "pos")], [Passage(d, d) for d in ("b1", "w1", "w2", "n1", "n2")])
+    verdict = FinalVerdict("q", 2, better=["b1"], worse=["w1", "w2"])
+    options = RelabelOptions(treatment="rlhn+filter", tags="better")
+    report = RelabelReport(options)
+    (out,) = relabel_instances([inst], {"q": verdict}, options, report=report)
+    # `better` only counts as flagged: b1 moves, w1 and w2 stay negatives (issue 20: they were removed)
+    assert out.positive_ids == ["p", "b1"] and out.negative_ids == ["w1", "w2", "n1", "n2"]
+    total = report.total
+    assert (total.negatives_moved, total.negatives_removed, total.flags) == (1, 0, 1)
+
+
+def test_instances_a_stage_has_not_judged_yet_are_counted_not_final() -> None:
+    from hardneg.judge.store import FinalVerdicts
+
+    instances = [make(f"f{i}") for i in range(4)]
+    verdicts = FinalVerdicts({"f0": verdict("f0", [0], [])}, pending={"f1": 1, "f2": 2})
+    report = RelabelReport(RelabelOptions())
+    out = list(relabel_instances(instances, verdicts, RelabelOptions(), report=report))
+    assert len(out) == 4
+    total = report.total
+    # f1, f2: pending (unchanged, not final); f3: no verdict at all (unjudged only)
+    assert (total.unjudged, total.not_final, total.changed) == (3, 2, 1)
+    assert report.to_dict()["total"]["not_final"] == 2

@@ -241,8 +241,13 @@ def read_labelstudio_export(path: str | Path) -> Iterator[AnnotatedPair]:
     path = Path(path)
     if not path.exists():
         raise InputError(path, None, "-", "no such file")
+    if path.is_dir():
+        raise InputError(path, None, "-", "a folder, not a Label Studio export file (.json)")
     try:
         tasks = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        detail = f"not a JSON text file (not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        raise InputError(path, None, "-", detail) from None
     except json.JSONDecodeError as exc:
         raise InputError(path, exc.lineno, "-", f"broken JSON: {exc.msg}") from None
     if not isinstance(tasks, list):

@@ -18,6 +18,7 @@ of annotators) and, where the source grades, one of better / worse / none (`thre
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -183,9 +184,14 @@ def read_grades(path: str | Path) -> dict[Pair, float]:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, None, "-", "no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        detail = f"not a qrels text file (not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        raise InputError(path, None, "-", detail) from None
     grades: dict[Pair, float] = {}
     columns: tuple[int, int, int] | None = None
-    with open(path, encoding="utf-8") as handle:
+    with io.StringIO(text, newline=None) as handle:  # lines as a text file reads them (universal newlines)
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -141,6 +141,8 @@ class PriceTable:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"price table {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"price table {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})") from None
         try:
             if path.suffix.lower() == ".json":
                 data = json.loads(text)
@@ -409,6 +411,8 @@ def load_stage_specs(path: str | Path) -> list[StageSpec]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, Mapping | list):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hardneg.cluster import Engine, resolve_engine
-from hardneg.data.source import as_source
+from hardneg.data.source import as_source, select_source
 from hardneg.errors import ConfigError
 from hardneg.judge.base import Judge, JudgeStopped
 from hardneg.judge.cascade.config import CascadeConfig, as_config
@@ -28,6 +28,10 @@ def judge(
     allow_empty: bool = False,
     engine: Engine = "local",
     ray_address: str | None = None,
+    limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    retry_failed: bool = False,
 ) -> CascadeReport:
     """Judge `data` with a cascade; every call is stored as it arrives, so a re-run resumes and never pays twice.
 
@@ -40,6 +44,11 @@ def judge(
     refused) raises `JudgeStopped`, with the report so far on it; failed calls are counted in `report.failures()`.
     `engine`: ``"local"`` or ``"ray"`` (each stage in a Ray actor pool; the cluster at `ray_address`, else
     ``$RAY_ADDRESS``, else a local Ray): the same calls, stored under the same keys (`run_cascade`).
+    Failed calls of earlier runs are sent again up to the cascade's `max_attempts` (refused credentials do not
+    count), except those that timed out `max_timeouts` times (possibly billed): `retry_failed` re-sends every
+    failed call once more.
+    `limit=N` judges the first N instances only, `sample=N` a random N (seeded by `seed`, in input order);
+    `report.selection` says how many of how many (`hardneg.data.source.select_source`).
 
     >>> import hardneg
     >>> from hardneg.data.sample import sample_train_path
@@ -52,12 +61,14 @@ def judge(
         raise ConfigError("name a judgment store (a path, or ':memory:' to keep nothing)", param="store")
     cascade = as_config(config)
     spec = resolve_engine(engine, ray_address)
-    source = as_source(data, split=split)
+    source, selection = select_source(as_source(data, split=split), limit=limit, sample=sample, seed=seed)
     source.validate(allow_empty=allow_empty)  # bad input stops here, before a store is created
     with open_store(store) as db:
         report = run_cascade(
-            source, cascade, db, progress=progress, judges=judges, budget=budget, allow_empty=allow_empty, engine=spec
-        )
+            source, cascade, db, progress=progress, judges=judges, budget=budget, allow_empty=allow_empty, engine=spec,
+            retry_failed=retry_failed,
+        )  # fmt: skip
+        report.selection = selection.to_dict() if selection is not None else None
         report.pending = db.pending(report.stage_hashes)
         report.verdicts = db.final_verdicts(report.stage_hashes, allow_partial=True)
     if report.stopped:

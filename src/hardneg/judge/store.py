@@ -12,6 +12,9 @@ Two tables, so that a judgment bought once is never bought again:
 - `verdicts`: what a cascade derived from those records under its thresholds, fusion and routing, one row per
   (query_id, stage, view_hash), where `view_hash` covers the call hash, the stage's post-processing settings
   and the view of the stage above. Deriving costs nothing, so changing a threshold only rewrites this table.
+  A runner first writes a `pending` row for every instance a stage must still call the judge for, replaced by
+  the derived verdict as the answer arrives: a run killed (or stopped by a budget) at any stage leaves those
+  rows, so its final verdicts are refused (`PartialCascade`) instead of being read from an earlier stage.
 
 - `claims`: the calls being made now, one row per call identity with its owner (host, pid, run) and a lease
   expiry. A runner claims a call before sending it, so several runners on one store (processes, machines, a Ray
@@ -22,7 +25,10 @@ Two tables, so that a judgment bought once is never bought again:
 SQLite in WAL mode gives what a long, paid judging run needs: every `put` is one committed transaction, so
 `kill -9` at any moment loses at most the calls in flight and never leaves half a record; re-running skips
 what is already judged (resume); readers (reports, `relabel`) can read while writers judge. A failed
-or unparsable call is recorded with its reason and retried by the next run, up to `max_attempts`.
+or unparsable call is recorded with its reason and retried by the next run, up to `max_attempts` (a call the
+server refused for its credentials, 401/403, is stored but not counted: the run after the key is fixed retries
+it). A call that timed out may have been billed: its record counts those timeouts (`extra["timeouts"]`), and the
+cascade re-sends it only while they stay under its `max_timeouts` (then only with `retry_failed`).
 
 A store is checked when it is opened: a file that is not SQLite, a SQLite database that is not a hardneg store
 (it is never modified) or a store of another schema is an `InputError` naming the file and what was found.
@@ -51,6 +57,10 @@ from hardneg.judge.verdicts import FinalVerdict, JudgeOutput, Judgment, StageVer
 # 2: judgments keyed by call identity (+ docset), derived verdicts in their own table.
 SCHEMA_VERSION = 2
 DEFAULT_MAX_ATTEMPTS = 3
+# Possibly billed timeouts of one call (over runs) before the cascade re-sends it only on request (`retry_failed`).
+DEFAULT_MAX_TIMEOUTS = 2
+# The status of a verdict row a runner writes before calling the judge: the stage has not judged the instance yet.
+PENDING = "pending"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -199,15 +209,30 @@ def _final_verdict(
 
 
 class PartialCascade(HardnegError):
-    """Final verdicts asked of a cascade run that has not judged everything routed to its later stages."""
+    """Final verdicts asked of a cascade run that has not judged everything it must (killed, or stopped by a
+    budget, at any stage): `pending` maps each such query_id to the stage that has not judged it yet, `final`
+    counts the instances that do have a final verdict (None: not counted)."""
 
-    def __init__(self, path: Path, pending: Mapping[str, int]) -> None:
+    def __init__(self, path: Path | str, pending: Mapping[str, int], *, final: int | None = None) -> None:
         self.pending = dict(pending)
+        self.final = final
         counts = Counter(self.pending.values())
         self.stage = min(counts)
         parts = ", ".join(f"{n} instance(s) routed to stage {k}" for k, n in sorted(counts.items()))
-        self.summary = f"{parts} {'is' if len(self.pending) == 1 else 'are'} not judged yet"
+        summary = f"{parts} {'is' if len(self.pending) == 1 else 'are'} not judged yet"
+        if final is not None:
+            summary = f"unfinished cascade run: {final} instance(s) have a final verdict; {summary}"
+        self.summary = summary
         super().__init__(f"{path}: {self.summary}: resume the judge run, or allow partial verdicts (allow_partial)")
+
+
+class FinalVerdicts(dict[str, FinalVerdict]):
+    """Final verdicts by query_id; `pending` (query_id -> stage) lists the instances left out because a stage
+    has not judged them yet (only ever non-empty when partial verdicts were allowed)."""
+
+    def __init__(self, verdicts: Mapping[str, FinalVerdict] = (), pending: Mapping[str, int] | None = None) -> None:
+        super().__init__(verdicts)
+        self.pending: dict[str, int] = dict(pending or {})
 
 
 CallKey = tuple[str, int, str, str]  # (query_id, stage, config_hash, docset): one judge call
@@ -221,10 +246,23 @@ def _check_file(path: Path, *, readonly: bool) -> None:
         return
     if path.is_dir():
         raise InputError(path, None, "-", "a folder, not a judgment store file")
+    if readonly and path.stat().st_size == 0:
+        raise InputError(path, None, "-", "empty store (0 bytes): nothing has been judged into it")
     with open(path, "rb") as handle:
         head = handle.read(len(SQLITE_MAGIC))
     if head and head != SQLITE_MAGIC:
         raise InputError(path, None, "-", f"not a SQLite file (it starts with {head[:8]!r}); it was not modified")
+
+
+READ_ONLY_FS = "on a read-only file system"
+
+
+def _read_only_fs(path: Path) -> bool:
+    """The folder of `path` is on a file system mounted read-only (False when that cannot be told)."""
+    try:
+        return bool(os.statvfs(path.absolute().parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def new_owner() -> str:
@@ -309,6 +347,8 @@ class JudgmentStore:
         self.in_memory = str(path) == ":memory:"
         if not self.in_memory:
             _check_file(self.path, readonly=readonly)
+            if not readonly and _read_only_fs(self.path):
+                raise InputError(self.path, None, "-", f"{READ_ONLY_FS}: a store written to needs a writable folder")
         if readonly:
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30.0)
         else:
@@ -321,6 +361,11 @@ class JudgmentStore:
             try:
                 self._check_schema()
             except sqlite3.DatabaseError as exc:
+                if not self.in_memory and _read_only_fs(self.path):  # SQLite could not make its -shm file there
+                    raise InputError(
+                        self.path, None, "-", f"{READ_ONLY_FS}: SQLite needs to write beside a store (WAL) even to "
+                        f"read it ({exc}); copy the store to a writable folder",
+                    ) from None  # fmt: skip
                 raise InputError(self.path, None, "-", f"not a readable SQLite database ({exc})") from None
             if not readonly:
                 self._wal()
@@ -436,13 +481,17 @@ class JudgmentStore:
         *,
         count_attempt: bool = True,
         docset: str = "",
+        free: bool = False,
     ) -> None:
         """Insert or update the record of (query_id, stage, config_hash(config), docset) in one transaction.
 
-        Each call counts one attempt (`count_attempt=False` for imports, which made no call). A record that is
-        already ok is never replaced by a failure.
+        Each call counts one attempt (`count_attempt=False` for imports, which made no call). `free`: a call that
+        does not count against `max_attempts` at all (the server refused the credentials): a new record starts at
+        0 attempts. A record that is already ok is never replaced by a failure.
         """
-        self._upsert(query_id, stage, judge_name, config, output, docset, count_attempt)
+        self._upsert(
+            query_id, stage, judge_name, config, output, docset, count_attempt and not free, attempts=0 if free else 1
+        )
 
     def _upsert(
         self,
@@ -684,14 +733,21 @@ class JudgmentStore:
             raise
 
     def get_verdict(self, query_id: str, stage: int, view_hash: str) -> StageVerdict | None:
+        """The stage's derived verdict of the instance under the view; None when there is none (or the stage has
+        not judged it yet: a `pending` row)."""
         row = self._conn.execute(
-            f"SELECT {_VERDICT_COLUMNS} FROM verdicts WHERE query_id=? AND stage=? AND view_hash=?",
-            (str(query_id), int(stage), view_hash),
+            f"SELECT {_VERDICT_COLUMNS} FROM verdicts WHERE query_id=? AND stage=? AND view_hash=? AND status!=?",
+            (str(query_id), int(stage), view_hash, PENDING),
         ).fetchone()
         return None if row is None else _row_to_verdict(row)
 
-    def iter_verdicts(self, stage: int | None = None, view_hash: str | None = None) -> Iterator[StageVerdict]:
+    def iter_verdicts(
+        self, stage: int | None = None, view_hash: str | None = None, *, include_pending: bool = False
+    ) -> Iterator[StageVerdict]:
+        """Derived verdicts (`pending` rows, which carry none, only with `include_pending`)."""
         sql, args = f"SELECT {_VERDICT_COLUMNS} FROM verdicts WHERE 1=1", []
+        if not include_pending:
+            sql, args = sql + " AND status!=?", [*args, PENDING]
         if stage is not None:
             sql, args = sql + " AND stage=?", [*args, int(stage)]
         if view_hash is not None:
@@ -725,29 +781,45 @@ class JudgmentStore:
         return run
 
     def pending(self, stages: Mapping[int, str] | None = None) -> dict[str, int]:
-        """query_id -> the stage it was routed to but not judged by yet (a run killed or stopped by a budget).
+        """query_id -> the first stage that has not judged it yet although it must (a run killed, or stopped by a
+        budget, at any stage): a stage's `pending` rows (instances it had still to call the judge for), and the
+        instances a stage routed on that the next stage has not judged.
 
         `stages` as in `final_verdicts`; without it, the current run's stages (all of its cascade, also those it
-        has not started). Stores of imported verdicts (no cascade run) have nothing pending.
+        has not started; likewise when `stages` are exactly the current run's views, as a judge report's
+        `stage_hashes` are). Stores of imported verdicts (no cascade run) have nothing pending.
         """
+        run = self.current_run()
         if stages:
             views = {int(k): self._resolve_view(int(k), h) for k, h in stages.items()}
             total = max(views, default=0)
+            if run is not None and views == {k: run["views"].get(k) for k in views} and set(views) == set(run["views"]):
+                total = max(total, int(run["stages"]))
         else:
-            run = self.current_run()
             if run is None:
                 return {}
             views = dict(run["views"])
             total = int(run["stages"])
         out: dict[str, int] = {}
-        for k in sorted(v for v in views if v < total):
+        for k in sorted(views):
             if views[k] is None:
+                continue
+            rows = self._conn.execute(
+                "SELECT query_id FROM verdicts WHERE stage=? AND view_hash=? AND status=?", (k, views[k], PENDING)
+            )
+            for (query_id,) in rows:
+                out.setdefault(query_id, k)
+            if k >= total:
                 continue
             routed = {
                 v.query_id for v in self.iter_verdicts(stage=k, view_hash=views[k]) if v.status == "ok" and v.routed
             }
             below = views.get(k + 1)
-            judged = {v.query_id for v in self.iter_verdicts(stage=k + 1, view_hash=below)} if below else set()
+            judged = (
+                {v.query_id for v in self.iter_verdicts(stage=k + 1, view_hash=below, include_pending=True)}
+                if below
+                else set()
+            )
             for query_id in routed - judged:
                 out.setdefault(query_id, k + 1)
         return out
@@ -769,9 +841,7 @@ class JudgmentStore:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def final_verdicts(
-        self, stages: Mapping[int, str] | None = None, *, allow_partial: bool = False
-    ) -> dict[str, FinalVerdict]:
+    def final_verdicts(self, stages: Mapping[int, str] | None = None, *, allow_partial: bool = False) -> FinalVerdicts:
         """Per query_id the verdict of the highest stage that judged it.
 
         `stages` ({stage: hash}) restricts to those stages: a view hash (`CascadeReport.stage_hashes`) reads the
@@ -783,13 +853,12 @@ class JudgmentStore:
         A last stage that failed (or could not be parsed) gives a FinalVerdict with that status, so relabelling
         never treats the instance as clean.
 
-        An instance routed to a stage that has not judged it yet (`pending`) has no final verdict yet: by default
-        this raises `PartialCascade`; with `allow_partial` those instances are left out (relabelling then passes
-        them unchanged and counts them unjudged), never given an earlier stage's verdict.
+        An instance a stage of the run has not judged yet although it must (`pending`: the run was killed or
+        stopped by a budget, at any stage) has no final verdict: by default this raises `PartialCascade` with the
+        counts; with `allow_partial` those instances are left out (relabelling then passes them unchanged and
+        counts them), never given an earlier stage's verdict. The result's `pending` lists them.
         """
         pending = self.pending(stages)
-        if pending and not allow_partial:
-            raise PartialCascade(self.path, pending)
         rows: list[tuple[int, float, FinalVerdict]] = []
         raw_where: list[str] = []
         raw_args: list[Any] = []
@@ -805,9 +874,13 @@ class JudgmentStore:
             run = self.current_run()
             for stage, view in (run["views"] if run else {}).items():
                 rows.extend(self._view_rows(stage, view))
+            # the current run's own calls are read through its views only (never raw: a record whose verdict the
+            # run has not derived yet is not final)
+            own = "".join(" AND NOT (stage=? AND config_hash=?)" for _ in (run["calls"] if run else {}))
+            raw_args.extend(v for k, h in (run["calls"] if run else {}).items() for v in (int(k), h))
             raw_where.append(
-                "NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.stage=judgments.stage "
-                "AND v.config_hash=judgments.config_hash)"
+                "(NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.stage=judgments.stage "
+                f"AND v.config_hash=judgments.config_hash){own})"
             )
         if raw_where:
             sql = (
@@ -821,11 +894,13 @@ class JudgmentStore:
                     _load(row["better"]), _load(row["worse"]),
                 )  # fmt: skip
                 rows.append((row["stage"], row["updated_at"], verdict))
-        verdicts: dict[str, FinalVerdict] = {}
+        verdicts = FinalVerdicts(pending=pending)
         # ascending (stage, time): a later row replaces an earlier one
         for _, _, verdict in sorted(rows, key=lambda r: (r[0], r[1])):
             if verdict.query_id not in pending:
                 verdicts[verdict.query_id] = verdict
+        if pending and not allow_partial:
+            raise PartialCascade(self.path, pending, final=len(verdicts))
         return verdicts
 
     def _view_rows(self, stage: int, view: str) -> Iterator[tuple[int, float, FinalVerdict]]:

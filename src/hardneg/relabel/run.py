@@ -19,15 +19,16 @@ from hardneg.relabel.treatments import RelabelOptions, RelabelReport, Treatment,
 def as_verdicts(verdicts: Any, *, allow_partial: bool = False) -> Mapping[str, FinalVerdict]:
     """Final verdicts from a mapping, a judge run's report (`.verdicts`), a `JudgmentStore` or a store path.
 
-    A report or store whose cascade has not judged everything routed to a later stage raises `PartialCascade`
-    unless `allow_partial` (the instances concerned then have no verdict: they pass unchanged, counted unjudged).
+    A report or store whose cascade run has not judged everything it must (killed or stopped by a budget, at any
+    stage, a one-stage run included) raises `PartialCascade` with the counts unless `allow_partial` (the
+    instances concerned then have no verdict: they pass unchanged, counted unjudged and `not_final`).
     """
     if isinstance(verdicts, Mapping):
         return verdicts
     if isinstance(getattr(verdicts, "verdicts", None), Mapping):
         pending = getattr(verdicts, "pending", None) or {}
         if pending and not allow_partial:
-            raise PartialCascade("the judge run", pending)
+            raise PartialCascade("the judge run", pending, final=len(verdicts.verdicts))
         return verdicts.verdicts
     if isinstance(verdicts, JudgmentStore | str | Path):
         if not isinstance(verdicts, JudgmentStore) and not Path(verdicts).is_file():
@@ -61,6 +62,7 @@ def relabel(
     progress: CountProgress | None = None,
     allow_partial: bool = False,
     allow_empty: bool = False,
+    overwrite: bool = False,
     **option_overrides: Any,
 ) -> Any:
     """Remove or relabel the flagged negatives of `data`, keyed by docid; returns the kind of data given.
@@ -70,7 +72,9 @@ def relabel(
     `hardneg.judge` report, or a judgment store. `treatment`: ``"default" | "remove" | "hn_remove" | "rlhn"``
     (default rlhn); other `RelabelOptions` fields (``tags``, ``max_flags``, ``skip_subsets``, ``min_negatives``,
     ``on_failed``, ``on_unknown``) may be passed by name. `report` (a `RelabelReport`) is filled in.
-    `allow_partial`: see `as_verdicts`.
+    `allow_partial`: see `as_verdicts`. `output` follows the one output rule (`hardneg.data.formats.check_output`:
+    .jsonl, .jsonl.gz, .parquet, or .hf / a trailing / for a datasets folder; an existing folder is replaced only with
+    `overwrite`, and only one hardneg wrote), checked before anything is read.
 
     >>> import hardneg
     >>> from hardneg.judge import FinalVerdict
@@ -84,19 +88,23 @@ def relabel(
     if treatment is not None:
         option_overrides["treatment"] = treatment
     chosen = relabel_options(options, **option_overrides)
-    final = as_verdicts(verdicts, allow_partial=allow_partial)
     source = as_source(data)
+    source.check_output(output, overwrite=overwrite)
+    final = as_verdicts(verdicts, allow_partial=allow_partial)
     if report is None:
         report = RelabelReport(chosen)
     else:
         report.options = chosen
     if source.kind == "path" and output is not None:
         # Streamed, in the format the output's name says; a bad row midway leaves nothing written.
-        relabel_file(source.data, output, final, chosen, progress=progress, report=report, allow_empty=allow_empty)
+        relabel_file(
+            source.data, output, final, chosen, progress=progress, report=report, allow_empty=allow_empty,
+            overwrite=overwrite,
+        )  # fmt: skip
         return Path(output)
     source.validate(allow_empty=allow_empty)
     treated = relabel_instances(_counted(source, progress), final, chosen, report=report, source=source.name)
-    return source.emit(treated, output=output)
+    return source.emit(treated, output=output, overwrite=overwrite)
 
 
 def _counted(source: Any, progress: CountProgress | None) -> Any:

@@ -7,7 +7,8 @@ Treatments (RLHN paper, method.md §3):
 - `hn_remove`: delete the flagged negatives, keep the instance.
 - `rlhn`: move the flagged negatives into the positives.
 - `rlhn+filter` (R+F, after ARHN): move the `better` negatives into the positives and delete the `worse` ones
-  (they answer only partly: neither clean negatives nor positives), in one pass; both lists count as flags.
+  (they answer only partly: neither clean negatives nor positives), in one pass. With `tags` better only the
+  `better` list counts, so the `worse` negatives stay negatives (as for every treatment).
 
 Everything is keyed by docid: a verdict names negatives by docid, so shuffled or re-ordered negatives are
 relabelled correctly, and no passage is ever duplicated. Unlike the reference implementation, an instance whose
@@ -45,7 +46,9 @@ class RelabelOptions:
     tags: Literal["better", "both"] = "both"
     # Instances with more flagged negatives than this are dropped as ambiguous (None: no limit).
     max_flags: int | None = 8
-    # Subsets passed through unchanged whatever their verdicts (ArguAna's "relevance" is counter-argument).
+    # Subsets passed through unchanged whatever their verdicts: ArguAna's "relevant" passage is the best
+    # counter-argument, so a negative close to it is not a missed positive (RLHN skips it too). Counted per subset
+    # (`skipped_subset`, `RelabelReport.skipped_subsets`); () relabels every subset.
     skip_subsets: Sequence[str] = ("arguana",)
     # An instance left with fewer negatives than this after the treatment is dropped.
     min_negatives: int = 1
@@ -73,8 +76,7 @@ class RelabelOptions:
 
     def flagged(self, verdict: FinalVerdict) -> list[str]:
         """The verdict's flagged docids (better, then worse if `tags` is both), each once."""
-        both = self.tags == "both" or self.treatment == "rlhn+filter"  # R+F reads both lists by definition
-        lists = [verdict.better, verdict.worse] if both else [verdict.better]
+        lists = [verdict.better, verdict.worse] if self.tags == "both" else [verdict.better]
         return list(dict.fromkeys(docid for docids in lists for docid in docids or ()))
 
 
@@ -93,6 +95,7 @@ class SubsetCounts:
     positives_after: int = 0  # positives in the written instances
     negatives_after: int = 0  # negatives in the written instances
     unjudged: int = 0  # no verdict: passed unchanged
+    not_final: int = 0  # of those, routed to a stage that has not judged them yet (partial verdicts allowed)
     failed: int = 0  # final verdict failed: passed unchanged (on_failed=keep) or dropped
     skipped_subset: int = 0  # in skip_subsets: passed unchanged
     unknown_docids: int = 0  # verdict docids not among the negatives (on_unknown=count)
@@ -132,6 +135,10 @@ class RelabelReport:
             self.subsets[name] = SubsetCounts()
         return self.subsets[name]
 
+    def skipped_subsets(self) -> dict[str, int]:
+        """Instances passed unchanged because their subset is in `skip_subsets`, by subset (only those with any)."""
+        return {name: c.skipped_subset for name, c in sorted(self.subsets.items()) if c.skipped_subset}
+
     @property
     def total(self) -> SubsetCounts:
         total = SubsetCounts()
@@ -146,6 +153,7 @@ class RelabelReport:
             "options": options,
             "subsets": {name: counts.to_dict() for name, counts in sorted(self.subsets.items())},
             "total": self.total.to_dict(),
+            "skipped_subsets": self.skipped_subsets(),
         }
 
 
@@ -229,12 +237,14 @@ def relabel_instances(
 ) -> Iterator[Instance]:
     """Yield the treated instances (dropped ones are left out), counting into `report` as it goes.
 
-    `verdicts` maps query_id to the instance's final verdict. `source` names the input in error messages
+    `verdicts` maps query_id to the instance's final verdict (its `pending`, where it has one, names the instances
+    a stage has not judged yet: counted `not_final`). `source` names the input in error messages
     (the line is the instance's position, 1-based, which is the line of a JSONL file).
     """
     options = options or RelabelOptions()
     report = report if report is not None else RelabelReport(options)
     skip = {s.lower() for s in options.skip_subsets}
+    pending = getattr(verdicts, "pending", None) or {}
     for number, inst in enumerate(instances, start=1):
         counts = report.subset(inst.subset)
         counts.instances_in += 1
@@ -245,6 +255,7 @@ def relabel_instances(
             verdict = verdicts.get(inst.query_id)
             if verdict is None:
                 counts.unjudged += 1
+                counts.not_final += inst.query_id in pending
                 out = inst
             else:
                 out = _treat(inst, verdict, options, counts, (str(source), number))

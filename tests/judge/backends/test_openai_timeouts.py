@@ -170,3 +170,80 @@ def test_auto_timeout_follows_the_real_answers(llama_server, key_env, sample_tra
         expected = min(AUTO_TIMEOUT_CEILING, max(AUTO_TIMEOUT_FLOOR, AUTO_TIMEOUT_FACTOR * max(latencies[:k])))
         assert used[k] == pytest.approx(expected)
     assert judge._request_timeout() == pytest.approx(max(AUTO_TIMEOUT_FLOOR, AUTO_TIMEOUT_FACTOR * max(latencies)))
+
+
+# -- a server slower than the client's timeout: possibly billed calls stay bounded over runs (issue 20) -------------
+
+
+class SlowServer:
+    """A loopback chat server that answers nothing before `delay_s` (far past the client's timeout): every request
+    it receives is one the client gives up on, possibly billed. Counts the requests received."""
+
+    def __init__(self, delay_s: float = 60.0) -> None:
+        from support import LocalServer
+
+        self.delay_s = delay_s
+        self.received = 0
+        self.server = LocalServer(self._handle)
+
+    async def _handle(self, request: Any) -> Any:
+        import asyncio
+
+        from support.http import Response
+
+        self.received += 1
+        await asyncio.sleep(self.delay_s)  # cancelled when the server stops
+        return Response.error(500, "too late")
+
+    def __enter__(self) -> SlowServer:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+
+def test_the_timeout_grows_after_each_timeout_of_an_instance_up_to_a_cap() -> None:
+    judge = OpenAIJudge(MODEL, base_url="http://unused", template="compact", timeout=30)
+    assert [judge._grown_timeout(n) for n in range(6)] == [30, 60, 120, 240, 480, 600]
+    assert OpenAIJudge(MODEL, base_url="http://unused", timeout=900)._grown_timeout(3) == 900
+    with pytest.raises(ConfigError, match="max_timeouts"):
+        OpenAIJudge(MODEL, base_url="http://unused", max_timeouts=0)
+
+
+@pytest.mark.slow  # a few seconds: the openai client and OpenAI's tokenizer load
+def test_possibly_billed_timeouts_are_bounded_over_runs(
+    sample_train: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: with the server slower than the client timeout, 5 instances cost 30 possibly billed requests per
+    run (max_retries 5), 90 after three runs. Now each instance pays at most `max_timeouts` over all runs, and
+    `--retry-failed` sends it again (at most `max_timeouts` more)."""
+    monkeypatch.setenv("SLOW_KEY", "sk-test-slow")
+    file = tmp_path / "three.jsonl"
+    write_instances(file, short_instances(sample_train, 3))
+    with SlowServer() as slow:
+        stage_params = {
+            "model": MODEL, "base_url": slow.server.url + "/v1", "api_key_env": "SLOW_KEY", "template": "compact",
+            "max_tokens": 8, "concurrency": 3, "timeout": 0.2, "max_retries": 5, "backoff_base": 0.01,
+            "backoff_max": 0.02,
+        }  # fmt: skip
+        config = tmp_path / "slow.yaml"
+        stage = {"name": "api", "backend": "openai", "params": stage_params}
+        config.write_text(yaml.safe_dump({"name": "slow", "max_timeouts": 2, "stages": [stage]}), encoding="utf-8")
+        args = ["judge", str(file), "--store", str(tmp_path / "slow.db"), "--config", str(config), "--json"]
+        reports = []
+        for _ in range(3):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 3, result.output
+            reports.append(json.loads(result.stdout))
+        assert slow.received == 3 * 2  # 2 per instance over the three runs (was 6 per instance per run)
+        assert [r["possibly_billed"] for r in reports] == [6, 0, 0]
+        assert reports[0]["stages"][0]["possibly_billed"] == 6 and reports[0]["failures_now"] == {"timeout": 3}
+        assert reports[1]["failed"] == 3 and reports[1]["stages"][0]["judged_now"] == 0
+        assert "sent again only with --retry-failed" in " ".join(result.stderr.split())
+        with JudgmentStore(tmp_path / "slow.db", readonly=True) as store:
+            records = list(store.iter_judgments())
+        assert len(records) == 3 and {(r.status, r.extra["timeouts"]) for r in records} == {("failed", 2)}
+        again = runner.invoke(app, [*args, "--retry-failed"])
+        assert again.exit_code == 3 and json.loads(again.stdout)["possibly_billed"] == 6
+        assert slow.received == 12

@@ -265,6 +265,77 @@ def test_failed_calls_are_recorded_and_retried_up_to_max_attempts_on_the_sample(
         assert store.get(ids[0], 1, report.stages[0].config_hash).attempts == 3  # type: ignore[union-attr]
 
 
+class CauseJudge(FlakyJudge):
+    """Fault injection: fails the calls of `fail_ids` with a given reason (what the API judges write)."""
+
+    def __init__(self, reason: str, timeouts: int = 0, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.reason, self.timeouts = reason, timeouts
+
+    def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
+        self.calls += 1
+        if instance.query_id in self.fail_ids:
+            extra = {"timeouts": self.timeouts} if self.timeouts else {}
+            return JudgeOutput(docids=list(docids), status="failed", reason=self.reason, extra=extra)
+        return LexicalJudge.judge(self, instance, docids)
+
+
+def test_refused_credentials_do_not_use_up_max_attempts(sample_train: Path, tmp_path: Path) -> None:
+    """Issue 20: runs with a wrong key used up max_attempts; once the key was fixed, nothing was retried."""
+    ids = [i.query_id for i in read_instances(sample_train)]
+    config = parse_config({"max_attempts": 2, "stages": [{"name": "s", "backend": "lexical", "t_better": 0.5}]})
+    refused = CauseJudge("AuthenticationError HTTP 401: Incorrect API key provided (after 1 attempt(s))",
+                         fail_ids=ids[:3])  # fmt: skip
+    with JudgmentStore(tmp_path / "j.db") as store:
+        for run in range(4):  # more runs with the wrong key than max_attempts
+            report = run_cascade(sample_train, config, store, judges={"s": refused})
+            assert report.failures() == {"auth": 3}
+            assert refused.calls == len(ids) + 3 * run
+        chash = report.stages[0].config_hash
+        assert {store.get(q, 1, chash).attempts for q in ids[:3]} == {0}  # type: ignore[union-attr]
+        refused.fail_ids = set()  # the key is fixed: the same command sends them
+        fixed = run_cascade(sample_train, config, store, judges={"s": refused})
+        assert fixed.stages[0].judged_now == 3 and fixed.failed == 0
+        assert {store.get(q, 1, chash).attempts for q in ids[:3]} == {1}  # type: ignore[union-attr]
+
+
+def test_a_call_that_timed_out_max_timeouts_times_is_resent_only_with_retry_failed(
+    sample_train: Path, tmp_path: Path
+) -> None:
+    """Issue 20: a timed-out call (possibly billed) was re-sent on every run; now its timeouts add up over runs
+    and past `max_timeouts` it is left failed (timeout) until `retry_failed`."""
+    ids = [i.query_id for i in read_instances(sample_train)]
+    config = parse_config(
+        {"max_attempts": 5, "max_timeouts": 2, "stages": [{"name": "s", "backend": "lexical", "t_better": 0.5}]}
+    )
+    slow = CauseJudge("APITimeoutError: Request timed out. (after 1 attempt(s))", timeouts=1, fail_ids=ids[:2])
+    with JudgmentStore(tmp_path / "j.db") as store:
+        first = run_cascade(sample_train, config, store, judges={"s": slow})
+        chash = first.stages[0].config_hash
+        assert first.failures() == {"timeout": 2}
+        second = run_cascade(sample_train, config, store, judges={"s": slow})
+        assert second.stages[0].judged_now == 2  # one timeout each so far: sent again
+        assert {store.get(q, 1, chash).extra["timeouts"] for q in ids[:2]} == {2}  # type: ignore[union-attr]
+        for _ in range(2):  # max_timeouts reached: no further run sends them (max_attempts is 5)
+            again = run_cascade(sample_train, config, store, judges={"s": slow})
+            assert again.stages[0].judged_now == 0 and again.failed == 2
+        assert slow.calls == len(ids) + 2
+        slow.fail_ids = set()
+        retried = run_cascade(sample_train, config, store, judges={"s": slow}, retry_failed=True)
+        assert retried.stages[0].judged_now == 2 and retried.failed == 0 and slow.calls == len(ids) + 4
+
+
+def test_retry_failed_sends_calls_past_max_attempts_once_more(sample_train: Path, tmp_path: Path) -> None:
+    ids = [i.query_id for i in read_instances(sample_train)]
+    config = parse_config({"max_attempts": 1, "stages": [{"name": "s", "backend": "lexical", "t_better": 0.5}]})
+    flaky = FlakyJudge(fail_ids=ids[:2])
+    with JudgmentStore(tmp_path / "j.db") as store:
+        run_cascade(sample_train, config, store, judges={"s": flaky})
+        assert run_cascade(sample_train, config, store, judges={"s": flaky}).stages[0].judged_now == 0
+        again = run_cascade(sample_train, config, store, judges={"s": flaky}, retry_failed=True)
+        assert again.stages[0].judged_now == 2 and again.failed == 2
+
+
 KILL_SCRIPT = """
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("cascade_test_mod", sys.argv[1])

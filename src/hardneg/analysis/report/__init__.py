@@ -27,7 +27,7 @@ from hardneg.analysis.agreement import compare
 from hardneg.analysis.judge_eval import precision_recall_figure
 from hardneg.analysis.labels import load_labels
 from hardneg.analysis.report.template import PAGE
-from hardneg.data.atomic import atomic_path
+from hardneg.data.atomic import atomic_path, check_target
 from hardneg.data.io import read_instances
 from hardneg.data.source import as_source
 from hardneg.errors import ConfigError, InputError
@@ -571,6 +571,7 @@ def build_report(
     store_path = Path(store_path)
     if not store_path.exists():
         raise ConfigError(f"{store_path}: no such judgment store")
+    check_target(out_path, folder=False, param="out_path")  # a page that cannot be written is known now
     if tags not in ("better", "both"):
         raise ConfigError(f"tags must be better or both, got {tags!r}")
     if instances is not None:

@@ -64,6 +64,11 @@ AUTO_TIMEOUT_CEILING = 600.0
 AUTO_TIMEOUT_FLOOR = 60.0
 AUTO_TIMEOUT_FACTOR = 4.0
 AUTO_TIMEOUT_AFTER = 5
+# After a timeout the next request of the same instance waits twice as long (also in a later run: the cascade
+# hands each instance's earlier timeouts in `timeout_plan`), up to this (or the configured timeout, when longer).
+TIMEOUT_GROWTH_CAP_S = 600.0
+# The possibly billed timeouts one instance may accumulate before its call is given up (`max_timeouts`).
+DEFAULT_MAX_TIMEOUTS = 2
 
 
 @dataclass(slots=True)
@@ -182,6 +187,7 @@ class OpenAIJudge(Judge):
         seed: int | None = None,
         base_urls: Sequence[str] | None = None,
         endpoint_cooldown: float = DEFAULT_COOLDOWN_S,
+        max_timeouts: int = DEFAULT_MAX_TIMEOUTS,
     ) -> None:
 
         if base_urls is not None:
@@ -217,6 +223,13 @@ class OpenAIJudge(Judge):
         self.timeout = AUTO_TIMEOUT_CEILING if self.auto_timeout else float(timeout)
         self._latencies: list[float] = []
         self._fatal = ""  # set by a call the server refused for good (401/403): the run stops
+        if int(max_timeouts) < 1:
+            raise ConfigError(f"max_timeouts must be >= 1, got {max_timeouts}")
+        # A timed-out request was sent and may have been billed: an instance's call gives up (failed: timeout)
+        # after `max_timeouts` of them, counting those of earlier runs that the cascade hands in `timeout_plan`
+        # ({query_id: (earlier timeouts, timeouts allowed now)}); each timeout doubles the next request's timeout.
+        self.max_timeouts = int(max_timeouts)
+        self.timeout_plan: dict[str, tuple[int, int]] = {}
         self.max_retries = int(max_retries)
         # True / "json_schema": OpenAI's structured output (OpenAI, Azure, vLLM, llama-server, Ollama);
         # "json_object": the {"type": "json_object", "schema": ...} form of llama-cpp-python's server.
@@ -402,13 +415,35 @@ class OpenAIJudge(Judge):
 
     # ------------------------------------------------------------------------------------------ calls
 
-    async def _call(self, pool: EndpointPool, limiter: RateLimiter, prompt: str, docids: list[str]):
+    def _timeouts_of(self, query_id: str) -> dict[str, int]:
+        """An instance's timeout account for this run: `seen` (earlier runs' and this run's timeouts, which set
+        the next request's timeout) and `left` (how many more this run may pay before the call is given up)."""
+        seen, allowed = self.timeout_plan.get(query_id, (0, self.max_timeouts))
+        return {"seen": int(seen), "left": max(1, int(allowed))}
+
+    def _grown_timeout(self, seen: int) -> float:
+        """The request timeout after `seen` timeouts of the same instance: x2 each, capped."""
+        base = self._request_timeout()
+        if seen <= 0:
+            return base
+        return min(base * 2.0 ** min(seen, 30), max(base, TIMEOUT_GROWTH_CAP_S))
+
+    async def _call(
+        self,
+        pool: EndpointPool,
+        limiter: RateLimiter,
+        prompt: str,
+        docids: list[str],
+        account: dict[str, int] | None = None,
+    ):
         import openai
 
         body = self.request_body(prompt)
         n_prompt = prompt_tokens(prompt, self.model)
         estimate = n_prompt + self.max_tokens
         last = ""
+        account = account if account is not None else {"seen": 0, "left": self.max_timeouts}
+        timeouts = 0  # this call's requests that timed out (possibly billed)
         for attempt in range(self.max_retries + 1):
             endpoint = await pool.acquire()
             client = endpoint.client
@@ -422,30 +457,39 @@ class OpenAIJudge(Judge):
                 started = time.perf_counter()
                 self.stats["requests"] = self.stats.get("requests", 0) + 1
                 try:
-                    completion = await client.chat.completions.create(**body, timeout=self._request_timeout())
+                    completion = await client.chat.completions.create(
+                        **body, timeout=self._grown_timeout(account["seen"])
+                    )
                     if not getattr(completion, "choices", None):
                         # a 200 whose body is not a chat completion (proxies, overloaded servers)
                         raise _BadResponse(f"unreadable response body: {str(completion)[:120]!r}")
                 except Exception as exc:
                     last = self._describe(exc)
-                    if isinstance(exc, openai.APITimeoutError):
+                    timed_out = isinstance(exc, openai.APITimeoutError)
+                    if timed_out:
                         # sent, and perhaps answered and billed after the client gave up: count it, charge it
                         self.stats["possibly_billed"] = self.stats.get("possibly_billed", 0) + 1
                         if self.budget is not None:
                             self.budget.charge_possibly_billed(self.model, n_prompt, self.max_tokens)
+                        timeouts += 1
+                        account["seen"] += 1
+                        account["left"] -= 1
                     if getattr(exc, "status_code", None) in FATAL_STATUS:
                         self._fatal = last
                     can_pay = self.budget is None or self.budget.within_cap()
-                    if not self._retryable(exc) or attempt == self.max_retries or not can_pay:
+                    spent = timed_out and account["left"] <= 0  # no more possibly billed timeouts for it
+                    if not self._retryable(exc) or attempt == self.max_retries or not can_pay or spent:
                         self.stats["failed_calls"] = self.stats.get("failed_calls", 0) + 1
                         log.warning("call failed for good after %d attempt(s): %s", attempt + 1, last)
                         tries = f"after {attempt + 1} attempt(s)"
+                        if timeouts:
+                            tries += f", {timeouts} timed out (possibly billed)"
                         return JudgeOutput(
                             docids=docids,
                             status="failed",
                             reason=f"{last} ({tries})",
                             template_hash=self.sha,
-                            extra={"attempts": attempt + 1},
+                            extra={"attempts": attempt + 1, "timeouts": timeouts},
                         )
                     delay = self._delay(exc, attempt)
                     if self._endpoint_failure(exc):
@@ -459,6 +503,8 @@ class OpenAIJudge(Judge):
                     latency = time.perf_counter() - started
                     self._latencies.append(latency)
                     out = self.output_from_completion(completion, docids, latency_s=latency, attempts=attempt + 1)
+                    if timeouts:
+                        out.extra["timeouts"] = timeouts
                     self.stats["tokens_in"] = self.stats.get("tokens_in", 0) + out.tokens_in
                     self.stats["tokens_out"] = self.stats.get("tokens_out", 0) + out.tokens_out
                     return out
@@ -470,13 +516,18 @@ class OpenAIJudge(Judge):
     async def _judge_prepared(self, pool: EndpointPool, limiter: RateLimiter, item: _Prepared) -> JudgeOutput:
         started = time.perf_counter()
         out: JudgeOutput | None = None
+        account = self._timeouts_of(item.instance.query_id)  # shared by the instance's calls
         try:
             parts = await asyncio.gather(
-                *(self._call(pool, limiter, p, c) for p, c in zip(item.prompts, item.chunks, strict=True))
+                *(self._call(pool, limiter, p, c, account) for p, c in zip(item.prompts, item.chunks, strict=True))
             )
             k = self.permutations
             voted = [vote_outputs(parts[i : i + k]) for i in range(0, len(parts), k)]
             out = merge_outputs(voted)
+            timeouts = sum(int(p.extra.get("timeouts", 0)) for p in parts)
+            out.extra.pop("timeouts", None)
+            if timeouts:
+                out.extra["timeouts"] = timeouts
         finally:
             # the real cost replaces the upper bound (nothing billed when cancelled before an answer)
             if item.reservation is not None and self.budget is not None:

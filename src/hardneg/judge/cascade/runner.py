@@ -14,7 +14,15 @@ are per negative. A verdict (listwise) judge's answer depends on the whole list 
 different call (stored beside the first; going back to a list already judged reuses it).
 
 An instance's final verdict is that of the last stage that judged it (`JudgmentStore.final_verdicts`, by default
-for the latest run, or with `CascadeReport.stage_hashes`).
+for the latest run, or with `CascadeReport.stage_hashes`). Before its calls, a stage writes a `pending` verdict row
+for every instance it must still call the judge for (replaced as each answer is derived): a run killed, or stopped
+by a budget, at any stage leaves them, and final verdicts are refused (`PartialCascade`) until a run completes.
+
+Retries follow the cause: a failed call is sent again by the next run up to the cascade's `max_attempts`, except
+that a call the server refused for its credentials (401/403) is not counted (the run after the key is fixed sends
+it), and a call that timed out `max_timeouts` times in all (each possibly billed; each run's first request of it
+waits twice as long per earlier timeout) is sent again only with `retry_failed`, which re-sends every failed call
+once more whatever its count.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from hardneg.judge.cascade.routing import call_key, derive_verdict, view_key
 from hardneg.judge.cost import API_KINDS, Budget
 from hardneg.judge.engine import LocalEngine, RayEngine, StageEngine, StageTask, make_engine
 from hardneg.judge.registry import build_judge, resolve_backend
-from hardneg.judge.store import DEFAULT_LEASE_S, CallKey, ClaimKeeper, JudgmentStore, docids_key
+from hardneg.judge.store import DEFAULT_LEASE_S, PENDING, CallKey, ClaimKeeper, JudgmentStore, docids_key
 from hardneg.judge.verdicts import FinalVerdict, Judgment, StageVerdict, failure_kind
 from hardneg.progress import StageProgress
 
@@ -80,6 +88,8 @@ class CascadeReport:
     verdicts: dict[str, FinalVerdict] = field(default_factory=dict, repr=False)
     # query_id -> the stage it was routed to but not judged by (a budget stopped it): left out of `verdicts`
     pending: dict[str, int] = field(default_factory=dict, repr=False)
+    # `limit` / `sample`: which queries were judged, of how many (`hardneg.data.source.Selection.to_dict`)
+    selection: dict[str, Any] | None = None
 
     @property
     def stage_hashes(self) -> dict[int, str]:
@@ -107,13 +117,21 @@ class CascadeReport:
             total.update(stage.failures_now)
         return dict(total.most_common())
 
+    @property
+    def possibly_billed(self) -> int:
+        """This run's requests that timed out after they were sent (the server may have billed them)."""
+        return sum(s.possibly_billed for s in self.stages)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"instances": self.instances, "stages": [asdict(s) for s in self.stages]}
         out["failed"] = self.failed
         out["failures_now"] = self.failures()
+        out["possibly_billed"] = self.possibly_billed
         out["stopped"] = self.stopped
         if self.budget is not None:
             out["budget"] = self.budget
+        if self.selection is not None:
+            out["selection"] = self.selection
         return out
 
 
@@ -123,19 +141,22 @@ class _Plan:
     docids: list[str]  # what the stage judges for the instance under this cascade's routing
     ask: list[str] | None  # what must be sent to the judge now (None: the store has it)
     extend: bool = False  # the call adds negatives to a score judge's existing record
+    timeouts: int = 0  # possibly billed timeouts of the record's earlier calls
 
 
 class _VerdictWriter:
-    """Derived verdicts are written in batches: they cost nothing to recompute if a run is killed."""
+    """Derived verdicts are written in batches (`size` rows, or every `every_s` seconds): they cost nothing to
+    recompute if a run is killed (until then a killed run's instance keeps its `pending` row: not final)."""
 
-    def __init__(self, store: JudgmentStore, size: int = 500) -> None:
-        self.store, self.size = store, size
+    def __init__(self, store: JudgmentStore, size: int = 500, every_s: float = 2.0) -> None:
+        self.store, self.size, self.every_s = store, size, every_s
         self.rows: list[StageVerdict] = []
         self.stale: list[tuple[str, int, str]] = []
+        self.flushed = time.monotonic()
 
     def add(self, verdict: StageVerdict) -> None:
         self.rows.append(verdict)
-        if len(self.rows) >= self.size:
+        if len(self.rows) >= self.size or time.monotonic() - self.flushed > self.every_s:
             self.flush()
 
     def delete(self, query_id: str, stage: int, view: str) -> None:
@@ -147,6 +168,7 @@ class _VerdictWriter:
         if self.rows or self.stale:
             self.store.put_verdicts(self.rows, delete=self.stale)
             self.rows, self.stale = [], []
+        self.flushed = time.monotonic()
 
 
 def _accepts_budget(backend: str) -> bool:
@@ -167,8 +189,11 @@ class _Cascade:
         judges: dict[str, Judge] | None,
         budget: Budget | None,
         engine: StageEngine | None = None,
+        retry_failed: bool = False,
     ) -> None:
         self.source = source
+        self.retry_failed = retry_failed
+        self.started = time.time()  # `retry_failed` re-sends what failed before this run, once
         self.engine = engine or LocalEngine()
         self.config = config
         self.store = store
@@ -240,8 +265,10 @@ class _Cascade:
             return None
         record = self._record(k, stage, chash, instance.query_id, docids)
         max_attempts = self.config.max_attempts
-        if record is None or (record.status != "ok" and record.attempts < max_attempts):
+        if record is None:
             return _Plan(docids, list(docids))
+        if record.status != "ok" and self._retry(record):
+            return _Plan(docids, list(docids), timeouts=int(record.extra.get("timeouts", 0) or 0))
         if record.status == "ok" and stage.mode == "score":
             scored = record.scores or {}
             missing = [d for d in docids if d not in scored]
@@ -249,6 +276,20 @@ class _Cascade:
             if missing and failures < max_attempts:
                 return _Plan(docids, missing, extend=True)
         return _Plan(docids, None)
+
+    def _retry(self, record: Judgment) -> bool:
+        """Whether a failed (or unparsable) record is sent again by this run (see the module docstring)."""
+        kind = failure_kind(record.status, record.reason)
+        if kind == "auth" or (self.retry_failed and record.updated_at < self.started):
+            return True
+        if kind == "timeout" and int(record.extra.get("timeouts", 0) or 0) >= self.config.max_timeouts:
+            return False
+        return record.attempts < self.config.max_attempts
+
+    def _placeholder(self, k: int, stage: StageConfig, view: str, chash: str, query_id: str) -> StageVerdict:
+        """The verdict row of an instance stage k has still to call the judge for (see the module docstring)."""
+        status: Any = PENDING
+        return StageVerdict(query_id, k, view, chash, stage.name, [], status, "not judged yet", [], [])
 
     def _derive(
         self, k: int, stage: StageConfig, view: str, record: Judgment, docids: list[str], report: StageReport
@@ -266,7 +307,6 @@ class _Cascade:
             chash = config_hash(key)
             view = config_hash(view_key(stage, chash, self.views[-1] if self.views else None))
             report = StageReport(k, stage.name, stage.backend, judge.model_name, chash, view)
-            self._record_run(k, chash, view, finished=False)
             # pass 1: what the store already holds is derived at once; the rest is counted for the calls
             todo = 0
             for instance in self.source:
@@ -282,8 +322,11 @@ class _Cascade:
                     writer.add(self._derive(k, stage, view, record, plan.docids, report))
                 else:
                     todo += 1
-                    writer.delete(instance.query_id, k, view)
+                    writer.add(self._placeholder(k, stage, view, chash, instance.query_id))
             writer.flush()
+            # the run becomes the store's current one once this stage's `pending` rows are written: a reader never
+            # takes a stage whose instances are not all accounted for as complete
+            self._record_run(k, chash, view, finished=False)
             start = time.perf_counter()
             if self.progress:
                 self.progress(stage.name, 0, todo)
@@ -362,6 +405,7 @@ class _Cascade:
                 if plan.ask is None:
                     # stored since pass 1 by another runner, whose verdict may not be written yet (it writes them
                     # in batches, and may be killed first): derive it here (pass 1 derived the reused ones)
+                    # (`get_verdict` is None for a `pending` row too)
                     if only is not None or self.store.get_verdict(instance.query_id, k, view) is None:
                         take_over(instance, plan)
                     continue
@@ -376,8 +420,15 @@ class _Cascade:
                         take_over(instance, plan)
                     continue
                 asked[instance.query_id] = (plan, call)
+                if isinstance(timeout_plan, dict):
+                    allowed = self.config.max_timeouts - (0 if self.retry_failed else plan.timeouts)
+                    timeout_plan[instance.query_id] = (plan.timeouts, max(1, allowed))
                 yield instance, plan.ask
 
+        # a judge that bounds its possibly billed timeouts (the API judges) is told each instance's history
+        timeout_plan = getattr(judge, "timeout_plan", None)
+        if isinstance(timeout_plan, dict) and hasattr(judge, "max_timeouts"):
+            judge.max_timeouts = self.config.max_timeouts  # type: ignore[attr-defined]
         task = StageTask(
             stage.name, stage.backend, dict(stage.params), stage.mode,  # type: ignore[arg-type]
             PoolSize(stage.workers, stage.num_cpus, stage.num_gpus), stage.batch_size,
@@ -390,16 +441,20 @@ class _Cascade:
                 if out.extra.get("not_sent"):
                     asked[qid] = (plan, call)  # the judge stopped before sending it: unjudged, not a failed attempt
                     continue
+                kind = failure_kind(out.status, out.reason) if out.status != "ok" else ""
+                if plan.timeouts or out.extra.get("timeouts"):
+                    # every possibly billed timeout of the call, over all runs: bounds its re-sending
+                    out.extra["timeouts"] = plan.timeouts + int(out.extra.get("timeouts", 0) or 0)
                 if plan.extend:
                     record = self.store.merge_scores(qid, k, stage.name, key, out, order=instance.negative_ids)
                     report.extended += 1
                 else:
-                    self.store.put(qid, k, stage.name, key, out, docset=call[3])
+                    # refused credentials are no attempt: the run after the key is fixed sends the call again
+                    self.store.put(qid, k, stage.name, key, out, docset=call[3], free=kind == "auth")
                     record = self.store.get(qid, k, chash, docset=call[3])
                     assert record is not None
                 claims.release(call)
                 if out.status != "ok":
-                    kind = failure_kind(out.status, out.reason)
                     report.failures_now[kind] = report.failures_now.get(kind, 0) + 1
                 report.judged_now += 1
                 report.negatives_judged_now += len(plan.ask)
@@ -439,6 +494,7 @@ def run_cascade(
     allow_empty: bool = False,
     engine: Engine | EngineSpec | StageEngine = "local",
     ray_address: str | None = None,
+    retry_failed: bool = False,
 ) -> CascadeReport:
     """Run (or resume) the cascade over `data`; every result goes to `store` as it arrives.
 
@@ -458,6 +514,8 @@ def run_cascade(
     Several runners may share one store (processes, machines): each call is claimed before it is sent, so no call
     is made twice; a runner waits for the calls another holds. A judge that stops the run (credentials refused)
     sets `report.stopped` and ends the cascade; failed calls are counted by kind in `report.failures()`.
+    Failed calls are retried as the module docstring says (`max_attempts`, `max_timeouts`); `retry_failed` sends
+    every failed call once more whatever its count.
 
     `engine`: ``"local"`` (every call in this process) or ``"ray"`` (each stage in a Ray actor pool sized by the
     stage's `workers`, `num_cpus`, `num_gpus` and `batch_size`; the cluster at `ray_address`, else
@@ -479,7 +537,7 @@ def run_cascade(
     stage_engine = given if given is not None else make_engine(spec, ready=judges or ())
     if isinstance(stage_engine, RayEngine) and judges:
         stage_engine.ready |= set(judges)
-    runner = _Cascade(source, config, store, progress, judges, budget, stage_engine)
+    runner = _Cascade(source, config, store, progress, judges, budget, stage_engine, retry_failed=retry_failed)
     runner.check_budget()
     report = CascadeReport()
     # validates the whole input before any paid call
