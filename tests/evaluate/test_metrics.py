@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hardneg.errors import ConfigError, InputError
-from hardneg.evaluate.metrics import evaluate_run, read_qrels, read_run, trec_order, write_run
+from hardneg.evaluate.metrics import evaluate_run, query_overlap, read_qrels, read_run, trec_order, write_run
 
 
 def log2(x: float) -> float:
@@ -54,13 +54,34 @@ def test_identical_ids_ignored_by_default() -> None:
     assert evaluate_run(qrels, run, metrics=["mrr@10"], ignore_identical_ids=False)["mrr@10"] == 0.5
 
 
-def test_missing_query_scores_zero_and_unjudged_query_is_skipped() -> None:
-    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d3": 0}}
-    run = {"q1": {"d1": 1.0}, "q3": {"d3": 1.0}}
+def test_means_cover_the_judged_queries_the_run_answers() -> None:
+    # BEIR's rule: q2 (judged, not in the run) is counted but not scored; q3 has no relevant document and q4 no
+    # qrels at all, so neither is scored; q5 is answered with nothing but its own id, removed: it scores 0.
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d3": 0}, "q5": {"d5": 1}}
+    run = {"q1": {"d1": 1.0}, "q3": {"d3": 1.0}, "q4": {"d4": 1.0}, "q5": {"q5": 2.0}}
     out = evaluate_run(qrels, run, metrics=["ndcg@10", "recall@100"])
-    assert out["queries"] == 2  # q3 has no relevant document
-    assert out["ndcg@10"] == 0.5
-    assert out["per_query"]["q2"] == {"ndcg@10": 0.0, "recall@100": 0.0}
+    assert out["queries"] == 2
+    assert sorted(out["per_query"]) == ["q1", "q5"]
+    assert out["ndcg@10"] == 0.5 and out["per_query"]["q5"] == {"ndcg@10": 0.0, "recall@100": 0.0}
+    assert out["overlap"].to_dict() == {"qrels": 3, "run": 4, "shared": 2, "run_only": 2, "qrels_only": 1}
+
+
+def test_query_overlap_counts_both_sides() -> None:
+    overlap = query_overlap({"a": {"x": 1}, "b": {"y": 2}, "c": {"z": 0}}, ["b", "c", "d"])
+    assert (overlap.qrels, overlap.run, overlap.shared, overlap.run_only, overlap.qrels_only) == (2, 3, 1, 2, 1)
+    assert overlap.qrels_only_example == "a" and overlap.run_only_example == "c"
+
+
+def test_disjoint_run_and_qrels_is_an_error_naming_both() -> None:
+    qrels = {"train1": {"d1": 1}, "train2": {"d2": 1}}
+    run = {"test1": {"d1": 1.0}}
+    with pytest.raises(ConfigError) as info:
+        evaluate_run(qrels, run, qrels_name="qrels/train.tsv", run_name="runs/a.trec")
+    message = str(info.value)
+    assert "qrels/train.tsv" in message and "runs/a.trec" in message and "'test1'" in message
+    assert info.value.param == "qrels"
+    with pytest.raises(ConfigError, match="no query with a relevant document"):
+        evaluate_run({"q": {"d": 0}}, {"q": {"d": 1.0}})
 
 
 def test_unknown_metric_is_a_config_error() -> None:

@@ -1,6 +1,8 @@
 """Paired significance tests between runs on the same queries.
 
-Per-query scores come from `evaluate_run` (trec_eval semantics), so the compared numbers are the reported ones.
+Per-query scores come from `evaluate_run` (trec_eval semantics). Every run is scored on the same queries: the
+judged qrels queries that every run answers (the pairing is exact); a run that shares no judged query with the
+qrels is an error naming both, and each run's overlap with the qrels is counted in the result.
 Tests: scipy's paired t-test (`ttest_rel`) and a paired randomization test (`scipy.stats.permutation_test` with
 `permutation_type="samples"`, which swaps the two systems' scores within each query), seeded.
 """
@@ -11,10 +13,11 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hardneg.errors import ConfigError
-from hardneg.evaluate.metrics import DEFAULT_METRICS, Qrels, Run, evaluate_run
+from hardneg.evaluate.metrics import DEFAULT_METRICS, Qrels, Run, evaluate_run, read_qrels, read_run
 
 
 @dataclass
@@ -92,8 +95,8 @@ def paired_tests(a: list[float], b: list[float], *, iterations: int, seed: int) 
 
 
 def compare_runs(
-    qrels: Qrels,
-    runs: Mapping[str, Run],
+    qrels: Qrels | str | Path,
+    runs: Mapping[str, Run | str | Path],
     *,
     metrics: Iterable[str] = DEFAULT_METRICS,
     baseline: str | None = None,
@@ -104,22 +107,36 @@ def compare_runs(
 ) -> dict[str, Any]:
     """Compare every run against `baseline` (default: the first run) on each metric.
 
-    Returns ``{"baseline", "queries", "systems": {name: {metric: mean}}, "comparisons": [PairResult dicts]}``.
-    All runs are scored on the same query set (the qrels' queries with a relevant document; a query a run
-    misses scores 0), so the pairing is exact.
+    `qrels` and each run are in memory or a file (qrels: BEIR TSV or TREC; runs: TREC run files), read here.
+    Returns ``{"baseline", "queries", "overlap": {name: counts}, "systems": {name: {metric: mean}},
+    "comparisons": [PairResult dicts]}``. All runs are scored on the same queries, `queries` of them: those with a
+    relevant document in the qrels that every run answers, so the pairing is exact and the means are over that
+    set. `overlap` counts, per run, the judged queries, the run's queries, the shared ones, the run's queries the
+    qrels do not judge and the judged queries the run lacks. A run that shares no judged query with the qrels
+    raises `ConfigError` naming both (wrong split or dataset).
     """
     metrics = list(metrics)
     names = list(runs)
     if len(names) < 2:
-        raise ConfigError("compare needs at least two runs")
+        raise ConfigError("compare needs at least two runs", param="runs")
     baseline = baseline or names[0]
     if baseline not in runs:
-        raise ConfigError(f"baseline {baseline!r} is not one of the runs: {', '.join(names)}")
-    scored = {
-        name: evaluate_run(qrels, run, metrics=metrics, ignore_identical_ids=ignore_identical_ids)
-        for name, run in runs.items()
-    }
-    qids = sorted(scored[baseline]["per_query"])
+        raise ConfigError(f"{baseline!r} is not one of the runs: {', '.join(names)}", param="baseline")
+    qrels_name = str(qrels) if isinstance(qrels, (str, Path)) else "the qrels"
+    judgments = read_qrels(qrels) if isinstance(qrels, (str, Path)) else qrels
+    scored: dict[str, dict[str, Any]] = {}
+    for name, run in runs.items():
+        run_name = str(run) if isinstance(run, (str, Path)) else f"run {name!r}"
+        loaded = read_run(run) if isinstance(run, (str, Path)) else run
+        scored[name] = evaluate_run(
+            judgments, loaded, metrics=metrics, ignore_identical_ids=ignore_identical_ids, qrels_name=qrels_name,
+            run_name=run_name,
+        )  # fmt: skip
+    common = set.intersection(*(set(scored[name]["per_query"]) for name in names))
+    if not common:
+        raise ConfigError(f"the runs share no query judged in {qrels_name}: nothing to pair", param="runs")
+    qids = sorted(common)
+    means = {name: {m: _mean(scored[name]["per_query"], qids, m) for m in metrics} for name in names}
     comparisons: list[PairResult] = []
     for name in names:
         if name == baseline:
@@ -135,8 +152,8 @@ def compare_runs(
                     metric=metric,
                     baseline=baseline,
                     system=name,
-                    mean_a=scored[baseline][metric],
-                    mean_b=scored[name][metric],
+                    mean_a=means[baseline][metric],
+                    mean_b=means[name][metric],
                     wins=wins,
                     losses=losses,
                     ties=len(qids) - wins - losses,
@@ -150,6 +167,11 @@ def compare_runs(
         "queries": len(qids),
         "iterations": iterations,
         "seed": seed,
-        "systems": {name: {m: round(scored[name][m], 6) for m in metrics} for name in names},
+        "overlap": {name: scored[name]["overlap"].to_dict() for name in names},
+        "systems": {name: {m: round(means[name][m], 6) for m in metrics} for name in names},
         "comparisons": [c.to_dict() for c in comparisons],
     }
+
+
+def _mean(per_query: Mapping[str, Mapping[str, float]], qids: list[str], metric: str) -> float:
+    return math.fsum(per_query[q][metric] for q in qids) / len(qids)

@@ -3,8 +3,14 @@
 trec_eval conventions kept here: linear gain (nDCG uses the graded label as the gain), a document is relevant
 when its label is >= 1, and documents with equal scores are ordered by docid in *descending* string order.
 `mrr@k` is trec_eval's `recip_rank` on the run cut to its top k in that same order (trec_eval has no cutoff for
-recip_rank). Queries with relevant documents but no ranked list score 0 (trec_eval's `-c`), so a retriever that
-returns nothing for a query is not rewarded for it; queries without any relevant document are not evaluated.
+recip_rank).
+
+Which queries a mean covers, as in BEIR (its `EvaluateRetrieval.evaluate` averages pytrec_eval's per-query scores,
+and pytrec_eval scores the queries that are both in the qrels and in the run): the queries with at least one
+relevant document that the run answers. A query the run lists with no document (or only its own id, removed)
+scores 0; a qrels query the run does not list at all is not scored (trec_eval's `-c` would score it 0), and run
+queries the qrels do not judge are ignored. Both are counted (`query_overlap`), and a run that shares no query with
+the qrels is an error: its metrics would mean nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,30 +56,105 @@ def remove_identical_ids(run: Run) -> dict[str, dict[str, float]]:
     return {qid: {d: s for d, s in docs.items() if d != qid} for qid, docs in run.items()}
 
 
+def judged_queries(qrels: Qrels) -> set[str]:
+    """The qrels' queries with at least one relevant document (label >= 1): the only ones a metric can score."""
+    return {qid for qid, docs in qrels.items() if any(r >= 1 for r in docs.values())}
+
+
+@dataclass(frozen=True)
+class QueryOverlap:
+    """How a run's queries meet the qrels' judged queries (those with a relevant document).
+
+    `shared` are scored; `run_only` (in the run, without a relevant document in the qrels) and `qrels_only`
+    (judged, not in the run) are not.
+    """
+
+    qrels: int
+    run: int
+    shared: int
+    run_only: int
+    qrels_only: int
+    run_only_example: str | None = None
+    qrels_only_example: str | None = None
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "qrels": self.qrels,
+            "run": self.run,
+            "shared": self.shared,
+            "run_only": self.run_only,
+            "qrels_only": self.qrels_only,
+        }
+
+
+def query_overlap(qrels: Qrels, run: Iterable[str]) -> QueryOverlap:
+    """Count the judged qrels queries and the run's queries (a run, or just its query ids), shared and not."""
+    judged = judged_queries(qrels)
+    asked = set(run)
+    run_only = sorted(asked - judged)
+    qrels_only = sorted(judged - asked)
+    return QueryOverlap(
+        qrels=len(judged),
+        run=len(asked),
+        shared=len(judged & asked),
+        run_only=len(run_only),
+        qrels_only=len(qrels_only),
+        run_only_example=run_only[0] if run_only else None,
+        qrels_only_example=qrels_only[0] if qrels_only else None,
+    )
+
+
+def check_overlap(
+    qrels: Qrels,
+    run: Iterable[str],
+    *,
+    qrels_name: str = "the qrels",
+    run_name: str = "the run",
+    param: str | None = "qrels",
+) -> QueryOverlap:
+    """`query_overlap`, raising a `ConfigError` (on `param`) that names both sources when they share no judged
+    query."""
+    overlap = query_overlap(qrels, run)
+    if overlap.qrels == 0:
+        raise ConfigError(f"{qrels_name} has no query with a relevant document (label >= 1)", param=param)
+    if overlap.run == 0:
+        raise ConfigError(f"{run_name} has no query", param=param)
+    if overlap.shared == 0:
+        raise ConfigError(
+            f"no query of {run_name} is judged in {qrels_name}: {overlap.run} queries (e.g. "
+            f"{overlap.run_only_example!r}) against {overlap.qrels} judged queries (e.g. "
+            f"{overlap.qrels_only_example!r}); are they from the same dataset and split?",
+            param=param,
+        )
+    return overlap
+
+
 def evaluate_run(
     qrels: Qrels,
     run: Run,
     *,
     metrics: Iterable[str] = DEFAULT_METRICS,
     ignore_identical_ids: bool = True,
+    qrels_name: str = "the qrels",
+    run_name: str = "the run",
 ) -> dict[str, Any]:
-    """Mean metrics over the queries that have at least one relevant document.
+    """Mean metrics over the queries that have at least one relevant document and are in the run (BEIR's rule:
+    see the module's docstring).
 
-    Returns ``{metric: mean, ..., "queries": n, "per_query": {qid: {metric: value}}}``.
+    Returns ``{metric: mean, ..., "queries": n, "per_query": {qid: {metric: value}}, "overlap": QueryOverlap}``.
+    Raises `ConfigError` (naming `qrels_name` and `run_name`) when the run and the qrels share no judged query.
     """
     import pytrec_eval
 
     names = list(dict.fromkeys(metrics))
     parsed = {name: parse_metric(name) for name in names}
-    judged = {
-        qid: {d: int(r) for d, r in docs.items()} for qid, docs in qrels.items() if any(r >= 1 for r in docs.values())
-    }
-    if not judged:
-        raise ConfigError("the qrels have no query with a relevant document")
+    overlap = check_overlap(qrels, run, qrels_name=qrels_name, run_name=run_name)
+    scored = judged_queries(qrels) & set(run)
+    judged = {qid: {d: int(r) for d, r in qrels[qid].items()} for qid in scored}
     cleaned = remove_identical_ids(run) if ignore_identical_ids else {q: dict(d) for q, d in run.items()}
     cleaned = {qid: {d: float(s) for d, s in docs.items()} for qid, docs in cleaned.items() if qid in judged and docs}
 
-    per_query: dict[str, dict[str, float]] = {qid: dict.fromkeys(names, 0.0) for qid in judged}
+    per_query: dict[str, dict[str, float]] = {qid: dict.fromkeys(names, 0.0) for qid in sorted(judged)}
     plain: dict[str, str] = {}  # our name -> pytrec_eval output key, for metrics evaluated on the full run
     measures: set[str] = set()
     for name, (family, cutoff) in parsed.items():
@@ -98,6 +180,7 @@ def evaluate_run(
     out: dict[str, Any] = {name: math.fsum(v[name] for v in per_query.values()) / n for name in names}
     out["queries"] = n
     out["per_query"] = per_query
+    out["overlap"] = overlap
     return out
 
 

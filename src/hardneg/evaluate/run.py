@@ -2,26 +2,42 @@
 reranking of the top of the first stage, trec_eval metrics. `evaluate` is the front door.
 
 As in BEIR, a document whose id equals the query id is ignored by default (ArguAna and Quora list every query
-as a corpus document); the first stage then retrieves one extra hit so the depth stays full.
+as a corpus document); the first stage then retrieves one extra hit so the depth stays full. The metrics average
+over the split's queries with a relevant document that were searched (`hardneg.evaluate.metrics`); queries and
+qrels that share no query stop the evaluation before any model is loaded.
+
+Progress (`progress(phase, done, total)`) reports each phase as it starts and as it goes: ``load data``,
+``load model``, ``encode corpus`` (per chunk of texts), ``encode queries``, ``bm25 index``, ``search``, ``score``
+and ``rerank``.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hardneg.data.beir import BeirData, load_beir
 from hardneg.data.records import Passage, passage_text
 from hardneg.errors import ConfigError, InputError
-from hardneg.evaluate.metrics import DEFAULT_METRICS, evaluate_run, parse_metric, trec_order, write_run
+from hardneg.evaluate.metrics import (
+    DEFAULT_METRICS,
+    check_overlap,
+    evaluate_run,
+    parse_metric,
+    trec_order,
+    write_run,
+)
 from hardneg.progress import StageProgress
+from hardneg.retrieval.encoders import load_encoder
 from hardneg.retrieval.retriever import Retriever
 from hardneg.train.common import read_metadata
 
 ProgressFn = StageProgress
+T = TypeVar("T")
 
 
 @dataclass
@@ -38,11 +54,14 @@ class EvalResult:
     seconds: float
     first_stage: EvalResult | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # The run's queries against the qrels' judged ones: qrels, run, shared, run_only, qrels_only (`QueryOverlap`).
+    overlap: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self, *, per_query: bool = False) -> dict[str, Any]:
         """Metrics first (`ndcg@10`, `recall@100`, `mrr@10`, `queries`), then context."""
         out: dict[str, Any] = {name: round(value, 6) for name, value in self.metrics.items()}
         out["queries"] = self.queries
+        out["overlap"] = self.overlap
         out["system"] = self.system
         out["dataset"] = self.dataset
         out["split"] = self.split
@@ -61,12 +80,29 @@ def _depth(metrics: Iterable[str], depth: int | None, rerank_top: int) -> int:
 
 def _result(
     system: str, dataset: str, split: str, qrels: Any, run: dict[str, dict[str, float]], metrics: Iterable[str],
-    ignore_identical_ids: bool, seconds: float, options: dict[str, Any],
+    ignore_identical_ids: bool, seconds: float, options: dict[str, Any], progress: ProgressFn | None = None,
 ) -> EvalResult:  # fmt: skip
-    scores = evaluate_run(qrels, run, metrics=metrics, ignore_identical_ids=ignore_identical_ids)
+    scores = _phase(
+        progress, "score",
+        lambda: evaluate_run(qrels, run, metrics=metrics, ignore_identical_ids=ignore_identical_ids,
+                             qrels_name=f"the qrels of {dataset} ({split})", run_name=f"the run of {system}"),
+    )  # fmt: skip
     per_query = scores.pop("per_query")
     queries = scores.pop("queries")
-    return EvalResult(system, dataset, split, scores, queries, per_query, run, seconds, options=options)
+    overlap = scores.pop("overlap").to_dict()
+    return EvalResult(
+        system, dataset, split, scores, queries, per_query, run, seconds, options=options, overlap=overlap
+    )
+
+
+def _phase(progress: ProgressFn | None, name: str, work: Callable[[], T]) -> T:
+    """Run one step that has no count of its own, reported as ``name 0/1`` when it starts and ``1/1`` when done."""
+    if progress:
+        progress(name, 0, 1)
+    out = work()
+    if progress:
+        progress(name, 1, 1)
+    return out
 
 
 def _check_reranker(reranker: Any) -> None:
@@ -129,11 +165,18 @@ def rerank(
     return out
 
 
-def _load(beir: str | Path | BeirData, split: str) -> tuple[BeirData, str]:
-    """The BEIR data and the dataset's name (its folder's name; "<in memory>" for `BeirData`)."""
+def _load(beir: str | Path | BeirData, split: str, progress: ProgressFn | None = None) -> tuple[BeirData, str]:
+    """The BEIR data and the dataset's name (its folder's name; "<in memory>" for `BeirData`), checked: its
+    queries and the split's qrels share at least one judged query (`ConfigError` naming both otherwise)."""
     if isinstance(beir, BeirData):
-        return beir, "<in memory>"
-    return load_beir(beir, split), Path(beir).name
+        data, dataset = beir, "<in memory>"
+        qrels_name, queries_name = "the qrels of the BeirData", "its queries"
+    else:
+        data = _phase(progress, "load data", lambda: load_beir(beir, split))
+        dataset = Path(beir).name
+        qrels_name, queries_name = str(Path(beir) / "qrels" / f"{split}.tsv"), f"the queries of {beir}"
+    check_overlap(data.qrels, data.queries, qrels_name=qrels_name, run_name=queries_name, param="beir_dir")
+    return data, dataset
 
 
 def _second_stage(
@@ -160,6 +203,7 @@ def _second_stage(
         result = _result(
             f"{first.system} >> {reranker}", first.dataset, first.split, data.qrels, reranked, metrics,
             ignore_identical_ids, time.perf_counter() - start, {**first.options, "rerank_top": rerank_top},
+            progress,
         )  # fmt: skip
         result.first_stage = first
     if save_run is not None:
@@ -206,17 +250,20 @@ def evaluate_model(
         passage_prefix = saved.get("passage_prefix", "") if passage_prefix is None else passage_prefix
         # Last-token (EOS) pooled models were trained with EOS appended to every text: encode the same way.
         suffix = str(metadata.get("text_suffix") or "")
-    data, dataset = _load(beir_dir, split)
+    data, dataset = _load(beir_dir, split, progress)
     corpus = data.corpus
     queries = data.queries
     if suffix:
         corpus = {d: Passage(p.docid, p.text + suffix, p.title) for d, p in corpus.items()}
         queries = {q: text + suffix for q, text in queries.items()}
     start = time.perf_counter()
+    encoder = model
+    if model is None or isinstance(model, (str, os.PathLike)):
+        encoder = _phase(progress, "load model", lambda: load_encoder(model))
     retriever = Retriever(
         corpus,
         "dense",
-        model=str(model) if isinstance(model, Path) else model,
+        model=encoder,
         query_prefix=query_prefix or "",
         passage_prefix=passage_prefix or "",
         query_max_length=query_max_length,
@@ -232,8 +279,9 @@ def evaluate_model(
     name = str(model) if model is not None else "all-MiniLM-L6-v2 (embedded)"
     options = {"query_prefix": query_prefix, "passage_prefix": passage_prefix, "depth": k}
     first = _result(
-        name, dataset, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options
-    )
+        name, dataset, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options,
+        progress,
+    )  # fmt: skip
     return _second_stage(
         first, data, reranker=reranker, rerank_top=rerank_top, reranker_max_length=reranker_max_length,
         batch_size=batch_size, metrics=metrics, ignore_identical_ids=ignore_identical_ids, save_run=save_run,
@@ -259,7 +307,7 @@ def evaluate_bm25(
 
     _check_reranker(reranker)
     metrics = list(metrics)
-    data, dataset = _load(beir_dir, split)
+    data, dataset = _load(beir_dir, split, progress)
     start = time.perf_counter()
     retriever = Retriever(data.corpus, "bm25", progress=progress)
     k = _depth(metrics, depth, rerank_top if reranker is not None else 0)
@@ -267,8 +315,9 @@ def evaluate_bm25(
     run = {qid: dict(ranked) for qid, ranked in hits.items()}
     options: dict[str, Any] = {"depth": k}
     first = _result(
-        "bm25", dataset, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options
-    )
+        "bm25", dataset, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options,
+        progress,
+    )  # fmt: skip
     return _second_stage(
         first, data, reranker=reranker, rerank_top=rerank_top, reranker_max_length=reranker_max_length,
         batch_size=batch_size, metrics=metrics, ignore_identical_ids=ignore_identical_ids, save_run=save_run,
