@@ -1,7 +1,7 @@
 """`clean`: the whole job in one call, judge with a cascade (default: the shipped local one), then relabel.
 
 The default cascade ships as `hardneg/judge/cascade/default.yaml` (the MiniLM embedding judge on every negative,
-its cut calibrated on human labels; `examples/judge-local-llm.yaml` adds a local LLM stage). Verdicts go
+its cut calibrated on human labels; the shipped `local-llm` config adds a local LLM stage). Verdicts go
 to a judgment store (SQLite) as they arrive, so an interrupted `clean` resumes where it stopped, and a `clean`
 with edited thresholds or routing on the same store makes no call it already made; a cleaned file is written
 atomically at the end.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hardneg.cluster import Engine, resolve_engine
-from hardneg.data.source import as_source
+from hardneg.data.source import Selection, as_source, filter_source, select_source
 from hardneg.judge.base import JudgeStopped
 from hardneg.judge.cascade.config import CascadeConfig, as_config
 from hardneg.judge.cascade.runner import CascadeReport, run_cascade
@@ -41,6 +41,8 @@ class CleanReport:
     config: str = ""
     cascade: CascadeReport = field(default_factory=CascadeReport)
     relabel: RelabelReport = field(default_factory=lambda: RelabelReport(RelabelOptions()))
+    selection: Selection | None = None  # limit / sample: which queries were used, of how many
+    not_judged: int = 0  # instances of skip_subsets, passed unchanged without a judge call
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +50,8 @@ class CleanReport:
             "out": self.out_path,
             "store": self.store,
             "config": self.config,
+            "selection": self.selection.to_dict() if self.selection is not None else None,
+            "not_judged_skipped_subsets": self.not_judged,
             "judging": self.cascade.to_dict(),
             "relabel": self.relabel.to_dict(),
         }
@@ -69,6 +73,11 @@ def clean(
     relabel_progress: CountProgress | None = None,
     engine: Engine = "local",
     ray_address: str | None = None,
+    overwrite: bool = False,
+    limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    retry_failed: bool = False,
     **relabel_overrides: Any,
 ) -> Any:
     """Judge `data` with the cascade (default: the shipped local one), then relabel it; returns the kind given.
@@ -79,8 +88,17 @@ def clean(
     may be passed by name. Instances whose last stage failed are never treated as clean. A run that left
     instances routed to a later stage unjudged (a budget) raises `PartialCascade` unless `allow_partial`; a judge
     that cannot go on raises `JudgeStopped`. Either way the store keeps every call made: the same call resumes.
+    `retry_failed`: re-send every failed call once more (`hardneg.judge.run_cascade`).
     `engine` (``"local"`` or ``"ray"``) and `ray_address` say where the judges run (`hardneg.judge.run_cascade`);
-    the output is the same on both.
+    the output is the same on both. `output` follows the one output rule (`hardneg.data.formats.check_output`:
+    .jsonl, .jsonl.gz, .parquet, or .hf / a trailing / for a datasets folder, which replaces an existing folder only
+    with `overwrite` and only one hardneg wrote), checked before any judging.
+
+    Instances of the `skip_subsets` relabel option (default ``("arguana",)``: ArguAna's "relevant" passage is a
+    counter-argument, so a close negative is not a missed positive; RLHN leaves it out too) are passed through
+    unchanged and never sent to a judge; `report.not_judged` counts them. `limit=N` cleans only the first N
+    instances, `sample=N` a random N of them (seeded by `seed`, kept in input order): only those are judged and
+    written (`hardneg.data.source.select_source`); `report.selection` says how many of how many.
 
     >>> import hardneg
     >>> from hardneg.data.sample import sample_train_path
@@ -93,24 +111,35 @@ def clean(
     cascade = as_config(config)
     spec = resolve_engine(engine, ray_address)
     chosen = relabel_options(options, treatment=treatment, **relabel_overrides)
-    source = as_source(data)
+    given = as_source(data)
+    given.check_output(output, overwrite=overwrite)  # an output that cannot be written stops here, before judging
+    source, selection = select_source(given, limit=limit, sample=sample, seed=seed)
     source.validate(allow_empty=allow_empty)  # bad input stops here, before a store is created
     report = report if report is not None else CleanReport()
     report.in_path, report.config = source.name, cascade.name
     report.out_path = str(output) if output is not None else ""
+    report.selection = selection
+    skip = {s.lower() for s in chosen.skip_subsets}
+    judged = source
+    if skip:
+        report.not_judged = sum(1 for instance in source if instance.subset.lower() in skip)
+        if report.not_judged:  # no call for what relabel passes unchanged anyway
+            judged = filter_source(source, lambda instance: instance.subset.lower() not in skip)
     with open_store(store) as db:
         report.store = str(db.path)
         report.cascade = run_cascade(
-            source, cascade, db, progress=progress, budget=budget, allow_empty=allow_empty, engine=spec
-        )
+            judged, cascade, db, progress=progress, budget=budget, engine=spec,
+            allow_empty=allow_empty or report.not_judged > 0, retry_failed=retry_failed,
+        )  # fmt: skip
+        report.cascade.selection = selection.to_dict() if selection is not None else None
         report.cascade.pending = db.pending(report.cascade.stage_hashes)
         verdicts = db.final_verdicts(report.cascade.stage_hashes, allow_partial=True)
     report.cascade.verdicts = verdicts
     if report.cascade.stopped:
         raise JudgeStopped(report.cascade.stopped, report=report)
     if report.cascade.pending and not allow_partial:
-        raise PartialCascade(report.store, report.cascade.pending)
+        raise PartialCascade(report.store, report.cascade.pending, final=len(verdicts))
     return relabel(
         source, verdicts, options=chosen, output=output, report=report.relabel, progress=relabel_progress,
-        allow_empty=allow_empty,
+        allow_empty=allow_empty, overwrite=overwrite,
     )  # fmt: skip

@@ -102,3 +102,37 @@ def test_judge_eval_on_a_sample_testbed_reuses_every_call(tmp_path: Path) -> Non
     assert "Judges against people" in page and "Flagged pairs" in page and "Unflagged but close" in page
     assert "<i>" not in page and "&lt;i&gt;" in page  # every text escaped
     assert "human grade" in page
+
+
+LEXICAL = {"name": "lex", "stages": [{"name": "lex", "backend": "lexical", "t_better": 0.3, "t_worse": 0.2}]}
+
+
+def test_judge_eval_counts_what_it_measures_limit_and_stale_cards(tmp_path: Path) -> None:
+    import support.lexical_judges  # noqa: F401 (registers the `lexical` backend)
+
+    testbed = build_testbed(graded_sample(), negatives=6, name="sample")
+    store = tmp_path / "j.sqlite"
+    whole = evaluate_judges(testbed, [LEXICAL], store)
+    few = evaluate_judges(testbed, [LEXICAL], store, limit=5)
+    assert few.testbed["queries"] == 5 and few.testbed["selection"]["total"] == len(testbed.instances)
+    first5 = {i.query_id for i in testbed.instances[:5]}
+    pairs = sum(1 for (q, _d) in testbed.labels() if q in first5)
+    assert few.stages[0].metrics.pairs == few.stages[-1].metrics.pairs == pairs  # no other query's verdicts
+    assert few.runs["lex"]["calls_now"] == 0 and whole.stages[0].metrics.pairs == len(testbed.labels())
+
+    folder = write_testbed(testbed, tmp_path / "tb")
+    config = tmp_path / "lex.yaml"
+    config.write_text(yaml.safe_dump(LEXICAL))
+    lines = (folder / "train.jsonl").read_text().splitlines(keepends=True)
+    (folder / "train.jsonl").write_text("".join(lines[:6]))  # cut by hand: card.json is stale
+    args = ["judge-eval", str(folder), "--config", str(config), "--store", str(store)]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.stdout)["testbed"]
+    assert card["queries"] == 6 and card["card_mismatch"]["queries"] == {"card": len(lines), "data": 6}
+    six = {i.query_id for i in testbed.instances[:6]}
+    fn = sum(y for (q, _d), y in testbed.labels().items() if q in six)
+    assert card["false_negatives"] == fn
+    text = CliRunner().invoke(app, [*args, "--limit", "2"])
+    assert text.exit_code == 0 and "does not match its files" in text.stderr
+    assert "measured on the first 2 of the testbed's 6 queries" in text.stdout

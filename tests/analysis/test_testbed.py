@@ -68,3 +68,37 @@ def test_noveleval_testbed_from_the_cli(shared_data: Path, tmp_path: Path) -> No
     again = CliRunner().invoke(app, ["--quiet", "testbed", str(beir), "-o", str(tmp_path / "tb2"), "--json"])
     assert (tmp_path / "tb2" / "train.jsonl").read_bytes() == (out / "train.jsonl").read_bytes()
     assert json.loads(again.stdout)["seed"] == 0
+
+
+def test_a_limited_testbed_is_the_start_of_the_full_one_and_its_card_says_so(tmp_path: Path) -> None:
+    data = load_beir(sample_beir_dir(), "train")
+    full = build_testbed(data, negatives=5, name="sample", pool="corpus")
+    first = build_testbed(data, negatives=5, name="sample", pool="corpus", limit=3)
+    assert [i.to_row() for i in first.instances] == [i.to_row() for i in full.instances[:3]]
+    _invariants(first, data.qrels)
+    assert first.card["queries"] == 3 and first.card["negatives"] == sum(len(i.negatives) for i in first.instances)
+    assert first.card["selection"]["used"] == 3 and first.card["selection"]["total"] == full.card["queries"]
+    drawn = build_testbed(data, negatives=5, name="sample", pool="corpus", sample=4, seed=2)
+    assert len(drawn.instances) == 4 and drawn.card["selection"]["seed"] == 2
+    out = tmp_path / "tb"
+    result = CliRunner().invoke(
+        app, ["--quiet", "testbed", str(sample_beir_dir()), "--split", "train", "-o", str(out), "-n", "5",
+              "--pool", "corpus", "--limit", "3", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["queries"] == 3 and card["selection"]["limit"] == 3
+    assert "built from the first 3 of the" in (out / "card.md").read_text()
+
+
+def test_a_card_that_no_longer_matches_its_files_is_corrected_on_load(tmp_path: Path) -> None:
+    data = load_beir(sample_beir_dir(), "train")
+    folder = write_testbed(build_testbed(data, negatives=5, name="sample", pool="corpus"), tmp_path / "tb")
+    lines = (folder / "train.jsonl").read_text().splitlines(keepends=True)
+    (folder / "train.jsonl").write_text("".join(lines[:4]))  # cut by hand: card.json is now stale
+    loaded = load_testbed(folder)
+    assert loaded.card["queries"] == 4 and loaded.card["card_mismatch"]["queries"]["card"] == len(lines)
+    assert loaded.card["negatives"] == sum(len(i.negatives) for i in loaded.instances)
+    assert loaded.card["false_negatives"] == sum(
+        1 for i in loaded.instances for d in i.negative_ids if loaded.labels().get((i.query_id, d))
+    )

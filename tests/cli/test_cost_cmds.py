@@ -32,7 +32,7 @@ def test_estimate_cli(rlhn_stage1: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["--quiet", "estimate", str(rlhn_stage1), "--config", str(bad)])
     assert result.exit_code == 2 and "stages" in result.output
     missing = runner.invoke(app, ["batch", "status", "--store", str(tmp_path / "none.sqlite")])
-    assert missing.exit_code == 2 and "no such store file" in missing.output
+    assert missing.exit_code == 2 and "no such judgment store" in missing.output
 
 
 def test_estimate_cli_on_the_sample(sample_train: Path, tmp_path: Path) -> None:
@@ -58,4 +58,4 @@ def test_estimate_cli_on_the_sample(sample_train: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["--quiet", "estimate", str(sample_train), "--config", str(bad)])
     assert result.exit_code == 2 and "stages" in result.output
     missing = runner.invoke(app, ["batch", "status", "--store", str(tmp_path / "none.sqlite")])
-    assert missing.exit_code == 2 and "no such store file" in missing.output
+    assert missing.exit_code == 2 and "no such judgment store" in missing.output

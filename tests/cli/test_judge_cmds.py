@@ -83,7 +83,7 @@ def test_cli_judge_with_config_then_resume(rlhn_stage1: Path, tmp_path: Path) ->
     assert table.exit_code == 0 and "routed on" in table.stdout and "cheap" in table.stdout
     with JudgmentStore(db) as store:
         assert store.count() == 25 + s2["judged_now"]
-    bad = runner.invoke(app, ["judge", str(rlhn_stage1), "--store", str(db)])
+    bad = runner.invoke(app, ["judge", str(rlhn_stage1), "--store", str(db), "--stage2", "lexical"])
     assert bad.exit_code == 2 and "--stage1" in bad.stderr
     unknown = runner.invoke(app, ["judge", str(rlhn_stage1), "--store", str(db), "--stage1", "gpt:4o"])
     assert unknown.exit_code == 2 and "unknown judge backend 'gpt'" in unknown.stderr
@@ -111,7 +111,7 @@ def test_cli_judge_with_config_then_resume_on_the_sample(sample_train: Path, tmp
     assert json.loads(runner.invoke(app, [*args, "--json"]).stdout)["stages"][0]["judged_now"] == 0
     with JudgmentStore(db) as store:
         assert store.count() == 24 + s2["judged_now"]
-    bad = runner.invoke(app, ["judge", str(sample_train), "--store", str(db)])
+    bad = runner.invoke(app, ["judge", str(sample_train), "--store", str(db), "--stage2", "lexical"])
     assert bad.exit_code == 2 and "--stage1" in bad.stderr
     unknown = runner.invoke(app, ["judge", str(sample_train), "--store", str(db), "--stage1", "gpt:4o"])
     assert unknown.exit_code == 2 and "unknown judge backend 'gpt'" in unknown.stderr
@@ -222,7 +222,8 @@ def test_cli_estimate_calls_nothing_and_budget_reaches_the_api_judge(
     assert (s1["judged_now"], s1["unjudged"], s1["failed"]) == (0, 25, 0)
     assert report["budget"]["requests_sent"] == 0 and report["budget"]["requests_refused"] >= 1
     with JudgmentStore(db) as store:
-        assert store.count() == 0 and store.final_verdicts() == {}  # unjudged is not "clean"
+        assert store.count() == 0 and store.final_verdicts(allow_partial=True) == {}  # unjudged is not "clean"
+        assert len(store.pending()) == 25  # stage 1 has judged none of them: no final verdicts (PartialCascade)
 
 
 def test_cli_estimate_calls_nothing_and_budget_reaches_the_api_judge_on_the_sample(
@@ -260,7 +261,8 @@ def test_cli_estimate_calls_nothing_and_budget_reaches_the_api_judge_on_the_samp
     assert (s1["judged_now"], s1["unjudged"], s1["failed"]) == (0, 24, 0)
     assert report["budget"]["requests_sent"] == 0 and report["budget"]["requests_refused"] >= 1
     with JudgmentStore(db) as store:
-        assert store.count() == 0 and store.final_verdicts() == {}  # unjudged is not "clean"
+        assert store.count() == 0 and store.final_verdicts(allow_partial=True) == {}  # unjudged is not "clean"
+        assert len(store.pending()) == 24  # stage 1 has judged none of them: no final verdicts (PartialCascade)
 
 
 @pytest.mark.shared
@@ -317,3 +319,68 @@ def test_cli_engine_flags_are_checked_before_any_store(sample_train: Path, tmp_p
                                "--ray-address", "127.0.0.1:1"])  # fmt: skip
     assert lone.exit_code == 2 and "--ray-address" in lone.stderr and "ray" in lone.stderr
     assert not db.exists()
+
+
+LEXICAL_ONE_STAGE = "name: lex\nstages:\n  - {name: lex, backend: lexical, t_better: 0.3, t_worse: 0.2}\n"
+
+
+def test_cli_judge_and_clean_on_a_limit_or_a_sample(sample_train: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(LEXICAL_ONE_STAGE, encoding="utf-8")
+    ids = [i.query_id for i in read_instances(sample_train)]
+    runner = CliRunner()
+    db = tmp_path / "j.db"
+    judged = runner.invoke(app, ["judge", str(sample_train), "--config", str(cfg), "--store", str(db), "--limit", "5"])
+    assert judged.exit_code == 0, judged.output
+    assert "used the first 5 of 24 instances" in judged.stdout
+    with JudgmentStore(db) as store:
+        assert sorted(j.query_id for j in store.iter_judgments()) == sorted(ids[:5])
+    args = ["judge", str(sample_train), "--config", str(cfg), "--store", str(db), "--json"]
+    drawn = json.loads(runner.invoke(app, [*args, "--sample", "4", "--seed", "1"]).stdout)
+    assert drawn["instances"] == 4
+    assert drawn["selection"] == {"limit": None, "sample": 4, "seed": 1, "used": 4, "total": 24}
+    both = runner.invoke(app, [*args, "--sample", "4", "--limit", "2"])
+    assert both.exit_code == 2 and "--sample" in both.stderr
+
+    out = tmp_path / "few.jsonl"
+    clean = ["clean", str(sample_train), "-o", str(out), "--config", str(cfg), "--store", str(db)]
+    cleaned = runner.invoke(app, [*clean, "--limit", "7", "--json"])
+    assert cleaned.exit_code == 0, cleaned.output
+    report = json.loads(cleaned.stdout)
+    assert report["selection"]["used"] == 7 and report["selection"]["total"] == 24
+    assert report["judging"]["instances"] == 7 and report["judging"]["stages"][0]["reused"] == 5
+    assert report["relabel"]["total"]["instances_in"] == 7
+    assert [i.query_id for i in read_instances(out)] == ids[:7]
+    text = runner.invoke(app, [*clean, "--sample", "3"])
+    assert text.exit_code == 0 and "used a random sample of 3 of 24 instances" in text.stdout
+    assert len(list(read_instances(out))) == 3
+
+
+def test_cli_clean_says_which_subsets_it_skipped_and_judges_none_of_them(sample_train: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(LEXICAL_ONE_STAGE, encoding="utf-8")
+    rows = list(read_instances(sample_train))
+    for inst in rows[:3]:
+        inst.subset = "ArguAna"
+    data = tmp_path / "mixed.jsonl"
+    write_instances(data, rows)
+    db, out = tmp_path / "j.db", tmp_path / "out.jsonl"
+    runner = CliRunner()
+    clean = ["clean", str(data), "-o", str(out), "--config", str(cfg), "--store", str(db)]
+    report = json.loads(runner.invoke(app, [*clean, "--json"]).stdout)
+    assert report["not_judged_skipped_subsets"] == 3  # arguana by default: no call for them
+    assert report["judging"]["stages"][0]["judged_now"] == 21
+    assert report["relabel"]["skipped_subsets"] == {"ArguAna": 3}
+    assert report["relabel"]["total"]["skipped_subset"] == 3
+    written = {i.query_id: i for i in read_instances(out)}
+    assert all(written[i.query_id].to_row() == i.to_row() for i in rows[:3])  # passed unchanged
+    text = runner.invoke(app, clean)
+    assert text.exit_code == 0 and "skipped subsets (passed unchanged without judging): ArguAna 3" in text.stdout
+    every = json.loads(runner.invoke(app, [*clean, "--skip-subsets", "", "--json"]).stdout)
+    assert every["not_judged_skipped_subsets"] == 0 and every["relabel"]["skipped_subsets"] == {}
+    assert every["judging"]["stages"][0]["judged_now"] == 3  # only the three not judged before
+    relabelled = runner.invoke(app, ["relabel", str(data), "--store", str(db), "-o", str(tmp_path / "r.jsonl")])
+    assert relabelled.exit_code == 0, relabelled.output
+    assert "skipped subsets (passed unchanged): ArguAna 3" in relabelled.stdout
+    assert "MiniLM" in runner.invoke(app, ["clean", "--help"]).stdout
+    assert "Qwen" not in runner.invoke(app, ["clean", "--help"]).stdout

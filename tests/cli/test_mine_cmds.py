@@ -47,3 +47,19 @@ def test_cli_missing_split_and_broken_corpus(tiny: Path, tmp_path: Path) -> None
 
     result = runner.invoke(app, ["mine", str(tiny), "-o", str(out), "--range", "50-10"])
     assert result.exit_code == 2 and "--range" in result.stderr
+
+
+def test_cli_limit_and_sample_mine_a_few_queries_and_say_so(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    base = ["mine", str(tiny), "--split", "train", "-o", str(out), "--negatives", "2"]
+    runner = CliRunner()
+    result = runner.invoke(app, [*base, "--limit", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["selection"] == {"limit": 2, "sample": None, "seed": None, "used": 2, "total": 4}
+    assert report["queries"] == 2 and report["skipped"]["no_query_text"] == 0
+    assert [json.loads(line)["query_id"] for line in out.read_text().splitlines()] == ["q1", "q2"]
+    text = runner.invoke(app, [*base, "--sample", "3", "--seed", "0"])
+    assert text.exit_code == 0 and "mined a random 3 of 4 queries" in text.stdout
+    whole = json.loads(runner.invoke(app, [*base, "--json"]).stdout)
+    assert whole["selection"] is None and whole["queries"] == 4

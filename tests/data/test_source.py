@@ -10,7 +10,15 @@ import pytest
 from hardneg.data.io import read_instances, write_instances
 from hardneg.data.records import Instance, Passage
 from hardneg.data.sample import sample_train_path
-from hardneg.data.source import as_source, from_dataset, to_dataset
+from hardneg.data.source import (
+    as_source,
+    chosen_positions,
+    filter_source,
+    from_dataset,
+    select_items,
+    select_source,
+    to_dataset,
+)
 from hardneg.errors import ConfigError, InputError
 
 
@@ -91,3 +99,55 @@ def test_a_load_dataset_spec_is_loaded(tmp_path: Path) -> None:
     source = as_source(f"json:{data}")  # `json:FILES` is load_dataset("json", data_files=FILES)
     assert source.kind == "dataset"
     assert [i.query_id for i in source] == [json.loads(line)["query_id"] for line in data.read_text().splitlines()]
+
+
+# ------------------------------------------------------------------------------------- limit / sample
+
+
+def test_limit_takes_the_first_n_and_sample_a_seeded_n_in_input_order() -> None:
+    assert chosen_positions(10, limit=3) == [0, 1, 2]
+    assert chosen_positions(2, limit=5) == [0, 1]  # more than there are: all of them
+    drawn = chosen_positions(24, sample=5, seed=1)
+    assert len(drawn) == 5 and drawn == sorted(drawn) and drawn == chosen_positions(24, sample=5, seed=1)
+    assert drawn != chosen_positions(24, sample=5, seed=2)
+    items, selection = select_items(list("abcdef"), sample=3, seed=0)
+    assert len(items) == 3 and sorted(items) == items
+    assert selection is not None
+    assert selection.to_dict() == {"limit": None, "sample": 3, "seed": 0, "used": 3, "total": 6}
+    assert select_items(list("abc")) == (["a", "b", "c"], None)
+    assert "the first 2 of 3 queries" in select_items(list("abc"), limit=2)[1].describe()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("limit", "sample", "param"), [(0, None, "limit"), (None, -1, "sample"), (2, 2, "sample")])
+def test_bad_selections_name_the_parameter(limit: int | None, sample: int | None, param: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        select_source(_instances(), limit=limit, sample=sample)
+    assert raised.value.param == param
+
+
+def test_select_source_on_each_kind(tmp_path: Path) -> None:
+    instances = _instances()
+    ids = [i.query_id for i in instances]
+    from_file, selection = select_source(sample_train_path(), limit=5)
+    assert [i.query_id for i in from_file] == ids[:5] == [i.query_id for i in from_file]  # re-iterable
+    assert from_file.validate() == len(from_file) == 5
+    assert selection is not None and (selection.used, selection.total) == (5, 24)
+    drawn, selection = select_source(str(sample_train_path()), sample=4, seed=3)
+    picked = [i.query_id for i in drawn]
+    assert len(picked) == 4 and picked == [q for q in ids if q in picked]  # input order kept
+    assert picked == [i.query_id for i in select_source(instances, sample=4, seed=3)[0]]  # same seed, same ones
+    whole, none = select_source(instances)
+    assert none is None and len(whole) == 24
+    kept = filter_source(as_source(instances), lambda i: i.query_id in picked)
+    assert [i.query_id for i in kept] == picked and kept.validate() == 4
+    out = tmp_path / "few.jsonl"
+    from_file.emit(from_file, output=out)
+    assert [i.query_id for i in read_instances(out)] == ids[:5]
+
+
+def test_select_source_keeps_a_dataset_a_dataset() -> None:
+    pytest.importorskip("datasets")
+    dataset = to_dataset(_instances())
+    chosen, selection = select_source(dataset, limit=3)
+    assert chosen.kind == "dataset" and len(chosen.data) == 3 and selection is not None
+    assert type(chosen.emit(chosen)).__name__ == "Dataset"

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardneg.analysis.testbed import Testbed
+from hardneg.analysis.testbed import Testbed, select_testbed, testbed_counts
 from hardneg.data.atomic import atomic_path
 from hardneg.errors import ConfigError
 from hardneg.judge.calibration.thresholds import split_queries
@@ -206,7 +206,10 @@ def _stage_eval(
     scores: dict[Pair, float] = {}
     left_out = {"failed": 0, "unlabelled": 0}
     negatives = 0
+    queries = {i.query_id for i in testbed.instances}  # the store may hold other queries (a --limit run, ...)
     for verdict in store.iter_verdicts(stage=k, view_hash=stage.view_hash):
+        if verdict.query_id not in queries:
+            continue
         if verdict.status != "ok":
             left_out["failed"] += 1
             continue
@@ -223,6 +226,8 @@ def _stage_eval(
             predicted.append(int(docid in flagged))
     seconds = tokens_in = tokens_out = 0
     for record in store.iter_judgments(stage=k, config_hash=stage.config_hash):
+        if record.query_id not in queries:
+            continue
         seconds += record.latency_s
         tokens_in += record.tokens_in
         tokens_out += record.tokens_out
@@ -284,16 +289,24 @@ def evaluate_judges(
     holdout: float = 0.5,
     seed: int = 0,
     progress: StageProgress | None = None,
+    limit: int | None = None,
+    sample: int | None = None,
 ) -> JudgeEvalReport:
-    """Run each cascade config on the testbed (reusing every stored call) and measure it against the labels."""
+    """Run each cascade config on the testbed (reusing every stored call) and measure it against the labels.
+
+    `configs`: `CascadeConfig`s, mappings, YAML paths or shipped config names (``"default"``, ...). `limit=N`
+    measures on the testbed's first N queries, `sample=N` on a random N (seeded by `seed`). The report's
+    `testbed` card carries the counts of the instances measured (`testbed_counts`), never stale ones."""
     if tags not in ("better", "both"):
         raise ConfigError(f"expected better or both; got {tags!r}", param="tags")
     if not configs:
         raise ConfigError("name at least one cascade config", param="configs")
     goal = Target.parse(target) if isinstance(target, str) else target
-    labels = testbed.labels()
+    testbed = select_testbed(testbed, limit=limit, sample=sample, seed=seed)
+    keep = {i.query_id for i in testbed.instances}
+    labels = {pair: y for pair, y in testbed.labels().items() if pair[0] in keep}
     started = time.perf_counter()
-    out = JudgeEvalReport(testbed=dict(testbed.card))
+    out = JudgeEvalReport(testbed={**testbed.card, **testbed_counts(testbed)})
     cascades = [as_config(c) for c in configs]
     names = [c.name for c in cascades]
     if len(set(names)) != len(names):
@@ -344,6 +357,15 @@ def precision_recall_figure(report: JudgeEvalReport) -> Any:
     ax.set_title(f"judges on {report.testbed.get('dataset', 'the testbed')} (points: flags at the thresholds)")
     fig.tight_layout()
     return fig
+
+
+def check_plotting(param: str = "plot") -> None:
+    """Raise `ConfigError` (naming `param`) if plots cannot be drawn (matplotlib missing): call it before the work
+    a plot shows."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ConfigError("plots need matplotlib: pip install 'hardneg[report]'", param=param)
 
 
 def plot_precision_recall(report: JudgeEvalReport, path: str | Path) -> Path:

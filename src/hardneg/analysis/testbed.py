@@ -13,6 +13,12 @@ TREC DL, ...) into what a judge sees in training data, while keeping the human g
 `write_testbed` writes the Tevatron rows (`train.jsonl`), the negatives' human grades (`qrels/qrels.tsv`, BEIR layout;
 unknown pairs absent) and a card (`card.json`, `card.md`: queries, negatives, false negatives, base rate, grade
 histogram, seed, method). The output is deterministic for a seed.
+
+`limit=N` builds the testbed from the first N queries that have a relevant passage (in query-id order),
+`sample=N` from a random N of them (seeded by `seed`); the card's `selection` says how many of how many. The
+retriever still indexes the whole corpus, so these instances are the same as in the full testbed.
+`load_testbed` counts queries, negatives and false negatives from the files, not from the card: a card that no
+longer matches them (a train.jsonl cut by hand) is corrected, and what differed is kept in `card_mismatch`.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hardneg.data.atomic import atomic_dir
+from hardneg.data.atomic import atomic_dir, check_target
 from hardneg.data.beir import BeirData, load_beir, load_qrels
 from hardneg.data.io import read_instances, write_instances
 from hardneg.data.records import Instance, Passage
+from hardneg.data.source import select_items
 from hardneg.errors import ConfigError, InputError
 from hardneg.retrieval.fusion import rrf_fuse
 from hardneg.retrieval.retriever import METHODS, Method, Retriever
@@ -85,6 +92,8 @@ def build_testbed(
     seed: int = 0,
     name: str | None = None,
     model: str | None = None,
+    limit: int | None = None,
+    sample: int | None = None,
 ) -> Testbed:
     """A testbed from a BEIR folder (or `BeirData`) with graded qrels; see the module docstring."""
     if method not in METHODS:
@@ -98,17 +107,21 @@ def build_testbed(
     if grade_floor < 1:
         raise ConfigError(f"must be at least 1 (grade 0 is judged not relevant); got {grade_floor}", param="min_grade")
     dataset = name or (Path(beir).name if not isinstance(beir, BeirData) else "testbed")
-    methods = ["bm25", "dense"] if method == "hybrid" else [method]
-    retrievers = [Retriever(data.corpus, m, model=model if m == "dense" else None) for m in methods]
-    instances: list[Instance] = []
-    grades: dict[Pair, int] = {}
     skipped: Counter[str] = Counter()
+    eligible: list[tuple[str, dict[str, int], int]] = []  # (qid, its judged passages with text, top grade)
     for qid in sorted(data.qrels):
         judged = {d: g for d, g in data.qrels[qid].items() if d in data.corpus and data.corpus[d].text.strip()}
         top = max(judged.values(), default=0)
         if top < grade_floor:
             skipped["no_relevant_passage"] += 1
             continue
+        eligible.append((qid, judged, top))
+    chosen_queries, selection = select_items(eligible, limit=limit, sample=sample, seed=seed)
+    methods = ["bm25", "dense"] if method == "hybrid" else [method]
+    retrievers = [Retriever(data.corpus, m, model=model if m == "dense" else None) for m in methods]
+    instances: list[Instance] = []
+    grades: dict[Pair, int] = {}
+    for qid, judged, top in chosen_queries:
         candidates = sorted(d for d, g in judged.items() if g == top)
         positive = random.Random(f"{seed}:{qid}").choice(candidates)
         query = data.queries[qid]
@@ -145,6 +158,8 @@ def build_testbed(
         raise InputError(dataset, None, "qrels", f"no query has a passage of grade >= {grade_floor}")
     testbed = Testbed(instances, grades, grade_floor)
     testbed.card = _card(testbed, dataset, split, method, pool, seed, negatives, skipped, data.qrels)
+    if selection is not None:
+        testbed.card["selection"] = selection.to_dict()
     return testbed
 
 
@@ -163,28 +178,53 @@ def _card(
     skipped: Counter[str],
     qrels: dict[str, dict[str, int]],
 ) -> dict[str, Any]:
-    n_negatives = sum(len(i.negatives) for i in testbed.instances)
-    labels = testbed.labels()
-    false_negatives = sum(labels.values())
-    histogram = Counter(testbed.grades.values())
+    counts = testbed_counts(testbed)
     return {
         "dataset": dataset,
         "split": split,
-        "queries": len(testbed.instances),
+        "queries": counts["queries"],
         "queries_skipped": dict(skipped),
-        "negatives": n_negatives,
-        "negatives_judged": len(labels),
-        "negatives_unknown": n_negatives - len(labels),
-        "false_negatives": false_negatives,
-        "base_rate": round(false_negatives / len(labels), 4) if labels else 0.0,
+        **{k: v for k, v in counts.items() if k not in ("queries", "negative_grade_histogram")},
         "min_grade": testbed.min_grade,
         "grades_in_collection": sorted({g for docs in qrels.values() for g in docs.values()}),
-        "negative_grade_histogram": {str(g): histogram[g] for g in sorted(histogram)},
+        "negative_grade_histogram": counts["negative_grade_histogram"],
         "method": method,
         "pool": pool,
         "negatives_per_query": negatives,
         "seed": seed,
     }
+
+
+def testbed_counts(testbed: Testbed) -> dict[str, Any]:
+    """Queries, negatives, human-judged negatives, false negatives, base rate and the negatives' grade histogram,
+    counted from the testbed's instances and grades (what a card says, measured on the data)."""
+    pairs = [(i.query_id, d) for i in testbed.instances for d in i.negative_ids]
+    judged = [testbed.grades[p] for p in pairs if p in testbed.grades]
+    false_negatives = sum(1 for g in judged if g >= testbed.min_grade)
+    histogram = Counter(judged)
+    return {
+        "queries": len(testbed.instances),
+        "negatives": len(pairs),
+        "negatives_judged": len(judged),
+        "negatives_unknown": len(pairs) - len(judged),
+        "false_negatives": false_negatives,
+        "base_rate": round(false_negatives / len(judged), 4) if judged else 0.0,
+        "negative_grade_histogram": {str(g): histogram[g] for g in sorted(histogram)},
+    }
+
+
+def select_testbed(testbed: Testbed, *, limit: int | None = None, sample: int | None = None, seed: int = 0) -> Testbed:
+    """The testbed's first `limit` instances, or a seeded random `sample` of them (in order), with a card whose
+    counts are those of the chosen instances and whose `selection` says how many of how many."""
+    chosen, selection = select_items(testbed.instances, limit=limit, sample=sample, seed=seed)
+    if selection is None:
+        return testbed
+    keep = {i.query_id for i in chosen}
+    grades = {pair: g for pair, g in testbed.grades.items() if pair[0] in keep}
+    out = Testbed(chosen, grades, testbed.min_grade, dict(testbed.card))
+    out.card.update(testbed_counts(out))
+    out.card["selection"] = selection.to_dict()
+    return out
 
 
 def card_markdown(card: dict[str, Any]) -> str:
@@ -200,13 +240,21 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- negatives: top {card['negatives_per_query']} of {card['method']} over the {card['pool']} pool; "
         f"seed {card['seed']}",
     ]
+    chosen = card.get("selection")
+    if chosen:
+        how = f"the first {chosen['used']}" if chosen["limit"] is not None else f"a random {chosen['used']}"
+        lines.append(f"- built from {how} of the {chosen['total']} queries with a relevant passage")
     return "\n".join(lines) + "\n"
 
 
-def write_testbed(testbed: Testbed, folder: str | Path) -> Path:
-    """Write `train.jsonl`, `qrels.tsv`, `card.json` and `card.md` into `folder` (atomically, as one folder)."""
+def write_testbed(testbed: Testbed, folder: str | Path, *, overwrite: bool = False) -> Path:
+    """Write `train.jsonl`, `qrels.tsv`, `card.json` and `card.md` into `folder` (atomically, as one folder).
+
+    An existing folder is replaced only with `overwrite`, and only one hardneg wrote (`hardneg.data.atomic`;
+    `check_testbed_folder` runs the same check before any work).
+    """
     folder = Path(folder)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, overwrite=overwrite, param="folder") as tmp:
         write_instances(tmp / TRAIN_FILE, testbed.instances)
         rows = ["query-id\tcorpus-id\tscore"]
         rows += [f"{q}\t{d}\t{g}" for (q, d), g in sorted(testbed.grades.items())]
@@ -215,6 +263,11 @@ def write_testbed(testbed: Testbed, folder: str | Path) -> Path:
         (tmp / CARD_FILE).write_text(json.dumps(testbed.card, indent=2) + "\n", encoding="utf-8")
         (tmp / "card.md").write_text(card_markdown(testbed.card), encoding="utf-8")
     return folder
+
+
+def check_testbed_folder(folder: str | Path, *, overwrite: bool = False, param: str = "folder") -> None:
+    """Raise `ConfigError` (naming `param`) before any work if `write_testbed` may not write `folder`."""
+    check_target(folder, folder=True, overwrite=overwrite, param=param)
 
 
 def load_testbed(folder: str | Path) -> Testbed:
@@ -226,7 +279,23 @@ def load_testbed(folder: str | Path) -> Testbed:
     card = json.loads(card_path.read_text(encoding="utf-8"))
     qrels = load_qrels(folder, QRELS_FILE.removesuffix(".tsv"))
     grades = {(q, d): g for q, docs in qrels.items() for d, g in docs.items()}
-    return Testbed(list(read_instances(folder / TRAIN_FILE)), grades, int(card["min_grade"]), card)
+    testbed = Testbed(list(read_instances(folder / TRAIN_FILE)), grades, int(card["min_grade"]), card)
+    counted = testbed_counts(testbed)
+    mismatch = {k: {"card": card.get(k), "data": v} for k, v in counted.items() if card.get(k) != v}
+    card.update(counted)  # the figures every report shows are the data's
+    if mismatch:
+        card["card_mismatch"] = mismatch
+    return testbed
 
 
-__all__ = ["POOLS", "Testbed", "build_testbed", "default_min_grade", "load_testbed", "write_testbed"]
+__all__ = [
+    "POOLS",
+    "Testbed",
+    "build_testbed",
+    "check_testbed_folder",
+    "default_min_grade",
+    "load_testbed",
+    "select_testbed",
+    "testbed_counts",
+    "write_testbed",
+]

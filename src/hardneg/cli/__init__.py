@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "hardneg.cli.experiment_cmds",
     "hardneg.cli.cost_cmds",
     "hardneg.cli.batch_cmds",
+    "hardneg.cli.configs_cmds",
 ]
 
 for _module in COMMAND_MODULES:

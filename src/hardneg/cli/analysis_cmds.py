@@ -12,7 +12,8 @@ from hardneg.analysis.annotate import export_tasks, import_annotations
 from hardneg.analysis.labels import load_labels, read_grades
 from hardneg.analysis.report import build_report
 from hardneg.analysis.testbed import load_testbed
-from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.cli.common import app, console, handle_errors, print_json, print_table, progress
+from hardneg.data.atomic import check_target
 from hardneg.errors import ConfigError
 from hardneg.judge.store import JudgmentStore
 
@@ -87,13 +88,13 @@ def agreement(
         f"relevant/not: kappa {_fmt(bin_['kappa'])}  precision {_fmt(bin_['precision'])}  "
         f"recall {_fmt(bin_['recall'])}  F1 {_fmt(bin_['f1'])}  accuracy {_fmt(bin_['accuracy'])}"
     )
-    console.print(_matrix(bin_["labels"], bin_["confusion"], "relevant / not relevant"))
+    print_table(_matrix(bin_["labels"], bin_["confusion"], "relevant / not relevant"))
     if result.three is not None:
         console.print(
             f"better/worse/none: kappa {_fmt(result.three['kappa'])}  "
             f"(better only: {_fmt(result.three['kappa_better_only'])})"
         )
-        console.print(_matrix(result.three["labels"], result.three["confusion"], "better / worse / none"))
+        print_table(_matrix(result.three["labels"], result.three["confusion"], "better / worse / none"))
 
 
 @annotate_app.command("export")
@@ -187,6 +188,7 @@ def report(
 ) -> None:
     """Write one self-contained HTML page: funnel, flagged rates, flags, tokens and cost, agreement, results."""
 
+    check_target(output, folder=False, param="output")  # before reading the store
     pairs = []
     for spec in compare_with:
         left, sep, right = spec.partition("=")

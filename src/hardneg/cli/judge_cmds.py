@@ -9,10 +9,20 @@ from typing import Any
 import typer
 
 from hardneg.cli.cascade_flags import config_from_flags
-from hardneg.cli.common import EXIT_FAILED_CALLS, app, console, err_console, handle_errors, print_json, progress
+from hardneg.cli.common import (
+    EXIT_FAILED_CALLS,
+    app,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    print_table,
+    progress,
+)
 from hardneg.cli.cost_cmds import print_estimate
 from hardneg.cluster import resolve_engine
-from hardneg.data.source import as_source
+from hardneg.data.formats import check_output
+from hardneg.data.source import Selection, select_source
 from hardneg.errors import ConfigError
 from hardneg.judge.base import JudgeStopped
 from hardneg.judge.cascade import load_config, parse_config, run_cascade
@@ -26,6 +36,17 @@ from hardneg.pipeline import clean as run_clean
 STORE_HELP = "Judgment store (SQLite); created if missing, reused to resume."
 ENGINE_HELP = "local (this process) or ray (each stage in a Ray actor pool sized by its workers/num_cpus/num_gpus)."
 RAY_ADDRESS_HELP = "Ray cluster to join with --engine ray (default: $RAY_ADDRESS, else a local Ray for the run)."
+CONFIG_HELP = "Cascade YAML, or a shipped config's name (`hardneg configs`); default: the `default` config."
+LIMIT_HELP = "Use only the first N instances (queries), in input order."
+SAMPLE_HELP = "Use a random N of the instances (queries), seeded by --seed, kept in input order."
+SEED_HELP = "Seed of --sample."
+RETRY_FAILED_HELP = "Send every failed call again once, also those past max_attempts or max_timeouts."
+
+
+def print_selection(selection: Selection | None, noun: str = "instances") -> None:
+    """Say which part of the input a --limit / --sample run used."""
+    if selection is not None:
+        console.print(f"used {selection.describe(noun)}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_stage_table(report_dict: dict, title: str) -> None:
@@ -45,6 +66,7 @@ def _print_stage_table(report_dict: dict, title: str) -> None:
         ("routed on", "routed_on"),
         ("parse errors", "parse_errors"),
         ("failed", "failed"),
+        ("possibly billed (timed out)", "possibly_billed"),
         ("tokens in", "tokens_in"),
         ("tokens out", "tokens_out"),
         ("tokens in now", "tokens_in_now"),
@@ -61,7 +83,7 @@ def _print_stage_table(report_dict: dict, title: str) -> None:
             value = stage[key]
             cells.append(f"{value:.1f}" if isinstance(value, float) else str(value))
         table.add_row(header, *cells)
-    console.print(table)
+    print_table(table)
 
 
 @app.command()
@@ -69,7 +91,7 @@ def _print_stage_table(report_dict: dict, title: str) -> None:
 def judge(
     file: Path = typer.Argument(..., help="Training file to judge (.jsonl, .jsonl.gz, .parquet, datasets folder)."),
     store: Path = typer.Option(..., "--store", help=STORE_HELP),
-    config: Path | None = typer.Option(None, "--config", help="Cascade YAML (see hardneg/judge/cascade/default.yaml)."),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
     stage1: str | None = typer.Option(None, "--stage1", help="BACKEND[:MODEL] of stage 1, e.g. openai:gpt-4o-mini."),
     stage2: str | None = typer.Option(None, "--stage2", help="BACKEND[:MODEL] of stage 2, e.g. openai:gpt-4o."),
     template: str | None = typer.Option(None, "--template", help="Template name or file for listwise stages."),
@@ -84,12 +106,18 @@ def judge(
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an input without any instance."),
     engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
     ray_address: str | None = typer.Option(None, "--ray-address", help=RAY_ADDRESS_HELP),
+    limit: int | None = typer.Option(None, "--limit", min=1, help=LIMIT_HELP),
+    sample: int | None = typer.Option(None, "--sample", min=1, help=SAMPLE_HELP),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help=RETRY_FAILED_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
-    """Run or resume a judging cascade; every verdict goes to the store as it arrives.
+    """Run or resume a judging cascade (default: the shipped `default` config); every verdict goes to the store
+    as it arrives.
 
     Exit codes: 0 all judged, 2 bad input or config (nothing written), 3 the run ended with failed calls (the
-    store keeps them; the same command retries them) or the judge stopped it (credentials refused).
+    store keeps them; the same command retries them up to max_attempts, timed-out ones up to max_timeouts, then
+    only with --retry-failed) or the judge stopped it (credentials refused: not counted as an attempt).
 
     A judge call already in the store is never made again: changing thresholds, fusion or routing re-derives the
     verdicts from stored judgments, and a score stage given more negatives judges only the new ones.
@@ -97,44 +125,52 @@ def judge(
 
     if config is not None and (stage1 or stage2):
         raise ConfigError("give either --config or --stage1/--stage2, not both")
-    if config is not None:
-        cascade = load_config(config)
-    elif stage1:
+    if stage2 and not stage1:
+        raise ConfigError("--stage2 needs --stage1")
+    if stage1:
         cascade = config_from_flags(stage1, stage2, template)
     else:
-        raise ConfigError("say what judges: --config C.yaml, or --stage1 BACKEND:MODEL [--stage2 BACKEND:MODEL]")
+        cascade = load_config(config if config is not None else "default")
     if max_attempts is not None:
         cascade = parse_config({**cascade.model_dump(), "max_attempts": max_attempts}, "--max-attempts")
     table = None
     if estimate or prices is not None or budget is not None:
         table = PriceTable.load(prices) if prices is not None else PriceTable.default()
+    source, selection = select_source(file, limit=limit, sample=sample, seed=seed)
+    chosen = selection.to_dict() if selection is not None else None
     if estimate:
         specs = stage_specs_from_config(cascade.model_dump())
         with progress() as bar:
             task = bar.add_task("rendering prompts", total=None)
-            result = run_estimate(file, specs, price_table=table, progress=lambda n: bar.update(task, completed=n))
+            result = run_estimate(
+                source if selection is not None else file, specs, price_table=table,
+                progress=lambda n: bar.update(task, completed=n),
+            )  # fmt: skip
         if as_json:
-            print_json({"file": str(file), "config": cascade.name, "estimate": result.to_dict()})
+            print_json({"file": str(file), "config": cascade.name, "selection": chosen, "estimate": result.to_dict()})
         else:
             print_estimate(result, file, DEFAULT_ROUTING_RATE)
+            print_selection(selection)
         return
     cap = None
     if budget is not None:
         cap = Budget(budget, table)
-    spec = resolve_engine(engine, ray_address)
+    spec = resolve_engine(engine, ray_address, probe=True)  # an unreachable cluster stops here
     if spec.distributed and cap is not None:
         raise ConfigError("a budget is kept by one process: run a budgeted cascade with engine 'local'", param="engine")
-    source = as_source(file)
     source.validate(allow_empty=allow_empty)  # bad input stops here: no store is created
     with progress() as bar, JudgmentStore(store) as db:
         report = run_cascade(
-            source, cascade, db, progress=_stage_bars(bar), budget=cap, allow_empty=allow_empty, engine=spec
-        )
-    result = {"file": str(file), "store": str(store), "config": cascade.name, **report.to_dict()}
+            source, cascade, db, progress=_stage_bars(bar), budget=cap, allow_empty=allow_empty, engine=spec,
+            retry_failed=retry_failed,
+        )  # fmt: skip
+    report.selection = chosen
+    result = {"file": str(file), "store": str(store), "config": cascade.name, "selection": chosen, **report.to_dict()}
     if as_json:
         print_json(result)
     else:
         _print_stage_table(result, f"{file} -> {store}")
+        print_selection(selection)
         if report.budget is not None:
             b = report.budget
             console.print(
@@ -165,9 +201,12 @@ def exit_on_failures(report: Any) -> None:
     if report.stopped:
         err_console.print(f"stopped: {report.stopped}", markup=False, highlight=False, soft_wrap=True)
     kinds = ", ".join(f"{n} {kind}" for kind, n in report.failures().items()) or "from earlier runs"
+    paid = int(getattr(report, "possibly_billed", 0))
+    billed = f"; {paid} request(s) timed out and may have been billed" if paid else ""
     err_console.print(
-        f"{report.failed} instance(s) have a failed judgment ({kinds}); the store keeps them and the same "
-        "command retries them (up to max_attempts)",
+        f"{report.failed} instance(s) have a failed judgment ({kinds}){billed}. The store keeps them: the same "
+        "command sends them again up to max_attempts tries (refused credentials do not count); a call that timed "
+        "out max_timeouts times, or used up its tries, is sent again only with --retry-failed",
         markup=False,
         highlight=False,
         soft_wrap=True,
@@ -208,26 +247,47 @@ def import_judgments_cmd(
 @handle_errors
 def clean(
     file: Path = typer.Argument(..., help="Training file to clean."),
-    out: Path = typer.Option(..., "-o", "--out", help="Cleaned training file (.jsonl, .jsonl.gz or .parquet)."),
+    out: str = typer.Option(
+        ...,
+        "-o",
+        "--out",
+        help="Cleaned output, in the format its name says: .jsonl, .jsonl.gz, .parquet (an existing file is "
+        "replaced), or a datasets folder (a name ending in .hf or /; an existing one only with --overwrite).",
+    ),
     store: Path | None = typer.Option(None, "--store", help="Judgment store (default: OUT.judgments.sqlite)."),
-    config: Path | None = typer.Option(None, "--config", help="Cascade YAML (default: the shipped local cascade)."),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
     treatment: str = typer.Option("rlhn", "--treatment", help="rlhn, rlhn+filter, hn_remove, remove or default."),
+    skip_subsets: str = typer.Option(
+        "arguana",
+        "--skip-subsets",
+        help="Comma-separated subsets passed through unchanged and not judged (ArguAna: its positives are "
+        "counter-arguments); '' judges and relabels every subset.",
+    ),
     allow_partial: bool = typer.Option(
         False, "--allow-partial", help="Write the output although routed instances are unjudged (left unchanged)."
     ),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an input without any instance."),
     engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
     ray_address: str | None = typer.Option(None, "--ray-address", help=RAY_ADDRESS_HELP),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help=RETRY_FAILED_HELP),
+    limit: int | None = typer.Option(None, "--limit", min=1, help=LIMIT_HELP + " Only they are written."),
+    sample: int | None = typer.Option(None, "--sample", min=1, help=SAMPLE_HELP + " Only they are written."),
+    seed: int = typer.Option(0, "--seed", help=SEED_HELP),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing output folder hardneg wrote (never a folder of other files)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
-    """Find and fix false negatives with the default local cascade (MiniLM, then Qwen2.5-Coder-1.5B), then relabel.
+    """Judge with a cascade (default: the shipped `default` config, the MiniLM embedding judge alone), then relabel.
 
-    Interrupted runs resume from the judgment store. Exit codes as for `judge`: 3 when some instances have a
-    failed judgment (they are written unchanged) or the judge stopped the run (nothing is written).
+    Instances of the subsets in --skip-subsets (default: arguana) are written unchanged and sent to no judge; the
+    summary counts them. Interrupted runs resume from the judgment store. Exit codes as for `judge`: 3 when some
+    instances have a failed judgment (they are written unchanged) or the judge stopped the run (nothing is written).
     """
 
+    check_output(out, overwrite=overwrite, param="out")  # before any judging
     cascade = load_config(config) if config is not None else None
-    spec = resolve_engine(engine, ray_address)  # a bad engine stops before any store is created
+    spec = resolve_engine(engine, ray_address, probe=True)  # a bad engine stops before any store is created
     report = CleanReport()
     with progress() as bar:
         tasks: dict[str, int] = {}
@@ -250,6 +310,12 @@ def clean(
                 allow_partial=allow_partial,
                 allow_empty=allow_empty,
                 engine=spec,  # type: ignore[arg-type]
+                limit=limit,
+                sample=sample,
+                seed=seed,
+                retry_failed=retry_failed,
+                skip_subsets=[s.strip() for s in skip_subsets.split(",") if s.strip()],
+                overwrite=overwrite,
             )
     result = report.to_dict()
     if as_json:
@@ -265,4 +331,20 @@ def clean(
                 markup=False,
                 highlight=False,
             )
+        print_selection(report.selection)
+        print_skipped_subsets(report.relabel.skipped_subsets(), judged=False)
     exit_on_failures(report.cascade)
+
+
+def print_skipped_subsets(skipped: dict[str, int], *, judged: bool) -> None:
+    """Say which subsets were passed through unchanged (`skip_subsets`), and how to include them."""
+    if not skipped:
+        return
+    counts = ", ".join(f"{name} {n}" for name, n in skipped.items())
+    what = "passed unchanged" if judged else "passed unchanged without judging"
+    console.print(
+        f"skipped subsets ({what}): {counts} instance(s); --skip-subsets '' includes them",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )

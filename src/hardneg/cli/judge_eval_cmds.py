@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from hardneg.analysis.judge_eval import JudgeEvalReport, evaluate_judges, plot_precision_recall
+from hardneg.analysis.judge_eval import JudgeEvalReport, check_plotting, evaluate_judges, plot_precision_recall
 from hardneg.analysis.report import build_report
-from hardneg.analysis.testbed import TRAIN_FILE, build_testbed, card_markdown, load_testbed, write_testbed
-from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.analysis.testbed import (
+    TRAIN_FILE,
+    build_testbed,
+    card_markdown,
+    check_testbed_folder,
+    load_testbed,
+    select_testbed,
+    write_testbed,
+)
+from hardneg.cli.common import app, console, err_console, handle_errors, print_json, print_table, progress
 from hardneg.cli.judge_cmds import _stage_bars
+from hardneg.data.atomic import check_target
+from hardneg.data.io import write_instances
 
 
 @app.command()
 @handle_errors
 def testbed(
     beir_dir: Path = typer.Argument(..., help="BEIR folder with graded qrels (e.g. ../shared/data/noveleval)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Testbed folder to write."),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="Testbed folder to write (an existing one only with --overwrite)."
+    ),
     split: str = typer.Option("test", "--split", help="qrels split."),
     min_grade: int | None = typer.Option(
         None, "--min-grade", help="Grade that counts as relevant (default: the top grade but one)."
@@ -26,15 +39,25 @@ def testbed(
     negatives: int = typer.Option(20, "--negatives", "-n", help="Negatives per query."),
     method: str = typer.Option("bm25", "--method", help="bm25, dense or hybrid: how negatives are ranked."),
     pool: str = typer.Option("judged", "--pool", help="judged (the query's judged passages) or corpus."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the positive drawn per query."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the positive drawn per query, and of --sample."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Build from the first N queries with a relevant passage (query-id order)."
+    ),
+    sample: int | None = typer.Option(
+        None, "--sample", min=1, help="Build from a random N of the queries with a relevant passage (see --seed)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing testbed folder hardneg wrote (never a folder of other files)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the card as one JSON object."),
 ) -> None:
     """Turn a collection with graded qrels into training instances whose false negatives are known."""
+    check_testbed_folder(output, overwrite=overwrite, param="output")
     built = build_testbed(
         beir_dir, split=split, min_grade=min_grade, negatives=negatives, method=method,  # type: ignore[arg-type]
-        pool=pool, seed=seed,  # type: ignore[arg-type]
+        pool=pool, seed=seed, limit=limit, sample=sample,  # type: ignore[arg-type]
     )  # fmt: skip
-    write_testbed(built, output)
+    write_testbed(built, output, overwrite=overwrite)
     if as_json:
         print_json({"output": str(output), **built.card})
         return
@@ -63,7 +86,7 @@ def _print_eval(report: JudgeEvalReport) -> None:
             _num(m.precision), _num(m.recall), _num(m.f1), _num(m.kappa), _num(s.roc_auc), _num(s.pr_auc),
             f"{per['seconds']:.1f}", f"{per['tokens']:.0f}",
         )  # fmt: skip
-    console.print(table)
+    print_table(table)
     for s in report.stages:
         if not s.cut:
             continue
@@ -78,6 +101,11 @@ def _print_eval(report: JudgeEvalReport) -> None:
             markup=False,
             highlight=False,
         )
+    for s in report.stages:
+        left = {k: v for k, v in s.left_out.items() if v and k != "unlabelled"}  # unlabelled: pairs nobody graded
+        if left:
+            counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in left.items())
+            console.print(f"{s.config} / {s.name}: left out of the scores: {counts}", markup=False, highlight=False)
     for name, run in report.runs.items():
         console.print(f"{name}: {run['calls_now']} judge calls made now, {run['reused']} reused", highlight=False)
 
@@ -86,14 +114,20 @@ def _print_eval(report: JudgeEvalReport) -> None:
 @handle_errors
 def judge_eval(
     testbed_dir: Path = typer.Argument(..., help="A testbed folder (`hardneg testbed`)."),
-    configs: list[Path] = typer.Option(..., "--config", help="Cascade YAML; repeat to compare several."),
+    configs: list[Path] = typer.Option(
+        ..., "--config", help="Cascade YAML or a shipped config's name (`hardneg configs`); repeat to compare several."
+    ),
     store: Path = typer.Option(..., "--store", help="Judgment store: calls already in it are reused."),
     target: str | None = typer.Option(
         None, "--target", help='A cut to find on score stages: "precision>=0.7" or "recall>=0.9".'
     ),
     tags: str = typer.Option("both", "--tags", help="Which verdict lists count as flags: better | both."),
     holdout: float = typer.Option(0.5, "--holdout", help="Share of queries the cut is measured on."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the query split for --target."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the query split for --target, and of --sample."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Measure on the testbed's first N queries only."),
+    sample: int | None = typer.Option(
+        None, "--sample", min=1, help="Measure on a random N of the testbed's queries (seeded by --seed)."
+    ),
     plot: Path | None = typer.Option(None, "--plot", help="Write a precision/recall plot (PNG)."),
     html: Path | None = typer.Option(
         None, "--html", help="Write an HTML page: the table, the plot, and flagged / close pairs with human grades."
@@ -101,7 +135,21 @@ def judge_eval(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Run cascades on a testbed (reusing every stored call) and measure them against the human labels."""
-    loaded = load_testbed(testbed_dir)
+    for path, param in ((plot, "plot"), (html, "html")):
+        if path is not None:  # before any judging: a page or plot that cannot be written is known now
+            check_target(path, folder=False, param=param)
+    if plot is not None or html is not None:
+        check_plotting(param="plot" if plot is not None else "html")
+    loaded = select_testbed(load_testbed(testbed_dir), limit=limit, sample=sample, seed=seed)
+    if loaded.card.get("card_mismatch"):
+        stale = ", ".join(f"{k} {v['card']} -> {v['data']}" for k, v in loaded.card["card_mismatch"].items())
+        err_console.print(
+            f"warning: {testbed_dir}/card.json does not match its files (edited by hand?); using the counts of the "
+            f"data: {stale}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     with progress() as bar:
         report = evaluate_judges(
             loaded, list(configs), store, target=target, tags=tags, holdout=holdout, seed=seed,
@@ -110,14 +158,23 @@ def judge_eval(
     if plot is not None:
         plot_precision_recall(report, plot)
     if html is not None:
-        build_report(
-            store, html, instances=testbed_dir / TRAIN_FILE, grades=dict(loaded.grades), judge_eval=report,
-            title=f"hardneg judge-eval: {loaded.card.get('dataset')}",
-        )  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            instances = testbed_dir / TRAIN_FILE
+            if loaded.card.get("selection"):  # the page shows the pairs of the queries measured, no others
+                instances = Path(tmp) / TRAIN_FILE
+                write_instances(instances, loaded.instances)
+            build_report(
+                store, html, instances=instances, grades=dict(loaded.grades), judge_eval=report,
+                title=f"hardneg judge-eval: {loaded.card.get('dataset')}",
+            )  # fmt: skip
     if as_json:
         print_json({"plot": str(plot) if plot else None, "html": str(html) if html else None, **report.to_dict()})
         return
     _print_eval(report)
+    chosen = report.testbed.get("selection")
+    if chosen:
+        how = f"the first {chosen['used']}" if chosen["limit"] is not None else f"a random {chosen['used']}"
+        console.print(f"measured on {how} of the testbed's {chosen['total']} queries", highlight=False)
     for name, path in (("plot", plot), ("page", html)):
         if path is not None:
             console.print(f"{name} -> {path}")

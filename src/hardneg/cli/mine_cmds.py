@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.data.formats import check_output
 from hardneg.mine import MineConfig, mine_beir, parse_range
 
 
@@ -15,7 +16,13 @@ from hardneg.mine import MineConfig, mine_beir, parse_range
 @handle_errors
 def mine(
     beir_dir: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl[.gz], queries.jsonl[.gz], qrels/SPLIT.tsv."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output rows (.jsonl, .jsonl.gz or .parquet)."),
+    output: str = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Output rows, in the format the name says: .jsonl, .jsonl.gz, .parquet (an existing file is replaced), "
+        "or a datasets folder (a name ending in .hf or /; an existing one only with --overwrite).",
+    ),
     split: str = typer.Option("train", "--split", help="qrels split to mine."),
     method: str = typer.Option("bm25", "--method", help="bm25, dense or hybrid (reciprocal rank fusion)."),
     model: str | None = typer.Option(
@@ -24,7 +31,7 @@ def mine(
     rank_range: str = typer.Option("0-100", "--range", help="Candidate ranks A-B: A+1..B (10-100 skips the top 10)."),
     negatives: int = typer.Option(30, "--negatives", "-n", help="Negatives per instance."),
     sampling: str = typer.Option("top", "--sampling", help="top (best-ranked first) or random (from the range)."),
-    seed: int = typer.Option(42, "--seed", help="Seed of --sampling random."),
+    seed: int = typer.Option(42, "--seed", help="Seed of --sampling random, and of --sample."),
     relative_margin: float | None = typer.Option(
         None, "--relative-margin", help="Drop candidates scoring above (1-R) x the lowest positive's score."
     ),
@@ -76,10 +83,20 @@ def mine(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Embedding cache folder."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
     subset: str | None = typer.Option(None, "--subset", help="Row `subset` (default: the folder name)."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Mine only the first N queries of the qrels (file order); the corpus is whole."
+    ),
+    sample: int | None = typer.Option(
+        None, "--sample", min=1, help="Mine a random N of the qrels' queries (seeded by --seed), in file order."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing output folder hardneg wrote (never a folder of other files)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
 ) -> None:
     """Mine hard negatives from a BEIR folder into Tevatron training rows."""
 
+    check_output(output, overwrite=overwrite, param="output")  # before any mining
     start, end = parse_range(rank_range)
     config = MineConfig(
         method=method,
@@ -123,7 +140,10 @@ def mine(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        report = mine_beir(beir_dir, split, output, config, subset=subset, progress=report_progress)
+        report = mine_beir(
+            beir_dir, split, output, config, subset=subset, progress=report_progress, overwrite=overwrite,
+            limit=limit, sample=sample,
+        )  # fmt: skip
     data = report.to_dict()
     if as_json:
         print_json(data)
@@ -138,7 +158,17 @@ def mine(
     encoder = f"; encoder {data['encoder']}" if data["encoder"] else ""
     if data.get("rescorer"):
         encoder += f"; rescored {data['rescored']} pairs with the cross-encoder ({data['rescorer']})"
+    chosen = data.get("selection")
+    if chosen:
+        how = f"the first {chosen['used']}" if chosen["limit"] is not None else f"a random {chosen['used']}"
+        skipped = f"{skipped}; mined {how} of {chosen['total']} queries"
     console.print(f"queries {data['queries']}; skipped: {skipped}{encoder}", highlight=False)
+    dropped = data["positives_dropped"]
+    if any(dropped.values()):
+        console.print(
+            f"positives dropped: {dropped['not_in_corpus']} not in the corpus, {dropped['empty_text']} with empty text",
+            highlight=False,
+        )
     removed = ", ".join(f"{k} {v}" for k, v in data["removed"].items())
     console.print(
         f"candidates {data['candidates']}; removed: {removed}; not sampled {data['not_sampled']}", highlight=False

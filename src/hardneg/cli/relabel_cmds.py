@@ -7,7 +7,9 @@ from typing import Any
 
 import typer
 
-from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.cli.common import app, handle_errors, print_json, print_table, progress
+from hardneg.cli.judge_cmds import print_skipped_subsets
+from hardneg.data.formats import check_output
 from hardneg.errors import ConfigError
 from hardneg.judge.store import JudgmentStore
 from hardneg.relabel import RelabelOptions, relabel_file
@@ -63,6 +65,7 @@ def counts_table(report: Any, title: str) -> Any:
         ("positives after", "positives_after"),
         ("negatives after", "negatives_after"),
         ("unjudged (unchanged)", "unjudged"),
+        ("  of which not final", "not_final"),
         ("failed judgment", "failed"),
         ("skipped subset", "skipped_subset"),
         ("unknown docids", "unknown_docids"),
@@ -81,8 +84,12 @@ def relabel(
         ..., metavar="IN", help="Training file (.jsonl, .jsonl.gz, .parquet, datasets folder)."
     ),
     store_path: Path = typer.Option(..., "--store", help="Judgment store (SQLite) with the verdicts."),
-    output: Path = typer.Option(
-        ..., "-o", "--output", help="Cleaned file; same format as IN unless --to or its name says."
+    output: str = typer.Option(
+        ...,
+        "-o",
+        "--output",
+        help="Cleaned output, in the format its name says: .jsonl, .jsonl.gz, .parquet (an existing file is "
+        "replaced), or a datasets folder (a name ending in .hf or /; an existing one only with --overwrite).",
     ),
     treatment: str = typer.Option(
         "rlhn",
@@ -92,23 +99,34 @@ def relabel(
     tags: str = typer.Option("both", "--tags", help="Which verdict lists flag a negative: better | both."),
     max_flags: int = typer.Option(8, "--max-flags", help="Drop instances with more flags as ambiguous (-1: no limit)."),
     min_negatives: int = typer.Option(1, "--min-negatives", help="Drop an instance left with fewer negatives."),
-    skip_subsets: str = typer.Option("arguana", "--skip-subsets", help="Comma-separated subsets passed unchanged."),
+    skip_subsets: str = typer.Option(
+        "arguana",
+        "--skip-subsets",
+        help="Comma-separated subsets passed unchanged whatever their verdicts (ArguAna: its positives are "
+        "counter-arguments); '' relabels every subset.",
+    ),
     stages: str = typer.Option(None, "--stages", help="Use only these stages' verdicts: 1,2 or 1:HASH,2:HASH."),
     on_failed: str = typer.Option("keep", "--on-failed", help="Failed final verdicts: keep (unchanged) | drop."),
     on_unknown: str = typer.Option(
         "error", "--on-unknown", help="Verdict docids not among the negatives: error | count."
     ),
-    to: str = typer.Option(None, "--to", help="Output format: jsonl | jsonl.gz | parquet."),
+    to: str = typer.Option(
+        None, "--to", help="Check the output format: jsonl | jsonl.gz | parquet | hf (must be what OUT's name says)."
+    ),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Write an empty output for an empty input."),
     allow_partial: bool = typer.Option(
         False,
         "--allow-partial",
         help="Relabel although the run left routed instances unjudged (they pass unchanged, counted unjudged).",
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing output folder hardneg wrote (never a folder of other files)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
 ) -> None:
     """Remove or relabel the negatives the judges flagged, and report what changed per subset."""
 
+    check_output(output, overwrite=overwrite, param="output")
     if not store_path.exists():
         raise ConfigError(f"{store_path}: no such judgment store")
     options = RelabelOptions(
@@ -126,9 +144,10 @@ def relabel(
         task = bar.add_task("relabel", total=None)
         report = relabel_file(
             input_file, output, verdicts, options, to=to, progress=lambda n: bar.update(task, completed=n),
-            allow_empty=allow_empty,
+            allow_empty=allow_empty, overwrite=overwrite,
         )  # fmt: skip
     if as_json:
         print_json({"input": str(input_file), "output": str(output), "verdicts": len(verdicts), **report.to_dict()})
         return
-    console.print(counts_table(report, f"{treatment} ({tags}) -> {output}"))
+    print_table(counts_table(report, f"{treatment} ({tags}) -> {output}"))
+    print_skipped_subsets(report.skipped_subsets(), judged=True)

@@ -18,11 +18,13 @@ A source is re-iterable (stages read it once per pass), and a file is streamed, 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from hardneg.data.formats import OUTPUT_RULE, check_output
 from hardneg.data.io import count_rows, read_instances, write_instances
 from hardneg.data.records import Instance
 from hardneg.data.validate import check_row
@@ -130,13 +132,23 @@ class InstanceSource:
             return known if known is not None else sum(1 for _ in read_instances(self.data))
         return len(self.data)
 
-    def emit(self, instances: Iterable[Instance], *, output: str | Path | None = None) -> Any:
-        """The stage's result in the kind of this source: a list, a `Dataset`, or the written file's path."""
+    def check_output(self, output: str | Path | None, *, overwrite: bool = False, param: str = "output") -> None:
+        """Before any work: a path source needs an `output`, and `output` must follow the output rule
+        (`hardneg.data.formats.check_output`). Errors name `param`."""
         if output is not None:
-            write_instances(output, instances)
+            check_output(output, overwrite=overwrite, param=param)
+        elif self.kind == "path":
+            raise ConfigError(
+                f"the input {self.name} is a path, so the result is written to a path: name it ({OUTPUT_RULE})",
+                param=param,
+            )
+
+    def emit(self, instances: Iterable[Instance], *, output: str | Path | None = None, overwrite: bool = False) -> Any:
+        """The stage's result in the kind of this source: a list, a `Dataset`, or the written output's path."""
+        self.check_output(output, overwrite=overwrite)
+        if output is not None:
+            write_instances(output, instances, overwrite=overwrite)
             return Path(output)
-        if self.kind == "path":
-            raise ConfigError(f"{self.name} is a file: name the file to write the result to", param="output")
         if self.kind == "instances":
             return list(instances)
         return to_dataset(instances, features=getattr(self.data, "features", None))
@@ -193,3 +205,127 @@ def from_dataset(dataset: Any) -> list[Instance]:
     source = as_source(dataset)
     source.validate()
     return list(source)
+
+
+# ----------------------------------------------------------------- a few queries: limit=N, or sample=N with seed=S
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which queries a run used: the first `limit` (input order), or a seeded random `sample` (kept in input
+    order); `used` of `total`."""
+
+    limit: int | None
+    sample: int | None
+    seed: int
+    used: int
+    total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "sample": self.sample,
+            "seed": self.seed if self.sample is not None else None,
+            "used": self.used,
+            "total": self.total,
+        }
+
+    def describe(self, noun: str = "queries") -> str:
+        """`the first 5 of 24 queries` / `a random sample of 5 of 24 queries (seed 0)`."""
+        if self.limit is not None:
+            return f"the first {self.used} of {self.total} {noun} (limit {self.limit})"
+        return f"a random sample of {self.used} of {self.total} {noun} (sample {self.sample}, seed {self.seed})"
+
+
+def check_selection(limit: int | None, sample: int | None) -> None:
+    """`limit` and `sample` are counts >= 1, and not both given."""
+    if limit is not None and sample is not None:
+        raise ConfigError("give limit (the first N) or sample (N at random), not both", param="sample")
+    for name, value in (("limit", limit), ("sample", sample)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"must be a whole number >= 1; got {value!r}", param=name)
+
+
+def chosen_positions(total: int, *, limit: int | None = None, sample: int | None = None, seed: int = 0) -> list[int]:
+    """The 0-based positions `limit` / `sample` choose among `total` items, in input order (all without either).
+
+    A sample is `random.Random(seed).sample(range(total), sample)`, sorted: the same seed and total give the
+    same queries. Asking for more than there are takes them all.
+    """
+    check_selection(limit, sample)
+    if limit is not None:
+        return list(range(min(limit, total)))
+    if sample is not None and sample < total:
+        return sorted(random.Random(seed).sample(range(total), sample))
+    return list(range(total))
+
+
+def select_items(
+    items: Sequence[T], *, limit: int | None = None, sample: int | None = None, seed: int = 0
+) -> tuple[list[T], Selection | None]:
+    """The items `limit` / `sample` choose (see `chosen_positions`), and the `Selection` (None without either)."""
+    positions = chosen_positions(len(items), limit=limit, sample=sample, seed=seed)
+    if limit is None and sample is None:
+        return list(items), None
+    return [items[i] for i in positions], Selection(limit, sample, seed, len(positions), len(items))
+
+
+class _Picked:
+    """A re-iterable, streamed view of a source: the items at `positions` (sorted), or those `keep` accepts."""
+
+    def __init__(
+        self, source: InstanceSource, positions: list[int] | None, keep: Callable[[Instance], bool] | None = None
+    ) -> None:
+        self.source, self.positions, self.keep = source, positions, keep
+
+    def __iter__(self) -> Iterator[Instance]:
+        if self.positions is None:
+            yield from (instance for instance in self.source if self.keep is None or self.keep(instance))
+            return
+        wanted = iter(self.positions)
+        target = next(wanted, None)
+        for index, instance in enumerate(self.source):
+            if target is None:
+                return  # past the last chosen one: the rest of the file is not read
+            if index == target:
+                yield instance
+                target = next(wanted, None)
+
+    def __len__(self) -> int:
+        return len(self.positions) if self.positions is not None else sum(1 for _ in self)
+
+
+def select_source(
+    data: Any, *, limit: int | None = None, sample: int | None = None, seed: int = 0
+) -> tuple[InstanceSource, Selection | None]:
+    """The first `limit` instances of `data`, or a seeded random `sample` of them (kept in input order), and the
+    `Selection` saying how many of how many; with neither, `as_source(data)` and None.
+
+    A `datasets.Dataset` stays a Dataset (`Dataset.select`); a file is streamed, never held whole (its rows are
+    counted first, to know the total); instances in memory come back as a list.
+    """
+    source = as_source(data)
+    check_selection(limit, sample)
+    if limit is None and sample is None:
+        return source, None
+    if source.kind == "path":
+        total = len(source)
+        positions = chosen_positions(total, limit=limit, sample=sample, seed=seed)
+        picked = InstanceSource("instances", source.name, _Picked(source, positions))
+    elif source.kind == "dataset" and hasattr(source.data, "select") and hasattr(source.data, "__len__"):
+        total = len(source.data)
+        positions = chosen_positions(total, limit=limit, sample=sample, seed=seed)
+        picked = InstanceSource("dataset", source.name, source.data.select(positions))
+    else:
+        items = list(source)
+        total = len(items)
+        positions = chosen_positions(total, limit=limit, sample=sample, seed=seed)
+        picked = InstanceSource("instances", source.name, [items[i] for i in positions])
+    return picked, Selection(limit, sample, seed, len(positions), total)
+
+
+def filter_source(source: InstanceSource, keep: Callable[[Instance], bool]) -> InstanceSource:
+    """The instances of `source` that `keep` accepts, streamed (re-iterable; a file is never held whole)."""
+    return InstanceSource("instances", source.name, _Picked(source, None, keep))

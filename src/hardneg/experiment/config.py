@@ -316,7 +316,11 @@ def load_config(
     path = Path(path).resolve()
     if not path.is_file():
         raise InputError(path, None, "-", "no such config file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        detail = f"not a YAML text file (not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        raise InputError(path, None, "-", detail) from None
     reader = _Reader(path, text)
     try:
         raw = yaml.safe_load(text)

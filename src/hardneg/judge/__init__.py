@@ -35,6 +35,7 @@ from hardneg.judge.cascade import (
     load_default_config,
     parse_config,
     run_cascade,
+    shipped_configs,
 )
 from hardneg.judge.cost import Budget, PriceTable
 from hardneg.judge.importer import import_judgments
@@ -76,6 +77,7 @@ __all__ = [
     "parse_config",
     "register_backend",
     "run_cascade",
+    "shipped_configs",
 ]
 
 make_callable(__name__, judge)

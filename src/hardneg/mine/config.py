@@ -152,7 +152,12 @@ class MineReport:
     queries: int = 0
     instances: int = 0
     skipped: dict[str, int] = field(
-        default_factory=lambda: {"no_positive": 0, "positives_not_in_corpus": 0, "too_few_negatives": 0}
+        default_factory=lambda: {
+            "no_query_text": 0,  # in the qrels, not in queries.jsonl
+            "no_positive": 0,
+            "positives_not_in_corpus": 0,
+            "too_few_negatives": 0,
+        }
     )
     candidates: int = 0
     removed: dict[str, int] = field(
@@ -179,6 +184,8 @@ class MineReport:
     split: str = ""
     seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
+    # `limit` / `sample`: which queries were mined, of how many (`hardneg.data.source.Selection.to_dict`)
+    selection: dict[str, Any] | None = None
 
     def add_instance(self, n_negatives: int) -> None:
         self.instances += 1
@@ -196,6 +203,7 @@ class MineReport:
             "encoder": self.encoder,
             **({"rescorer": self.rescorer, "rescored": self.rescored} if self.rescorer else {}),
             "queries": self.queries,
+            "selection": self.selection,
             "instances": self.instances,
             "skipped": dict(self.skipped),
             "negatives_per_instance": {

@@ -26,14 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from hardneg.cluster import PoolSize
+from hardneg.cluster import PoolSize, resolve_engine
 from hardneg.data.beir import BeirData, load_beir
+from hardneg.data.formats import check_output
 from hardneg.data.io import open_writer
 from hardneg.data.records import Instance, Passage
-from hardneg.data.source import to_dataset
+from hardneg.data.source import select_items, to_dataset
 from hardneg.errors import EmptyInput
 from hardneg.mine.config import MineConfig, MineReport, default_subset, mine_config
-from hardneg.mine.rescore import Rescored, Rescorer
+from hardneg.mine.rescore import Rescored, Rescorer, check_rescore
 from hardneg.progress import StageProgress
 from hardneg.retrieval.retriever import Retriever
 
@@ -82,6 +83,8 @@ def mine_instances(
     `config.rescore` (`hardneg.retrieval.cross_encoder.load_cross_encoder`).
     """
     config.check()
+    if rescorer is None:
+        check_rescore(config)  # a missing folder or a bi-encoder stops before the index is built
     report = report if report is not None else MineReport()
     report.method = config.method
     report.config = config.to_dict()
@@ -89,6 +92,7 @@ def mine_instances(
     plan: list[tuple[str, list[str]]] = []
     for qid, labels in qrels.items():
         if qid not in queries:
+            report.skipped["no_query_text"] += 1
             continue
         report.queries += 1
         positives = _positives(qid, labels, corpus, config, report)
@@ -325,6 +329,9 @@ def mine(
     report: MineReport | None = None,
     progress: StageProgress | None = None,
     allow_empty: bool = False,
+    overwrite: bool = False,
+    limit: int | None = None,
+    sample: int | None = None,
     **options: Any,
 ) -> list[Instance] | Any | Path:
     """Mine hard negatives for the queries of a BEIR split: one training instance per query with positives.
@@ -333,9 +340,13 @@ def mine(
     `MineConfig` fields (``method="bm25" | "dense" | "hybrid"``, ``negatives``, ``range_start``, ``range_end``,
     ``sampling="top" | "random"``, ``relative_margin``, ``model``, ...), applied over `config`.
     Returns the instances (a `datasets.Dataset` with `as_dataset`), or, with `output`, writes them there
-    atomically (.jsonl, .jsonl.gz, .parquet, .hf) and returns that path. `report` (a `MineReport`) is filled in.
+    atomically and returns that path (the one output rule, checked before any mining: .jsonl, .jsonl.gz, .parquet,
+    or .hf / a trailing / for a datasets folder, which replaces an existing folder only with `overwrite` and only one
+    hardneg wrote; `hardneg.data.formats.check_output`). `report` (a `MineReport`) is filled in.
     `subset` (the rows' `subset`) defaults to the folder's name. Mining no instance at all is an `EmptyInput`
-    error (nothing is written) unless `allow_empty`.
+    error (nothing is written) unless `allow_empty`. `limit=N` mines the first N queries of the qrels (file order)
+    that have a query text, `sample=N` a random N of them (seeded by the config's `seed`); the corpus is searched
+    whole either way, and `report.selection` says how many of how many.
 
     >>> import hardneg
     >>> from hardneg.data.sample import sample_beir_dir
@@ -344,6 +355,10 @@ def mine(
     (24, 5)
     """
     config = mine_config(config, **options)
+    check_rescore(config)  # before the corpus is read
+    resolve_engine(config.engine, config.ray_address, probe=True)  # an unreachable Ray cluster, too
+    if output is not None:
+        check_output(output, overwrite=overwrite)
     started = time.perf_counter()
     if isinstance(beir, BeirData):
         data, default_name = beir, ""
@@ -352,13 +367,20 @@ def mine(
     report = report if report is not None else MineReport()
     report.subset = subset if subset is not None else default_name
     report.split = split
+    qrels: Mapping[str, Mapping[str, int]] = data.qrels
+    if limit is not None or sample is not None:
+        known = [qid for qid in data.qrels if qid in data.queries]
+        chosen, selection = select_items(known, limit=limit, sample=sample, seed=config.seed)
+        qrels = {qid: data.qrels[qid] for qid in chosen}
+        report.skipped["no_query_text"] += len(data.qrels) - len(known)
+        report.selection = selection.to_dict() if selection is not None else None
     instances = mine_instances(
-        data.corpus, data.queries, data.qrels, config, subset=report.subset, report=report, progress=progress
+        data.corpus, data.queries, qrels, config, subset=report.subset, report=report, progress=progress
     )
     where = beir if not isinstance(beir, BeirData) else "<beir data>"
     try:
         if output is not None:
-            with open_writer(output) as sink:
+            with open_writer(output, overwrite=overwrite) as sink:
                 for instance in instances:
                     sink.write(instance.to_row())
                 if sink.count == 0 and not allow_empty:
@@ -381,9 +403,15 @@ def mine_beir(
     *,
     subset: str | None = None,
     progress: StageProgress | None = None,
+    overwrite: bool = False,
+    limit: int | None = None,
+    sample: int | None = None,
 ) -> MineReport:
     """Mine a BEIR folder's `split` into Tevatron rows at `output`, and return the report (the file adapter of
     `mine`). Bad input raises `InputError` before anything is written; the output is written atomically."""
     report = MineReport()
-    mine(folder, split=split, output=output, config=config, subset=subset, report=report, progress=progress)
+    mine(
+        folder, split=split, output=output, config=config, subset=subset, report=report, progress=progress,
+        overwrite=overwrite, limit=limit, sample=sample,
+    )  # fmt: skip
     return report

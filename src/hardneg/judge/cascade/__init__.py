@@ -4,10 +4,13 @@ from hardneg.judge.cascade.config import (
     CascadeConfig,
     StageConfig,
     as_config,
+    config_description,
     default_config_path,
     load_config,
     load_default_config,
     parse_config,
+    resolve_config,
+    shipped_configs,
 )
 from hardneg.judge.cascade.routing import call_key, derive_verdict, routed_on, view_key
 from hardneg.judge.cascade.runner import CascadeReport, StageReport, run_cascade
@@ -19,12 +22,15 @@ __all__ = [
     "StageReport",
     "as_config",
     "call_key",
+    "config_description",
     "default_config_path",
     "derive_verdict",
     "load_config",
     "load_default_config",
     "parse_config",
+    "resolve_config",
     "routed_on",
     "run_cascade",
+    "shipped_configs",
     "view_key",
 ]

@@ -2,11 +2,17 @@
 
 A cascade is a YAML mapping with a `stages` list (see `default.yaml`, the local cascade `hardneg clean` runs).
 Errors name the field (`stages.1.t_better: ...`), never a command-line flag.
+
+Named configs ship inside the package (`shipped_configs`): ``default`` (this folder's `default.yaml`) and
+`hardneg/configs/NAME.yaml` (``paper-api``, ``local-llm``, ``embedding``, ``local-bounded``; the repository's
+`examples/judge-NAME.yaml` are the same files). `load_config` and `as_config` take a name where they take a path
+(`resolve_config`). A config's first line ``# description: ...`` is its one-line description.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -17,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardneg.errors import ConfigError
 from hardneg.judge.registry import BACKENDS, LISTWISE_BACKENDS, known_backends, resolve_backend
-from hardneg.judge.store import DEFAULT_MAX_ATTEMPTS
+from hardneg.judge.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TIMEOUTS
 from hardneg.models import GGUF_MODELS
 
 _SCORE_RULE = re.compile(r"^score\s*>=\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)$")
@@ -93,7 +99,8 @@ RESOURCE_FIELDS = ("workers", "num_cpus", "num_gpus", "batch_size")
 def identity_dump(config: CascadeConfig) -> dict[str, Any]:
     """The config as plain data without the stages' `RESOURCE_FIELDS`: what a cache key of its results may hold
     (the same cascade on one machine or on a cluster gives the same verdicts)."""
-    return config.model_dump(mode="json", exclude={"stages": {"__all__": set(RESOURCE_FIELDS)}})
+    # max_timeouts says when to stop paying for a slow server, not what is asked: left out like the resources
+    return config.model_dump(mode="json", exclude={"max_timeouts": True, "stages": {"__all__": set(RESOURCE_FIELDS)}})
 
 
 class CascadeConfig(BaseModel):
@@ -103,6 +110,8 @@ class CascadeConfig(BaseModel):
 
     name: str = "cascade"
     max_attempts: int = Field(default=DEFAULT_MAX_ATTEMPTS, ge=1)
+    # possibly billed timeouts an instance's call may accumulate (over runs) before it is re-sent only on request
+    max_timeouts: int = Field(default=DEFAULT_MAX_TIMEOUTS, ge=1)
     stages: list[StageConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -180,13 +189,57 @@ def _check_params(stage: StageConfig, where: str) -> None:
         )
 
 
+def shipped_configs() -> dict[str, Path]:
+    """The named cascade configs shipped with hardneg: {name: YAML path}, ``default`` first."""
+    found = {"default": default_config_path()}
+    folder = resources.files("hardneg") / "configs"
+    names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".yaml")) if folder.is_dir() else []
+    for name in names:
+        found[name.removesuffix(".yaml")] = Path(str(folder / name))
+    return found
+
+
+def config_description(path: str | Path) -> str:
+    """The one-line description of a config file: its `# description: ...` comment ("" without one)."""
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        key, _, text = line.lstrip("# ").partition(":")
+        if key.strip() == "description":
+            return text.strip()
+    return ""
+
+
+def resolve_config(config: str | Path) -> Path:
+    """The YAML file a `config` argument names: an existing file, else a shipped config's name.
+
+    A name has no path separator and no `.yaml` / `.yml` suffix (``default``, ``paper-api``, ...; the examples'
+    file names ``judge-paper-api`` work too). An unknown name raises `ConfigError` listing the shipped names.
+    """
+    path = Path(config).expanduser()
+    text = str(config)
+    if path.exists() or "/" in text or os.sep in text or text.endswith((".yaml", ".yml")):
+        return path
+    shipped = shipped_configs()
+    name = text if text in shipped else text.removeprefix("judge-")
+    if name in shipped:
+        return shipped[name]
+    raise ConfigError(
+        f"{text}: no such config file, and not a shipped config (known: {', '.join(shipped)}; see `hardneg configs`)",
+        param="config",
+    )
+
+
 def load_config(path: str | Path) -> CascadeConfig:
-    """Read a cascade YAML file."""
-    path = Path(path)
+    """Read a cascade YAML file, or a shipped config by name (`resolve_config`)."""
+    path = resolve_config(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: -: not a YAML text file (not UTF-8: byte 0x{exc.object[exc.start]:02x} at "
+                          f"offset {exc.start})") from None  # fmt: skip
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -204,7 +257,8 @@ def load_default_config() -> CascadeConfig:
 
 
 def as_config(config: CascadeConfig | dict[str, Any] | str | Path | None) -> CascadeConfig:
-    """A `CascadeConfig` from a config, a mapping, a YAML path, or None (the shipped default)."""
+    """A `CascadeConfig` from a config, a mapping, a YAML path or a shipped config's name (`resolve_config`), or
+    None (the shipped default)."""
     if config is None:
         return load_default_config()
     if isinstance(config, CascadeConfig):
