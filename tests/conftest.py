@@ -9,10 +9,12 @@ sample judged in the reference implementation's layout, see tests/support/judged
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hardneg import progress
 from hardneg.data.sample import sample_train_path
 from support.judged_sample import write_judged_sample
 from support.tiny_beir import make_beir
@@ -97,3 +99,12 @@ def ray_local() -> object:
 
     with local_ray(num_cpus=2) as ray:
         yield ray
+
+
+@pytest.fixture(autouse=True)
+def _progress_state_does_not_leak() -> Iterator[None]:
+    """An in-process CLI call with --quiet (CliRunner) sets hardneg.progress's process-wide state: reset it after
+    each test so no test depends on the order the suite runs in."""
+    yield
+    progress.set_quiet(False)
+    progress.set_phase_hook(None)

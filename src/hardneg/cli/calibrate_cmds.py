@@ -59,7 +59,7 @@ def calibrate_cmd(
     holdout: float = typer.Option(0.5, "--holdout", help="Share of queries held out for measuring."),
     seed: int = typer.Option(0, "--seed", help="Seed of the query split."),
     routing_recall: float = typer.Option(0.9, "--routing-recall", help="Recall the stage-1 routing cut keeps."),
-    limit: int | None = typer.Option(None, "--limit", help="Use only the first N instances."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N instances."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the thresholds as YAML."),
     save_scores: Path | None = typer.Option(None, "--save-scores", help="Write each pair's raw scores (JSONL)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON only."),

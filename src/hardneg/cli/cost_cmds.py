@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.cli.common import app, console, handle_errors, print_json, print_table, progress
 from hardneg.judge.cascade import load_config
 from hardneg.judge.cost import PriceTable, stage_specs_from_config
 from hardneg.judge.cost import estimate as run_estimate
@@ -32,7 +32,7 @@ def print_estimate(result: Any, file: Path, routing_rate: float) -> None:
             f"{s.cost_upper_usd:,.2f}",
         )
     grid.add_row("total", "", "", "", "", "", "", f"{result.cost_usd:,.2f}", f"{result.cost_upper_usd:,.2f}")
-    console.print(grid)
+    print_table(grid)
     console.print(
         f"Stage k>1 sees {routing_rate:g} of the stage before (`hardneg estimate --routing-rate`); output tokens are "
         "assumed per template (USD max: every call writes max_tokens); local judges cost 0 here; judgments already "
@@ -46,7 +46,9 @@ def print_estimate(result: Any, file: Path, routing_rate: float) -> None:
 @handle_errors
 def estimate(
     file: Path = typer.Argument(..., help="Training file to judge (.jsonl, .jsonl.gz, .parquet, datasets folder)."),
-    config: Path = typer.Option(..., "--config", help="Cascade YAML (the one `hardneg judge` will run)."),
+    config: Path = typer.Option(
+        ..., "--config", help="Cascade YAML or a shipped config's name (the one `hardneg judge` will run)."
+    ),
     prices: Path | None = typer.Option(None, "--prices", help="Price table (JSON/YAML: model -> input/output USD/1M)."),
     routing_rate: float = typer.Option(
         0.7, "--routing-rate", min=0.0, max=1.0, help="Share passed to each next stage."

@@ -6,13 +6,28 @@ from pathlib import Path
 
 import typer
 
-from hardneg.cli.common import EXIT_BAD_INPUT, app, console, err_console, handle_errors, print_json, progress
+from hardneg.cli.common import (
+    EXIT_BAD_INPUT,
+    app,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    print_table,
+    progress,
+)
 from hardneg.data.export import export
+from hardneg.data.formats import check_output
 from hardneg.data.io import count_rows, iter_checked_rows, read_instances
 from hardneg.data.stats import file_stats
 from hardneg.errors import Problem
 
 FILE_HELP = "Training file (.jsonl, .jsonl.gz, .parquet or a datasets folder)."
+OUTPUT_HELP = (
+    "Output: .jsonl, .jsonl.gz, .parquet (an existing file is replaced), or a datasets folder (a name ending in .hf "
+    "or /; an existing one only with --overwrite)."
+)
+OVERWRITE_HELP = "Replace an existing output folder hardneg wrote (never a folder holding other files)."
 
 
 @app.command()
@@ -21,11 +36,15 @@ def validate(
     file: Path = typer.Argument(..., help=FILE_HELP),
     max_errors: int = typer.Option(50, "--max-errors", help="Stop after this many problems."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="A file without any row is ok too."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object on stdout (file, rows read, problems); same exit code."
+    ),
 ) -> None:
     """Check a training file; print every problem as FILE:LINE: field: what is wrong. Exit 2 if any."""
 
     problems = []
     rows = 0
+    stopped = False  # at --max-errors: the rest of the file was not read
     with progress() as bar:
         task = bar.add_task(f"validating {file.name}", total=count_rows(file))
         for _number, _row, found in iter_checked_rows(file):
@@ -34,9 +53,18 @@ def validate(
             bar.advance(task)
             if len(problems) >= max_errors:
                 problems = problems[:max_errors]
+                stopped = True
                 break
     if rows == 0 and not allow_empty:
         problems.append(Problem(str(file), None, "-", "no instances: the file is empty (--allow-empty accepts it)"))
+    if as_json:
+        print_json(
+            {"file": str(file), "ok": not problems, "rows_read": rows, "problem_count": len(problems),
+             "stopped_at_max_errors": stopped, "problems": [str(p) for p in problems]}
+        )  # fmt: skip
+        if problems:
+            raise typer.Exit(EXIT_BAD_INPUT)
+        return
     for problem in problems:
         err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
     if problems:
@@ -76,7 +104,7 @@ def stats(
             f"{pos.mean:.2f} / {pos.low or 0} / {pos.high or 0}",
             f"{neg.mean:.2f} / {neg.low or 0} / {neg.high or 0}",
         )
-    console.print(table)
+    print_table(table)
     if result.problem_count:
         err_console.print(
             f"{result.problem_count} problems in {result.bad_rows} of {result.rows} rows (left out of the counts):",
@@ -93,9 +121,7 @@ def stats(
 @handle_errors
 def convert(
     source: Path = typer.Argument(..., metavar="IN", help=FILE_HELP),
-    target: str = typer.Argument(
-        ..., metavar="OUT", help="Output: .jsonl, .jsonl.gz, .parquet, or a datasets folder (ends in .hf or /)."
-    ),
+    target: str = typer.Argument(..., metavar="OUT", help=OUTPUT_HELP),
     to: str = typer.Option(
         "tevatron",
         "--to",
@@ -105,11 +131,13 @@ def convert(
     seed: int = typer.Option(0, "--seed", help="st-ntuple: seed for picking k negatives when there are more."),
     no_title: bool = typer.Option(False, "--no-title", help="Passage texts without the title prepended."),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Write an empty output for an empty input."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> None:
     """Convert a training file to another format or trainer layout (validates while streaming; a bad row
     stops with exit 2 and writes nothing)."""
 
+    check_output(target, overwrite=overwrite, param="target")
     with progress() as bar:
         task = bar.add_task(f"converting {source.name}", total=count_rows(source))
         result = export(
@@ -122,6 +150,7 @@ def convert(
             progress=lambda n: bar.update(task, completed=n),
             allow_empty=allow_empty,
             source=str(source),
+            overwrite=overwrite,
         )
     if as_json:
         print_json(result.to_dict())

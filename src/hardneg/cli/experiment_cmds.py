@@ -7,7 +7,16 @@ from typing import Any
 
 import typer
 
-from hardneg.cli.common import STATE, app, console, err_console, handle_errors, print_json, stdout_to_stderr
+from hardneg.cli.common import (
+    STATE,
+    app,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    print_table,
+    stdout_to_stderr,
+)
 from hardneg.experiment import load_config, run_experiment, run_prune
 from hardneg.experiment.prune import pruning_markdown
 from hardneg.experiment.results import results_markdown
@@ -47,7 +56,7 @@ def _print_plan(records: list[Any]) -> None:
         table.add_column(column)
     for row in _plan_rows(records):
         table.add_row(row["step"], row["status"], row["reason"] or "")
-    console.print(table)
+    print_table(table)
     pending = sum(1 for r in records if r.status == "pending")
     console.print(f"{len(records) - pending} cached, {pending} would run")
 

@@ -38,6 +38,7 @@ import numpy as np
 from hardneg.errors import ConfigError
 from hardneg.models import ModelError, minilm_path
 from hardneg.models import cache_dir as default_cache_dir
+from hardneg.progress import announce
 from hardneg.retrieval.keys import key_slug, path_key
 from hardneg.retrieval.torch_backend import load_sentence_transformer
 
@@ -291,6 +292,8 @@ def run_export_child(module: str, model_name_or_path: str, folder: Path) -> None
     a `ModelError`; any other failure a `ConfigError` with the child's last lines.
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
+    # A first run on a new machine: tens of seconds (minutes on a busy one) that would otherwise look like a hang.
+    announce(f"exporting {Path(model_name_or_path).name} to ONNX once for this machine (cached in {folder.parent})")
     cmd = [sys.executable, "-m", module, model_name_or_path, str(folder)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TOKENIZERS_PARALLELISM="false"))
     errors = proc.stderr.strip().splitlines()

@@ -17,6 +17,7 @@ from hardneg.data.records import Instance, passage_text
 from hardneg.errors import ConfigError
 from hardneg.judge.base import Judge
 from hardneg.judge.verdicts import JudgeOutput
+from hardneg.progress import announce
 from hardneg.retrieval.encoders import check_backend, load_encoder
 
 ScoreMode = Literal["reference", "query", "mean"]
@@ -88,6 +89,7 @@ class EmbeddingJudge(Judge):
 
     def _load(self) -> Any:
         if self._encoder is None:
+            announce(f"loading the embedding judge's model ({self.model_name})")
             self._encoder = load_encoder(self.model_arg, device=self.device, backend=self.encoder_backend)
         return self._encoder
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from hardneg.judge.base import Judge
 from hardneg.models import gguf_name, load_llama
+from hardneg.progress import announce
 
 
 class LlamaJudge(Judge):
@@ -25,6 +26,7 @@ class LlamaJudge(Judge):
     @property
     def llm(self) -> Any:
         if self._llm is None:
+            announce(f"loading the {self.kind} judge's model ({self.model_name})")
             self._llm = load_llama(self.model, n_ctx=self.n_ctx, n_threads=self.n_threads, seed=self.seed)
             self._loaded(self._llm)
         return self._llm

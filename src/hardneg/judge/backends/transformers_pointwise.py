@@ -43,6 +43,7 @@ from hardneg.judge.prompts.pointwise import (
 )
 from hardneg.judge.verdicts import JudgeOutput
 from hardneg.models import GGUF_MODELS, gguf_name, gguf_path
+from hardneg.progress import announce
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 # Splits the rendered chat prompt into the shared prefix and the per-candidate suffix.
@@ -136,6 +137,7 @@ class TransformersPointwiseJudge(Judge):
         return torch.float32
 
     def _load(self) -> None:
+        announce(f"loading the {self.kind} judge's model ({self.model})")
         import torch
         import transformers
 
