@@ -1,10 +1,12 @@
-"""Shared CLI pieces: the Typer app, consoles, error handling, JSON output and progress bars."""
+"""Shared CLI pieces: the Typer app, consoles, error handling, JSON output, tables and progress."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import inspect
+import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +26,7 @@ from rich.progress import (
 
 from hardneg.errors import ConfigError, EmptyInput, HardnegError, InputError
 from hardneg.judge.store import PartialCascade
+from hardneg.progress import LineProgress, interval_s, set_phase_hook, set_quiet
 
 app = typer.Typer(
     name="hardneg",
@@ -31,6 +34,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help paragraphs reflow to the terminal's width instead of keeping the docstrings' line breaks.
+    rich_markup_mode="markdown",
 )
 
 console = Console()
@@ -47,12 +52,39 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("hardneg")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            from hardneg import __version__ as number
+        typer.echo(f"hardneg {number}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No progress, no log lines (ours and the libraries'); errors and what a verb says about the data stay.",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Find and fix false negatives in retrieval training data."""
     STATE["quiet"] = quiet
+    set_quiet(quiet)
+    set_phase_hook(_print_phase)
+
+
+def _print_phase(message: str) -> None:
+    """A phase announced by the library (`hardneg.progress.announce`) outside any progress display: one line."""
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 # Library parameters whose flag is not `--` + the parameter's name with dashes.
@@ -84,9 +116,12 @@ def error_message(exc: HardnegError, flags: dict[str, str] | None = None) -> str
 
 
 def handle_errors(func: F) -> F:
-    """Turn hardneg's own errors into a one-line message on stderr and exit code 2."""
+    """Turn hardneg's own errors, and the OSErrors of `DISK_ERRORS` (a full disk, a read-only file system, a
+    refused permission, a folder given for a file), into a one-line message on stderr and exit code 2."""
 
     flags = command_flags(func)
+    # the command's outputs (-o/--output, an OUT argument): named when a write fails without naming its file
+    outputs = [name for name in inspect.signature(func).parameters if flags.get(name) in ("--output", "OUT")]
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -108,8 +143,41 @@ def handle_errors(func: F) -> F:
             err_console.print("[red]error[/red] ", markup=True, end="")
             err_console.print(error_message(exc, flags), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except OSError as exc:  # a full disk, a read-only mount, no permission: said with the path, no traceback
+            if exc.errno not in DISK_ERRORS:
+                raise
+            err_console.print("[red]error[/red] ", markup=True, end="")
+            written = [kwargs[name] for name in outputs if kwargs.get(name) is not None]
+            err_console.print(disk_error_message(exc, written), markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# OSErrors `handle_errors` says in one line (exit 2), with the path: errno -> what to do about it.
+DISK_ERRORS = {
+    errno.ENOSPC: "free some space there and run again",
+    errno.EDQUOT: "free some space (disk quota) and run again",
+    errno.EFBIG: "the file is larger than this system allows (a file-size limit); write elsewhere",
+    errno.EROFS: "it is on a read-only file system: write to another path",
+    errno.EACCES: "check the permissions of the file and its folder",
+    errno.EPERM: "check the permissions of the file and its folder",
+    errno.EISDIR: "a folder where a file was expected: name a file",
+    errno.ENOTDIR: "a file where a folder was expected: check the path",
+    errno.EEXIST: "it exists already (a file where a folder was expected?): check the path",
+}
+
+
+def disk_error_message(exc: OSError, outputs: Iterable[Any] = ()) -> str:
+    """``PATH: No space left on device (ENOSPC): free some space...``. A write that failed without naming its
+    file (a full disk mid-write) is said with the command's `outputs` (-o / OUT) instead."""
+    code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    reason = f"{exc.strerror or exc} ({code}): {DISK_ERRORS[exc.errno]}"
+    if exc.filename is not None:
+        names = [str(exc.filename)] + ([str(exc.filename2)] if exc.filename2 is not None else [])
+        return f"{' -> '.join(names)}: {reason}"
+    names = [str(o) for o in outputs]
+    return f"writing {', '.join(names)}: {reason}" if names else reason
 
 
 @contextlib.contextmanager
@@ -129,20 +197,160 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def print_table(table: Any, out: Console | None = None) -> None:
+    """Print a rich Table with every cell whole, at any width, on a terminal, in a pipe or in a file.
+
+    As drawn when its natural width fits the console; else transposed (a row per column) when that fits; else one
+    block per row (of the orientation with fewer blocks), a ``column: value`` line per non-empty cell. A title
+    wider than the table goes on its own line. Columns fold rather than cut (`overflow="fold"`) as a last resort:
+    no cell ever ends in an ellipsis.
+    """
+    out = out or console
+    for column in table.columns:
+        column.overflow = "fold"
+    headers, rows = _table_grid(out, table)
+    width = _natural_width(out, table)
+    if width <= out.width:
+        _print_titled(out, table, table.title, width)
+        return
+    if rows and len(headers) > 1:
+        flipped = _grid_table(*_transposed(headers, rows))
+        width = _natural_width(out, flipped)
+        if width <= out.width:
+            _print_titled(out, flipped, table.title, width)
+            return
+    if rows and len(headers) - 1 < len(rows):
+        headers, rows = _transposed(headers, rows)
+    lines = [_plain(out, table.title)] if table.title else []
+    for row in rows:
+        if lines:
+            lines.append("")
+        lines.append(f"{headers[0]}: {row[0]}" if headers[0] else row[0])
+        cells = zip(headers[1:], row[1:], strict=True)
+        lines.extend(f"  {header}: {cell}" if header else f"  {cell}" for header, cell in cells if cell)
+    if not rows:
+        lines.append("(no rows) " + ", ".join(headers))
+    for line in lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _transposed(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Columns as rows: the first column's cells become the headers."""
+    flipped_rows = [[headers[i], *(row[i] for row in rows)] for i in range(1, len(headers))]
+    return [headers[0], *(row[0] for row in rows)], flipped_rows
+
+
+def _plain(out: Console, renderable: Any) -> str:
+    """A cell, header or title as plain text (markup rendered away)."""
+    from rich.text import Text
+
+    if renderable is None:
+        return ""
+    if isinstance(renderable, Text):
+        return renderable.plain
+    if isinstance(renderable, str):
+        return out.render_str(renderable).plain
+    wide = Console(width=10_000, file=io.StringIO(), color_system=None)
+    with wide.capture() as captured:
+        wide.print(renderable)
+    return captured.get().strip()
+
+
+def _table_grid(out: Console, table: Any) -> tuple[list[str], list[list[str]]]:
+    headers = [_plain(out, column.header) for column in table.columns]
+    cells = [[_plain(out, cell) for cell in column._cells] for column in table.columns]
+    rows = [list(row) for row in zip(*cells, strict=True)] if cells else []
+    return headers, rows
+
+
+def _grid_table(headers: list[str], rows: list[list[str]]) -> Any:
+    from rich.table import Table
+
+    table = Table()
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _natural_width(out: Console, table: Any) -> int:
+    """The width a table takes with no column wrapped or cut (its title aside)."""
+    from rich.measure import Measurement
+
+    title, table.title = table.title, None
+    try:
+        return Measurement.get(out, out.options.update_width(100_000), table).maximum
+    finally:
+        table.title = title
+
+
+def _print_titled(out: Console, table: Any, title: Any, width: int) -> None:
+    table.title = title
+    text = _plain(out, title) if title else ""
+    if len(text) > width:  # rich would wrap it to the table's width, folding long words (paths)
+        table.title = None
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+    out.print(table)
+
+
+class LiveProgress(Progress):
+    """Rich's live bars, plus `phase`: a spinner for a step without a count until the next task starts."""
+
+    _phase_task: Any = None
+
+    def phase(self, message: str) -> None:
+        self._end_phase()
+        self._phase_task = super().add_task(message, total=None)
+
+    def add_task(self, *args: Any, **kwargs: Any) -> Any:
+        self._end_phase()
+        return super().add_task(*args, **kwargs)
+
+    def stop(self) -> None:
+        self._end_phase()
+        super().stop()
+
+    def _end_phase(self) -> None:
+        if self._phase_task is not None:
+            self.remove_task(self._phase_task)
+            self._phase_task = None
+
+
 @contextlib.contextmanager
-def progress(quiet: bool | None = None) -> Iterator[Progress]:
-    """A rich progress display on stderr, disabled by --quiet or when stderr is not a terminal."""
+def progress(quiet: bool | None = None) -> Iterator[Any]:
+    """Progress on stderr: live bars on a terminal, plain lines elsewhere (`hardneg.progress.LineProgress`:
+    a line when a task starts, every $HARDNEG_PROGRESS_INTERVAL seconds while it runs, and when it ends),
+    nothing under --quiet. Phases the library announces meanwhile show as a spinner or a line."""
     disable = STATE["quiet"] if quiet is None else quiet
-    columns = (
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err_console, disable=disable, transient=False) as bar:
-        yield bar
+    bar: Any
+    if disable:
+        bar = LineProgress(interval=0, enabled=False)
+    elif err_console.is_terminal:
+        columns = (
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        bar = LiveProgress(*columns, console=err_console, transient=False)
+    else:
+        try:
+            bar = LineProgress(interval=interval_s())
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if disable:  # announced phases keep their route: a line, or nothing under --quiet
+        with bar:
+            yield bar
+        return
+    previous = set_phase_hook(bar.phase)
+    try:
+        with bar:
+            yield bar
+    finally:
+        set_phase_hook(previous)
 
 
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
