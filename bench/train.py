@@ -204,15 +204,15 @@ def hardneg_run(kind: str, train: Path, out: Path, args: argparse.Namespace) -> 
     from hardneg.train.retriever import RetrieverConfig, train_retriever
 
     if kind == "retriever":
-        config: Any = RetrieverConfig(
+        config: Any = RetrieverConfig(  # the baseline's loss: plain InfoNCE, one backward pass per batch
             negatives=args.negatives, batch_size=args.batch_size, max_length=args.max_length, max_steps=args.steps,
-            warmup=0, quiet=True,
+            warmup=0, quiet=True, cached_loss=False,
         )  # fmt: skip
         result = train_retriever(train, out, config)
     else:
-        config = RerankerConfig(
+        config = RerankerConfig(  # one forward pass per step, as the baseline
             negatives=args.negatives, batch_size=args.batch_size, max_length=args.max_length, max_steps=args.steps,
-            warmup=0, quiet=True,
+            warmup=0, quiet=True, mini_batch_size=args.batch_size,
         )  # fmt: skip
         result = train_reranker(train, out, config)
     return {"examples": result.examples, "seconds": result.seconds}

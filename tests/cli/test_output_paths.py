@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import support.lexical_judges  # noqa: F401 (registers the lexical backend the configs name)
 from hardneg.cli import app
+from hardneg.data.atomic import mark_folder
 from hardneg.data.io import iter_raw_rows
 from hardneg.data.sample import sample_beir_dir, sample_train_path
 
@@ -165,3 +166,21 @@ def test_report_checks_its_page_before_reading(tmp_path: Path, lexical: Path) ->
     ok("judge", sample_train_path(), "--store", store, "--config", lexical)
     (tmp_path / "page.html").mkdir()
     refused("report", "--store", store, "-o", tmp_path / "page.html", says="is a folder", path=tmp_path / "page.html")
+
+
+@pytest.mark.parametrize("kind", ["retriever", "reranker"])
+def test_train_refuses_an_existing_model_folder_before_training(tmp_path: Path, kind: str) -> None:
+    """Checked before the data is read or torch imported: a user's folder survives, with or without --overwrite,
+    and a model folder hardneg wrote is replaced only with --overwrite (the replacing itself runs in the slow
+    training tests)."""
+    sample = sample_train_path()
+    project = user_folder(tmp_path / "project")
+    for extra in ([], ["--overwrite"]):
+        refused("train", kind, sample, "-o", project, *extra, says="hardneg did not write", path=project)
+        assert survived(project)
+    made = tmp_path / "made"
+    made.mkdir()
+    (made / "config.json").write_text("{}")
+    mark_folder(made)
+    refused("train", kind, sample, "-o", made, says="already exists", path=made)
+    assert sorted(p.name for p in made.iterdir()) == [".hardneg", "config.json"]

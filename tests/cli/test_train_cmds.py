@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from hardneg.cli import app
+from hardneg.data.sample import sample_beir_dir
 
 
 @pytest.mark.slow
@@ -35,3 +37,12 @@ def test_distillation_flags_are_checked_before_training(tmp_path: Path, args: li
     result = CliRunner().invoke(app, ["--quiet", "train", "retriever", str(sample_train_path()), "-o", str(out), *args])
     assert result.exit_code == 2, result.output
     assert flag in result.output and not out.exists()
+
+
+def test_evaluate_takes_bm25_as_the_model_as_python_does() -> None:
+    beir = str(sample_beir_dir())
+    as_word = CliRunner().invoke(app, ["--quiet", "evaluate", "bm25", beir, "--json"])
+    as_flag = CliRunner().invoke(app, ["--quiet", "evaluate", "--bm25", beir, "--json"])
+    assert as_word.exit_code == 0 and as_flag.exit_code == 0, as_word.output
+    word, flag = json.loads(as_word.stdout), json.loads(as_flag.stdout)
+    assert word["ndcg@10"] == flag["ndcg@10"] > 0.5 and word["queries"] == flag["queries"] == 8

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
-import shutil
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardneg.data.atomic import atomic_dir
+from hardneg.data.atomic import atomic_dir, check_target
 from hardneg.errors import ConfigError
+from hardneg.progress import is_quiet, set_quiet
 
 METADATA_FILE = "hardneg_train.json"
 ProgressCallback = Callable[[int, int], None]
@@ -102,6 +104,10 @@ def progress_callback(progress: ProgressCallback | None) -> Any:
     from transformers import TrainerCallback
 
     class _Progress(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if progress is not None and state.is_world_process_zero:
+                progress(0, state.max_steps)
+
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if progress is not None and state.is_world_process_zero:
                 progress(state.global_step, state.max_steps)
@@ -120,8 +126,11 @@ def training_arguments(
     precision: str,
     max_steps: int | None,
     quiet: bool,
+    accumulation: int = 1,
 ) -> Any:
-    """Trainer arguments for one sequential pass over the pre-sampled epochs (see hardneg.train.data)."""
+    """Trainer arguments for one sequential pass over the pre-sampled epochs (see hardneg.train.data).
+
+    `batch_size` rows per forward pass, `accumulation` passes per optimizer step."""
     import torch
 
     resolved = resolve_precision(precision)
@@ -130,6 +139,7 @@ def training_arguments(
         num_train_epochs=1,
         max_steps=max_steps if max_steps else -1,
         per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
         learning_rate=lr,
         warmup_steps=warmup,
         seed=seed,
@@ -139,15 +149,60 @@ def training_arguments(
         save_strategy="no",
         report_to="none",
         logging_steps=10,
-        disable_tqdm=quiet,
+        disable_tqdm=True,  # progress and log lines come from `train_logger` and the `progress` callback
+        log_level="error" if quiet else "warning",
         dataloader_drop_last=False,
         dataloader_pin_memory=torch.cuda.is_available(),  # pinning is only useful (and only quiet) with a GPU
     )
 
 
-def trainer_scratch_dir(target: Path) -> Path:
-    """Checkpoint scratch space beside the target; the same path on every process of a distributed run."""
-    return target.parent / f".{target.name}.trainer"
+def micro_batches(batch_size: int, rows_per_pass: int) -> tuple[int, int]:
+    """(rows per forward pass, passes per step): the fewest equal micro-batches of at most `rows_per_pass` rows
+    that make up `batch_size` (gradient accumulation; exact for losses averaged over independent rows)."""
+    passes = max(1, -(-batch_size // max(1, rows_per_pass)))
+    while batch_size % passes:
+        passes += 1
+    return batch_size // passes, passes
+
+
+def train_logger(quiet: bool) -> Any:
+    """A TrainerCallback writing the Trainer's logs as lines on stderr (nothing when quiet).
+
+    Replaces transformers' PrinterCallback / ProgressCallback, which print the raw log dict on stdout."""
+    import sys
+
+    from transformers import TrainerCallback
+
+    class _Lines(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            if quiet or not logs or not state.is_world_process_zero:
+                return
+            sys.stderr.write(log_line(logs, state.global_step, state.max_steps) + "\n")
+            sys.stderr.flush()
+
+    return _Lines()
+
+
+def log_line(logs: dict[str, Any], step: int, max_steps: int) -> str:
+    """One Trainer log record as a line: `training: step 10/26, loss 1.235, learning rate 1.8e-05`, or the
+    summary at the end (`training: 26 steps in 138.9 s, mean loss 1.1`)."""
+    if "train_runtime" in logs:
+        text = f"training: {step} steps in {_number(logs['train_runtime'])} s"
+        if "train_loss" in logs:
+            text += f", mean loss {_number(logs['train_loss'])}"
+        return text
+    parts = [f"{key.replace('_', ' ')} {_number(value)}" for key, value in logs.items() if key != "epoch"]
+    return f"training: step {step}/{max_steps}, " + ", ".join(parts)
+
+
+def _number(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if number == 0 or 1e-3 <= abs(number) < 1e5:
+        return f"{number:.4g}"
+    return f"{number:.3g}"
 
 
 def environment() -> dict[str, Any]:
@@ -181,8 +236,17 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def remove_scratch(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+@contextlib.contextmanager
+def quiet_scope(quiet: bool) -> Iterator[bool]:
+    """Quiet for the block when `quiet` (the config's) or `hardneg.progress.is_quiet()`; yields which."""
+    if not quiet or is_quiet():
+        yield is_quiet()
+        return
+    set_quiet(True)
+    try:
+        yield True
+    finally:
+        set_quiet(False)
 
 
 class Timer:
@@ -216,6 +280,11 @@ def group_columns(per_epoch: Sequence[Sequence[Any]], negatives: int, *, label: 
     return columns
 
 
+def check_model_folder(output_dir: str | Path, overwrite: bool) -> None:
+    """Refuse, before any training, a model folder that `fit_and_save` would not be allowed to write."""
+    check_target(output_dir, folder=True, overwrite=overwrite, param="output_dir")
+
+
 def fit_and_save(
     *,
     kind: str,
@@ -231,33 +300,46 @@ def fit_and_save(
     progress: ProgressCallback | None,
     metadata: dict[str, Any],
     before_save: Callable[[], None] | None = None,
+    micro_batch: tuple[int, int] | None = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train `model` on `dataset` in order, then write it and its metadata to `output_dir` atomically.
 
     `config` is the trainer's options dataclass (batch_size, lr, warmup, seed, precision, max_steps, quiet);
     `metadata` holds what is particular to the kind of model and is merged into the common record.
     `before_save` runs on the main process only, after training (e.g. to merge LoRA weights).
+    `micro_batch`: (rows per forward pass, passes per step) when a step is split (gradient accumulation).
+    `overwrite`: replace an existing model folder hardneg wrote (`atomic_dir`); the caller checks it before training.
+    Trainer scratch lives in a temporary folder removed when training ends, failed or not; nothing is left beside
+    `output_dir` (the model folder itself is written through `atomic_dir`).
     """
 
-    scratch = trainer_scratch_dir(output_dir)
-    args = training_arguments(
-        args_class,
-        output_dir=scratch,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        warmup=config.warmup,
-        seed=config.seed,
-        precision=config.precision,
-        max_steps=config.max_steps,
-        quiet=config.quiet,
-    )
-    trainer = sequential_trainer(trainer_base)(
-        model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[progress_callback(progress)]
-    )
-    with Timer() as timer:
-        output = trainer.train()
+    rows, accumulation = micro_batch or (config.batch_size, 1)
+    with tempfile.TemporaryDirectory(prefix="hardneg-trainer-") as scratch:
+        args = training_arguments(
+            args_class,
+            output_dir=Path(scratch),
+            batch_size=rows,
+            lr=config.lr,
+            warmup=config.warmup,
+            seed=config.seed,
+            precision=config.precision,
+            max_steps=config.max_steps,
+            quiet=config.quiet or is_quiet(),
+            accumulation=accumulation,
+        )
+        trainer = sequential_trainer(trainer_base)(
+            model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[progress_callback(progress)]
+        )
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)  # both print the raw log dict on stdout
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(train_logger(config.quiet or is_quiet()))
+        with Timer() as timer:
+            output = trainer.train()
     steps = int(output.global_step)
-    seen = min(len(dataset), steps * config.batch_size * max(1, args.world_size))
+    seen = min(len(dataset), steps * rows * accumulation * max(1, args.world_size))
     record: dict[str, Any] = {
         "kind": kind,
         "config": asdict(config),
@@ -275,10 +357,9 @@ def fit_and_save(
     if trainer.is_world_process_zero():
         if before_save is not None:
             before_save()
-        with atomic_dir(output_dir) as tmp:
+        with atomic_dir(output_dir, overwrite=overwrite, param="output_dir") as tmp:
             model.save(str(tmp))
             write_metadata(tmp, record)
-        remove_scratch(scratch)
     return TrainResult(
         output_dir=output_dir,
         kind=kind,

@@ -2,8 +2,11 @@
 
 Losses (`RetrieverConfig.loss`):
 - ``infonce`` (default): InfoNCE over (query, positive, negative_1..k) groups plus in-batch negatives, i.e.
-  sentence-transformers' MultipleNegativesRankingLoss (or its GradCache variant CachedMultipleNegativesRankingLoss
-  for big batches on little memory), with scale = 1 / temperature on cosine similarities.
+  by default sentence-transformers' CachedMultipleNegativesRankingLoss (GradCache: the batch is embedded without
+  gradients, then back-propagated `mini_batch_size` texts at a time, so memory stays bounded whatever the batch
+  size), or with `cached_loss=False` the plain MultipleNegativesRankingLoss (the same loss, one backward pass over
+  the whole batch), with scale = 1 / temperature on cosine similarities. Before the first step the step's memory is
+  estimated and a step that would not fit is refused with a ConfigError (`hardneg.train.memory`).
 - ``margin_mse`` / ``kl_div``: distillation from a teacher's scores of the positive and the k hard negatives
   (sentence-transformers' MarginMSELoss, Hofstätter et al. 2020; DistillKLDivLoss over each group). The teacher
   (`teacher`: a CrossEncoder folder, ``cross-encoder:DIR`` or ``dense:[MODEL]``) scores every pair once before
@@ -24,9 +27,19 @@ from typing import Any, Literal
 
 from hardneg.errors import ConfigError
 from hardneg.models import minilm_path
+from hardneg.progress import announce
 from hardneg.retrieval.encoders import check_backend
-from hardneg.train.common import ProgressCallback, TrainResult, fit_and_save, group_columns
+from hardneg.train.common import (
+    ProgressCallback,
+    TrainResult,
+    check_model_folder,
+    fit_and_save,
+    group_columns,
+    quiet_scope,
+    resolve_precision,
+)
 from hardneg.train.data import build_examples, load_training_instances, training_data_identity
+from hardneg.train.memory import StepMemory, available_memory, refuse, step_memory
 from hardneg.train.teacher import TEACHER_KINDS, Teacher, parse_teacher, score_instances
 
 RETRIEVER_LOSSES: tuple[str, ...] = ("infonce", "margin_mse", "kl_div")
@@ -52,8 +65,13 @@ class RetrieverConfig:
     warmup: float = 0.1  # a ratio of the total steps when < 1, else a number of steps
     seed: int = 42
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    cached_loss: bool = False
-    mini_batch_size: int = 32
+    # Gradient caching (CachedMultipleNegativesRankingLoss): the batch is embedded without gradients, then
+    # back-propagated `mini_batch_size` texts at a time, so memory does not grow with the batch (one step at batch
+    # 32 without it holds 288 texts' activations: ~20 GB on MiniLM at 256 tokens). None: on for InfoNCE (the
+    # distillation losses have no cached form; True with one of them is refused).
+    cached_loss: bool | None = None
+    mini_batch_size: int = 8  # measured: 1.9 GB peak RSS on MiniLM at 256 tokens, whatever the batch size
+    memory_check: bool = True  # refuse, before the first step, a step estimated not to fit (hardneg.train.memory)
     lora: bool = False
     lora_r: int = 16
     lora_alpha: int = 32
@@ -67,6 +85,10 @@ class RetrieverConfig:
     teacher: str | None = None
     teacher_max_length: int | None = None  # the teacher's token limit (None: its own)
     teacher_backend: str = "auto"  # auto | torch | onnx, as `hardneg mine --backend`
+
+    @property
+    def uses_cached_loss(self) -> bool:
+        return self.cached_loss is not False and self.loss == "infonce"
 
     def check(self) -> None:
         if self.loss not in RETRIEVER_LOSSES:
@@ -103,6 +125,54 @@ def teacher_spec(value: str) -> Teacher:
     if not text:
         raise ConfigError("expected a CrossEncoder folder, cross-encoder:DIR or dense:[MODEL]", param="teacher")
     return Teacher("cross-encoder", text)
+
+
+def check_step_memory(
+    config: RetrieverConfig,
+    model_config: Any,
+    trainable_parameters: int,
+    *,
+    available: int | None,
+    half_precision: bool = False,
+    on_gpu: bool = False,
+) -> StepMemory | None:
+    """Refuse (ConfigError) a configuration whose training step is estimated not to fit in `available` bytes.
+
+    Returns the estimate (None when the model's shape or the available memory is unknown). The parameter named
+    is the one whose change makes it fit: `mini_batch_size` with the cached loss, `cached_loss` without it
+    (InfoNCE), `batch_size` for the distillation losses, `max_length` when even one text does not fit.
+    See `hardneg.train.memory` for what the estimate counts.
+    """
+    group = 2 + config.negatives  # query, positive, negatives
+    cached = config.uses_cached_loss
+    texts = min(config.mini_batch_size, config.batch_size) if cached else config.batch_size * group
+
+    def estimate(count: int) -> StepMemory | None:
+        return step_memory(
+            model_config, texts=count, tokens_per_text=config.max_length, trainable_parameters=trainable_parameters,
+            half_precision=half_precision, on_gpu=on_gpu,
+        )  # fmt: skip
+
+    need = estimate(texts)
+    if need is None or available is None or need.total <= available:
+        return need
+    fits = need.texts_that_fit(available)
+    if fits < 1:
+        raise refuse(need, available, param="max_length", what=f"{config.max_length} tokens per text",
+                     fix="not even one text of that length fits: lower it")  # fmt: skip
+    if cached:
+        raise refuse(need, available, param="mini_batch_size", what=f"mini-batches of {texts} texts",
+                     fix=f"a mini-batch size of at most {fits} fits")  # fmt: skip
+    if config.loss == "infonce":
+        mini = min(config.mini_batch_size, fits, config.batch_size)
+        raise refuse(need, available, param="cached_loss",
+                     what=f"without gradient caching, all {texts} texts of a batch ({config.batch_size} groups)",
+                     fix=f"turn the cached loss on (mini-batches of {mini} texts fit)")  # fmt: skip
+    if fits >= group:
+        raise refuse(need, available, param="batch_size", what=f"batches of {config.batch_size} groups",
+                     fix=f"a batch size of at most {fits // group} fits")  # fmt: skip
+    raise refuse(need, available, param="max_length", what=f"{config.max_length} tokens per text",
+                 fix=f"not even one group of {group} texts fits: lower it")  # fmt: skip
 
 
 def _student_similarity(scale: float) -> Any:
@@ -187,16 +257,28 @@ def train_retriever(
     output_dir: str | Path,
     config: RetrieverConfig | None = None,
     *,
+    overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
     """Fine-tune a bi-encoder on training instances and write it to `output_dir` atomically.
 
     `data`: instances, a `datasets.Dataset` with Tevatron columns, a training file or a `load_dataset` spec.
+    A ConfigError before the first step when one step is estimated not to fit in memory (`check_step_memory`;
+    `memory_check=False` skips the check). An existing `output_dir` is refused before training unless `overwrite`
+    (and then only a folder hardneg wrote; it is replaced once the new model is complete).
     """
+    check_model_folder(output_dir, overwrite)
     config = config or RetrieverConfig()
     config.check()
-    output_dir = Path(output_dir)
+    with quiet_scope(config.quiet):
+        return _train_retriever(data, Path(output_dir), config, progress, overwrite)
+
+
+def _train_retriever(
+    data: Any, output_dir: Path, config: RetrieverConfig, progress: ProgressCallback | None, overwrite: bool
+) -> Any:
     instances = load_training_instances(data)  # bad input stops here, before torch is imported
+    announce("loading the base model")
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
@@ -238,13 +320,22 @@ def train_retriever(
         teacher_scores=distill,
     )
     dataset = Dataset.from_dict(group_columns(per_epoch, config.negatives, label=distill))
+    if config.memory_check:
+        import torch
+
+        on_gpu = torch.cuda.is_available()
+        check_step_memory(
+            config, model[0].auto_model.config, sum(p.numel() for p in model.parameters() if p.requires_grad),
+            available=available_memory(on_gpu=on_gpu), half_precision=resolve_precision(config.precision) != "fp32",
+            on_gpu=on_gpu,
+        )  # fmt: skip
 
     scale = 1.0 / config.temperature
     if config.loss == "margin_mse":
         loss = MarginMSELoss(model, similarity_fct=_student_similarity(scale))
     elif config.loss == "kl_div":
         loss = DistillKLDivLoss(model, similarity_fct=_student_similarity(scale), temperature=1.0)
-    elif config.cached_loss:
+    elif config.uses_cached_loss:
         loss = CachedMultipleNegativesRankingLoss(model, scale=scale, mini_batch_size=config.mini_batch_size)
     else:
         loss = MultipleNegativesRankingLoss(model, scale=scale)
@@ -274,4 +365,5 @@ def train_retriever(
             **({"teacher": teacher_name} if distill else {}),
         },
         before_save=before_save,
+        overwrite=overwrite,
     )
