@@ -31,7 +31,7 @@ print(json.dumps(summary, indent=2)[:4000])
 PY
 
 echo "== what this costs per 1,000 instances"
-"$VENV/bin/hardneg" --quiet estimate "$IN" --config examples/judge-paper-api.yaml --json > "$OUT/estimate.json"
+"$VENV/bin/hardneg" --quiet estimate "$IN" --config paper-api --json > "$OUT/estimate.json"
 "$VENV/bin/python" - "$OUT/summary.json" "$OUT/judgments.sqlite" "$OUT/estimate.json" <<'PY'
 import json, sys
 from hardneg.judge.store import JudgmentStore
