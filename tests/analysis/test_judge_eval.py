@@ -136,3 +136,81 @@ def test_judge_eval_counts_what_it_measures_limit_and_stale_cards(tmp_path: Path
     text = CliRunner().invoke(app, [*args, "--limit", "2"])
     assert text.exit_code == 0 and "does not match its files" in text.stderr
     assert "measured on the first 2 of the testbed's 6 queries" in text.stdout
+
+
+def _external_files(testbed, folder: Path) -> tuple[Path, Path]:
+    """A qrels file agreeing with people on every pair but the first query's (left out), and a run file whose
+    score is the human grade plus a small per-docid offset."""
+    pairs = sorted(testbed.grades)
+    first = pairs[0][0]
+    qrels = folder / "people.qrels"
+    qrels.write_text("".join(f"{q} 0 {d} {g}\n" for (q, d), g in testbed.grades.items() if q != first))
+    run = folder / "grades.run"
+    rows = [
+        f"{q} Q0 {d} {i + 1} {g + (i % 7) / 10} test\n" for i, ((q, d), g) in enumerate(sorted(testbed.grades.items()))
+    ]
+    run.write_text("".join(rows))
+    return qrels, run
+
+
+def test_judge_eval_page_leads_with_people_and_shows_externals(tmp_path: Path) -> None:
+    import support.lexical_judges  # noqa: F401 (registers the `lexical` backend)
+
+    testbed = build_testbed(graded_sample(), negatives=6, name="sample")
+    folder = write_testbed(testbed, tmp_path / "tb")
+    qrels, run = _external_files(testbed, tmp_path)
+    config = tmp_path / "lex.yaml"
+    config.write_text(yaml.safe_dump(LEXICAL))
+    page = tmp_path / "page.html"
+    args = ["judge-eval", str(folder), "--config", str(config), "--store", str(tmp_path / "j.sqlite")]
+    args += ["--external", f"people={qrels}", "--external", f"grades={run}", "--target", "precision>=0.5"]
+    result = CliRunner().invoke(app, [*args, "--html", str(page), "--plot", str(tmp_path / "pr.png"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    people = next(s for s in report["stages"] if s["config"] == "people")
+    labels = testbed.labels()
+    lacking = sum(1 for (q, _d) in labels if q == sorted(testbed.grades)[0][0])
+    assert people["coverage"]["missing"] == lacking > 0 and people["coverage"]["found"] == len(labels) - lacking
+    assert people["metrics"]["precision"] == 1.0 and people["metrics"]["kappa"] == 1.0  # the people's own grades
+    assert report["shared"]["pairs"] == len(labels) - lacking
+    grades = next(s for s in report["stages"] if s["config"] == "grades")
+    assert grades["cut"]["reachable"] and grades["metrics"] is None
+    html = page.read_text()
+    sections = [html.index(f"<h2>{name}</h2>") for name in ("Judges against people", "Pairs to look at")]
+    assert sections == sorted(sections) and sections[0] < html.index("<h2>Cascade funnel</h2>")
+    assert "Tokens and cost" not in html and "fewer than two listwise stages" not in html  # nothing to show
+    assert "The cut meeting precision&gt;=0.5" in html and "held-out precision" in html
+    cut = grades["cut"]
+    assert f"score &gt;= {cut['threshold']:.4f}" in html and f"{cut['held_out']['precision']:.3f}" in html
+    assert "On the pairs every judge covers" in html and f"lacks {lacking} of the {len(labels)}" in html
+    text = CliRunner().invoke(app, args)
+    words = " ".join(text.stdout.split())
+    assert text.exit_code == 0 and f"lacks {lacking} of the {len(labels)} testbed pairs" in words
+    assert "pairs every judge covers" in words
+
+
+def test_judge_eval_with_external_judgments_only_needs_no_store(tmp_path: Path) -> None:
+    testbed = build_testbed(graded_sample(), negatives=6, name="sample")
+    folder = write_testbed(testbed, tmp_path / "tb")
+    _qrels, run = _external_files(testbed, tmp_path)
+    page = tmp_path / "page.html"
+    args = ["judge-eval", str(folder), "--external", f"grades={run}", "--html", str(page), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["store"] is None and not list(tmp_path.glob("*.sqlite"))
+    assert "Judges against people" in page.read_text() and "no judgment store" in page.read_text()
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("x={d}/three.txt", "{d}/three.txt:2: -: expected 4 columns"),
+        ("x={d}/missing.txt", "{d}/missing.txt: -: no such file"),
+        ("x", "--external: expected NAME=FILE"),
+    ],
+)
+def test_bad_external_files_exit_2_naming_file_and_line(tmp_path: Path, spec: str, says: str) -> None:
+    folder = write_testbed(build_testbed(graded_sample(), negatives=6, name="sample"), tmp_path / "tb")
+    (tmp_path / "three.txt").write_text("# a comment\nq1 0 d1\n")
+    result = CliRunner().invoke(app, ["judge-eval", str(folder), "--external", spec.format(d=tmp_path)])
+    assert result.exit_code == 2 and says.format(d=tmp_path) in " ".join(result.output.split())

@@ -13,6 +13,12 @@ false negative; unknown pairs are left out):
 
 A stage is measured on the negatives it judged; the final verdict on every negative of every instance with a
 final verdict (an instance whose verdict failed, or that is still pending, is counted and left out).
+
+`external={name: file}` adds published judgments (`hardneg.analysis.external`: TREC qrels, flagged at grade >=
+`min_grade`, or TREC run files, whose scores get ROC-AUC, PR-AUC and the `target` cut on the same query split),
+scored on exactly the testbed's labelled pairs. Every judge says how many of those pairs it covers
+(`coverage`); when judges cover different pairs, each is measured again on the pairs every one of them covers
+(`shared`: stages after the first, which judge only the pairs routed to them, are left out of it).
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ import math
 import re
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hardneg.analysis.external import ExternalJudge, parse_external, read_external
 from hardneg.analysis.testbed import Testbed, select_testbed, testbed_counts
 from hardneg.data.atomic import atomic_path
 from hardneg.errors import ConfigError
@@ -97,12 +105,19 @@ def ranking_metrics(labels: list[int], scores: list[float]) -> tuple[float | Non
 
 
 def choose_cut(
-    scores: dict[Pair, float], labels: dict[Pair, int], target: Target, *, holdout: float = 0.5, seed: int = 0
+    scores: dict[Pair, float],
+    labels: dict[Pair, int],
+    target: Target,
+    *,
+    holdout: float = 0.5,
+    seed: int = 0,
+    queries: set[str] | None = None,
 ) -> dict[str, Any]:
     """The raw-score cut meeting `target` on one half of the queries (the one that keeps the most of the other
-    metric there), and what it gives on the other half."""
+    metric there), and what it gives on the other half. `queries`: the ids split into halves (default: those of
+    the scored pairs); give the same set to every judge so that all are cut and measured on the same halves."""
     pairs = sorted(p for p in scores if p in labels)
-    tune_q, held_q = split_queries({q for q, _ in pairs}, holdout, seed)
+    tune_q, held_q = split_queries(queries if queries is not None else {q for q, _ in pairs}, holdout, seed)
     tune = [p for p in pairs if p[0] in tune_q]
     held = [p for p in pairs if p[0] in held_q]
     best: tuple[float, float] | None = None  # (other metric, threshold)
@@ -130,11 +145,11 @@ def choose_cut(
 class StageEval:
     """One stage (or the final verdict) of one config, against the human labels."""
 
-    config: str
-    stage: str  # "1", "2", ... or "final"
+    config: str  # the cascade config's name, or the external judge's name
+    stage: str  # "1", "2", ... or "final"; "external" for a qrels or run file
     name: str
-    backend: str
-    metrics: BinaryMetrics
+    backend: str  # a stage's backend, "cascade" (final), or "qrels" / "run" (external)
+    metrics: BinaryMetrics | None  # None for a run file (scores only, no flags)
     roc_auc: float | None = None
     pr_auc: float | None = None
     negatives: int = 0  # negatives this stage judged (with or without a human label)
@@ -144,6 +159,24 @@ class StageEval:
     cut: dict[str, Any] | None = None
     left_out: dict[str, int] = field(default_factory=dict)
     curve: dict[str, list[float]] | None = None  # precision / recall of the raw scores, for the plot
+    coverage: dict[str, int] | None = None  # testbed pairs (labelled), found (covered by this judge), missing
+    source: str | None = None  # an external judge's file
+    predictions: dict[Pair, int] = field(default_factory=dict, repr=False)  # flags per covered pair (not in JSON)
+    scores: dict[Pair, float] = field(default_factory=dict, repr=False)  # raw scores per pair (not in JSON)
+
+    @property
+    def label(self) -> str:
+        if self.stage == "external":
+            return f"{self.config} ({self.name})"
+        return f"{self.config} / {'final' if self.stage == 'final' else f'{self.stage}: {self.name}'}"
+
+    @property
+    def routed(self) -> bool:
+        """A cascade stage after the first: it judges only the pairs routed to it."""
+        return self.stage not in ("1", "final", "external")
+
+    def covered(self) -> set[Pair]:
+        return set(self.predictions) | set(self.scores)
 
     def per_1000(self) -> dict[str, float]:
         n = max(1, self.negatives)
@@ -153,7 +186,8 @@ class StageEval:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k != "curve"}
+        hidden = ("curve", "predictions", "scores")
+        out = {k: v for k, v in asdict(self).items() if k not in hidden}
         out["per_1000_negatives"] = self.per_1000()
         return out
 
@@ -164,12 +198,27 @@ class JudgeEvalReport:
     stages: list[StageEval] = field(default_factory=list)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # config name -> calls made now, seconds
     seconds: float = 0.0
+    target: str | None = None
+    # when judges cover different pairs: the pairs every judge (but routed stages) covers, and each judge on them
+    shared: dict[str, Any] | None = None
+    shared_stages: list[StageEval] = field(default_factory=list)
+    labels: dict[Pair, int] = field(default_factory=dict, repr=False)  # the human labels measured against
+
+    def base_rate(self, pairs: set[Pair] | None = None) -> float | None:
+        """Share of false negatives among `pairs` (default: every labelled pair)."""
+        chosen = [y for p, y in self.labels.items() if pairs is None or p in pairs]
+        return sum(chosen) / len(chosen) if chosen else None
 
     def to_dict(self) -> dict[str, Any]:
+        shared = None
+        if self.shared is not None:
+            shared = {**self.shared, "stages": [s.to_dict() for s in self.shared_stages]}
         return {
             "testbed": self.testbed,
             "runs": self.runs,
+            "target": self.target,
             "stages": [s.to_dict() for s in self.stages],
+            "shared": shared,
             "seconds": round(self.seconds, 3),
         }
 
@@ -205,6 +254,7 @@ def _stage_eval(
     predicted: list[int] = []
     scores: dict[Pair, float] = {}
     left_out = {"failed": 0, "unlabelled": 0}
+    predictions: dict[Pair, int] = {}
     negatives = 0
     queries = {i.query_id for i in testbed.instances}  # the store may hold other queries (a --limit run, ...)
     for verdict in store.iter_verdicts(stage=k, view_hash=stage.view_hash):
@@ -224,6 +274,7 @@ def _stage_eval(
                 continue
             truth.append(labels[pair])
             predicted.append(int(docid in flagged))
+            predictions[pair] = predicted[-1]
     seconds = tokens_in = tokens_out = 0
     for record in store.iter_judgments(stage=k, config_hash=stage.config_hash):
         if record.query_id not in queries:
@@ -234,16 +285,32 @@ def _stage_eval(
     result = StageEval(
         config_name, str(k), stage.name, stage.backend, binary_metrics(truth, predicted),
         negatives=negatives, tokens_in=tokens_in, tokens_out=tokens_out, seconds=seconds, left_out=left_out,
+        predictions=predictions, scores={p: v for p, v in scores.items() if p in labels},
     )  # fmt: skip
-    labelled = [p for p in scores if p in labels]
+    _score(result, labels, target=target, holdout=holdout, seed=seed, queries=queries)
+    return result
+
+
+def _score(
+    result: StageEval,
+    labels: dict[Pair, int],
+    *,
+    target: Target | None,
+    holdout: float,
+    seed: int,
+    queries: set[str],
+) -> None:
+    """Coverage, ROC-AUC, PR-AUC, the curve and the `target` cut of `result`'s scores (on its labelled pairs)."""
+    found = len(result.covered() & labels.keys())
+    result.coverage = {"pairs": len(labels), "found": found, "missing": len(labels) - found}
+    labelled = sorted(p for p in result.scores if p in labels)
     if labelled:
         y = [labels[p] for p in labelled]
-        s = [scores[p] for p in labelled]
+        s = [result.scores[p] for p in labelled]
         result.roc_auc, result.pr_auc = ranking_metrics(y, s)
         result.curve = _curve(y, s)
         if target is not None:
-            result.cut = choose_cut(scores, labels, target, holdout=holdout, seed=seed)
-    return result
+            result.cut = choose_cut(result.scores, labels, target, holdout=holdout, seed=seed, queries=queries)
 
 
 def _final_eval(
@@ -254,6 +321,7 @@ def _final_eval(
     truth: list[int] = []
     predicted: list[int] = []
     left_out = {"failed": 0, "pending": len(pending), "no_verdict": 0, "unlabelled": 0}
+    predictions: dict[Pair, int] = {}
     negatives = 0
     for instance in testbed.instances:
         verdict = verdicts.get(instance.query_id)
@@ -272,18 +340,83 @@ def _final_eval(
                 continue
             truth.append(labels[pair])
             predicted.append(int(docid in flagged))
-    return StageEval(
+            predictions[pair] = predicted[-1]
+    result = StageEval(
         config_name, "final", "final", "cascade", binary_metrics(truth, predicted), negatives=negatives,
         tokens_in=sum(s.tokens_in for s in report.stages), tokens_out=sum(s.tokens_out for s in report.stages),
-        seconds=0.0, left_out=left_out,
+        seconds=0.0, left_out=left_out, predictions=predictions,
     )  # fmt: skip
+    found = len(predictions)
+    result.coverage = {"pairs": len(labels), "found": found, "missing": len(labels) - found}
+    return result
+
+
+def _external_eval(
+    judge: ExternalJudge,
+    labels: dict[Pair, int],
+    *,
+    min_grade: int,
+    target: Target | None,
+    holdout: float,
+    seed: int,
+    queries: set[str],
+) -> StageEval:
+    """A qrels or run file on the testbed's labelled pairs (pairs it lacks are counted, never guessed)."""
+    values = {p: v for p, v in judge.values.items() if p in labels}
+    name = f"qrels, grade >= {min_grade}" if judge.kind == "qrels" else "run scores"
+    result = StageEval(judge.name, "external", name, judge.kind, None, negatives=len(values), source=judge.path)
+    if judge.kind == "qrels":
+        result.predictions = {p: int(v >= min_grade) for p, v in values.items()}
+        pairs = sorted(result.predictions)
+        result.metrics = binary_metrics([labels[p] for p in pairs], [result.predictions[p] for p in pairs])
+    else:
+        result.scores = values
+    _score(result, labels, target=target, holdout=holdout, seed=seed, queries=queries)
+    assert result.coverage is not None
+    result.coverage["in_file"] = len(judge.values)
+    return result
+
+
+def _on_pairs(stage: StageEval, pairs: set[Pair], labels: dict[Pair, int]) -> StageEval:
+    """`stage` measured again on `pairs` only (no cut: the cuts are on each judge's own pairs)."""
+    chosen = sorted(pairs)
+    out = StageEval(stage.config, stage.stage, stage.name, stage.backend, None, source=stage.source)
+    out.predictions = {p: stage.predictions[p] for p in chosen if p in stage.predictions}
+    out.scores = {p: stage.scores[p] for p in chosen if p in stage.scores}
+    if stage.metrics is not None:
+        out.metrics = binary_metrics([labels[p] for p in out.predictions], list(out.predictions.values()))
+    y = [labels[p] for p in out.scores]
+    if y:
+        out.roc_auc, out.pr_auc = ranking_metrics(y, list(out.scores.values()))
+        out.curve = _curve(y, list(out.scores.values()))
+    out.coverage = {"pairs": len(pairs), "found": len(out.covered()), "missing": len(pairs) - len(out.covered())}
+    return out
+
+
+def _share(out: JudgeEvalReport) -> None:
+    """When the judges (routed stages aside) cover different pairs, measure each on the pairs all of them cover."""
+    primary = [s for s in out.stages if not s.routed]
+    covered = [s.covered() & out.labels.keys() for s in primary]
+    if len(primary) < 2 or len({frozenset(c) for c in covered}) < 2:
+        return
+    pairs = set.intersection(*covered)
+    out.shared = {
+        "pairs": len(pairs),
+        "of": len(out.labels),
+        "false_negatives": sum(out.labels[p] for p in pairs),
+        "judges": [s.label for s in primary],
+        "left_out_routed": [s.label for s in out.stages if s.routed],
+    }
+    out.shared_stages = [_on_pairs(s, pairs, out.labels) for s in primary]
 
 
 def evaluate_judges(
     testbed: Testbed,
-    configs: list[CascadeConfig | dict[str, Any] | str | Path],
-    store: JudgmentStore | str | Path,
+    configs: list[CascadeConfig | dict[str, Any] | str | Path] | None = None,
+    store: JudgmentStore | str | Path | None = None,
     *,
+    external: Mapping[str, str | Path] | list[str] | None = None,
+    min_grade: int | None = None,
     target: str | Target | None = None,
     tags: str = "both",
     holdout: float = 0.5,
@@ -294,23 +427,66 @@ def evaluate_judges(
 ) -> JudgeEvalReport:
     """Run each cascade config on the testbed (reusing every stored call) and measure it against the labels.
 
-    `configs`: `CascadeConfig`s, mappings, YAML paths or shipped config names (``"default"``, ...). `limit=N`
-    measures on the testbed's first N queries, `sample=N` on a random N (seeded by `seed`). The report's
-    `testbed` card carries the counts of the instances measured (`testbed_counts`), never stale ones."""
+    `configs`: `CascadeConfig`s, mappings, YAML paths or shipped config names (``"default"``, ...); they need a
+    `store`. `external`: {name: TREC qrels or run file} (or ``"NAME=FILE"`` strings), measured beside them; a
+    qrels grade >= `min_grade` (default: the testbed's) is a flag. `limit=N` measures on the testbed's first N
+    queries, `sample=N` on a random N (seeded by `seed`). The report's `testbed` card carries the counts of the
+    instances measured (`testbed_counts`), never stale ones."""
     if tags not in ("better", "both"):
         raise ConfigError(f"expected better or both; got {tags!r}", param="tags")
-    if not configs:
-        raise ConfigError("name at least one cascade config", param="configs")
+    configs = list(configs or [])
+    if isinstance(external, list):
+        specs = [parse_external(spec) for spec in external]
+        if len({n for n, _ in specs}) != len(specs):
+            raise ConfigError("each external judge needs its own NAME", param="external")
+        external = dict(specs)
+    external = dict(external or {})
+    if not configs and not external:
+        raise ConfigError("name at least one cascade config or external judge", param="configs")
+    if configs and store is None:
+        raise ConfigError("cascade configs need a judgment store", param="store")
     goal = Target.parse(target) if isinstance(target, str) else target
+    grade = testbed.min_grade if min_grade is None else int(min_grade)
+    if grade < 1:
+        raise ConfigError(f"must be at least 1 (grade 0 is judged not relevant); got {grade}", param="min_grade")
+    judges = [read_external(name, path) for name, path in external.items()]  # bad files stop here, before judging
     testbed = select_testbed(testbed, limit=limit, sample=sample, seed=seed)
     keep = {i.query_id for i in testbed.instances}
     labels = {pair: y for pair, y in testbed.labels().items() if pair[0] in keep}
     started = time.perf_counter()
-    out = JudgeEvalReport(testbed={**testbed.card, **testbed_counts(testbed)})
+    out = JudgeEvalReport(testbed={**testbed.card, **testbed_counts(testbed)}, target=str(goal) if goal else None)
+    out.labels = labels
     cascades = [as_config(c) for c in configs]
     names = [c.name for c in cascades]
     if len(set(names)) != len(names):
         names = [f"{n}#{i + 1}" for i, n in enumerate(names)]
+    clash = sorted(set(names) & set(external))
+    if clash:
+        raise ConfigError(f"an external judge has the name of a cascade config: {', '.join(clash)}", param="external")
+    if cascades and store is not None:
+        _run_configs(out, testbed, labels, cascades, names, store, goal, tags, holdout, seed, progress)
+    for judge in judges:
+        out.stages.append(
+            _external_eval(judge, labels, min_grade=grade, target=goal, holdout=holdout, seed=seed, queries=keep)
+        )
+    _share(out)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def _run_configs(
+    out: JudgeEvalReport,
+    testbed: Testbed,
+    labels: dict[Pair, int],
+    cascades: list[CascadeConfig],
+    names: list[str],
+    store: JudgmentStore | str | Path,
+    goal: Target | None,
+    tags: str,
+    holdout: float,
+    seed: int,
+    progress: StageProgress | None,
+) -> None:
     with open_store(store) as db:
         for name, cascade in zip(names, cascades, strict=True):
             run_started = time.perf_counter()
@@ -331,30 +507,70 @@ def evaluate_judges(
                 "failed": report.failed,
                 "seconds": round(time.perf_counter() - run_started, 3),
             }
-    out.seconds = time.perf_counter() - started
-    return out
+
+
+_LINESTYLES = ("-", "--", "-.", ":")
+_CURVE_MARKERS = ("s", "^", "v", "P", "X", "h", "<", ">")  # never o, * or D: those mark flags
+
+
+def _panels(report: JudgeEvalReport) -> list[tuple[str, list[StageEval], float | None]]:
+    """(title, judges, base rate) per panel: first every judge on the same pairs, then each routed stage alone."""
+    if report.shared is not None:
+        main = report.shared_stages
+        pairs = set.intersection(*(s.covered() for s in main)) if main else set()
+        title = f"every judge on the same {len(pairs)} pairs (those all judges cover)"
+    else:
+        main = [s for s in report.stages if not s.routed]
+        pairs = main[0].covered() & report.labels.keys() if main else set()
+        title = f"every judge on the same {len(pairs)} labelled pairs"
+    panels = [(title, main, report.base_rate(pairs))]
+    for stage in report.stages:
+        pairs = stage.covered() & report.labels.keys()
+        if stage.routed and pairs:
+            title = f"routed pairs only: {stage.label} (the {len(pairs)} pairs sent to it)"
+            panels.append((title, [stage], report.base_rate(pairs)))
+    return panels
 
 
 def precision_recall_figure(report: JudgeEvalReport) -> Any:
-    """A matplotlib Figure: the precision/recall curve of every score stage, a point per thresholded verdict."""
+    """A matplotlib Figure: the precision/recall curve of every score judge and a point per judge's flags, every
+    judge of one panel on the same pairs (the first panel); a stage that judges only routed pairs gets its own."""
     from matplotlib.figure import Figure  # the object API: no pyplot state, no GUI backend
 
-    fig = Figure(figsize=(6, 4.5))
-    ax = fig.add_subplot(1, 1, 1)
-    for stage in report.stages:
-        label = f"{stage.config} / {stage.stage}: {stage.name}"
-        if stage.curve is not None:
-            ax.plot(stage.curve["recall"], stage.curve["precision"], label=f"{label} (AP {stage.pr_auc:.2f})")
-        ax.scatter([stage.metrics.recall], [stage.metrics.precision], marker="o" if stage.stage != "final" else "*")
-    base = report.testbed.get("base_rate")
-    if base:
-        ax.axhline(base, color="grey", linestyle=":", linewidth=1, label=f"base rate {base:.2f}")
-    ax.set_xlabel("recall (human false negatives found)")
-    ax.set_ylabel("precision")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.legend(fontsize="x-small", loc="best")
-    ax.set_title(f"judges on {report.testbed.get('dataset', 'the testbed')} (points: flags at the thresholds)")
+    panels = _panels(report)
+    fig = Figure(figsize=(7, 5 * len(panels)))
+    colors = [f"C{i % 10}" for i in range(len(report.stages) + 1)]
+    color_of = {s.label: colors[i] for i, s in enumerate(report.stages)}
+    for row, (title, stages, base) in enumerate(panels):
+        ax = fig.add_subplot(len(panels), 1, row + 1)
+        for i, stage in enumerate(stages):
+            color = color_of.get(stage.label, "C0")
+            if stage.curve is not None:
+                recall, precision = stage.curve["recall"], stage.curve["precision"]
+                ax.plot(
+                    recall, precision, color=color, linestyle=_LINESTYLES[i % len(_LINESTYLES)],
+                    marker=_CURVE_MARKERS[i % len(_CURVE_MARKERS)], markersize=4,
+                    markevery=max(1, len(recall) // 8), label=f"{stage.label}: scores (AP {stage.pr_auc:.2f})",
+                )  # fmt: skip
+            if stage.metrics is not None and stage.metrics.flagged:
+                marker, size = (
+                    ("*", 180) if stage.stage == "final" else ("D", 60) if stage.stage == "external" else ("o", 50)
+                )
+                what = "final verdict" if stage.stage == "final" else "labels" if stage.stage == "external" else "flags"
+                ax.scatter(
+                    [stage.metrics.recall], [stage.metrics.precision], marker=marker, s=size, color=color,
+                    edgecolors="black", linewidths=0.6, zorder=3,
+                    label=f"{stage.label}: {what} (P {stage.metrics.precision:.2f}, R {stage.metrics.recall:.2f})",
+                )  # fmt: skip
+        if base:
+            ax.axhline(base, color="grey", linestyle=":", linewidth=1, label=f"base rate {base:.2f} (a random judge)")
+        ax.set_xlabel("recall (human false negatives found)")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize="x-small", loc="upper right")
+        ax.set_title(title, fontsize="small")
+    fig.suptitle(f"judges against people on {report.testbed.get('dataset', 'the testbed')}", fontsize="medium")
     fig.tight_layout()
     return fig
 
@@ -384,6 +600,7 @@ __all__ = [
     "binary_metrics",
     "choose_cut",
     "evaluate_judges",
+    "parse_external",
     "plot_precision_recall",
     "precision_recall_figure",
     "ranking_metrics",

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from hardneg.analysis.external import parse_external
 from hardneg.analysis.judge_eval import JudgeEvalReport, check_plotting, evaluate_judges, plot_precision_recall
 from hardneg.analysis.report import build_report
 from hardneg.analysis.testbed import (
@@ -23,6 +24,7 @@ from hardneg.cli.common import app, console, err_console, handle_errors, print_j
 from hardneg.cli.judge_cmds import _stage_bars
 from hardneg.data.atomic import check_target
 from hardneg.data.io import write_instances
+from hardneg.errors import ConfigError
 
 
 @app.command()
@@ -69,33 +71,67 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _print_eval(report: JudgeEvalReport) -> None:
-    card = report.testbed
-    table = Table(
-        title=f"{card.get('dataset')}: {card.get('negatives_judged')} judged negatives, "
-        f"{card.get('false_negatives')} false negatives (base rate {card.get('base_rate', 0):.2f})"
-    )
-    columns = ("config", "stage", "pairs", "flagged", "P", "R", "F1", "kappa", "ROC-AUC", "PR-AUC", "s/1k", "tok/1k")
+def _eval_table(title: str, stages: list, *, costs: bool = True) -> Table:
+    table = Table(title=title)
+    columns = ("judge", "stage", "pairs", "flagged", "P", "R", "F1", "kappa", "ROC-AUC", "PR-AUC", "s/1k", "tok/1k")
     for column in columns:
-        table.add_column(column, justify="left" if column in ("config", "stage") else "right")
-    for s in report.stages:
+        table.add_column(column, justify="left" if column in ("judge", "stage") else "right")
+    for s in stages:
         m = s.metrics
         per = s.per_1000()
+        external = s.stage == "external" or not costs
+        cov = s.coverage or {}
+        pairs = f"{cov['found']}/{cov['pairs']}" if cov.get("missing") else str(cov.get("found", m.pairs if m else 0))
         table.add_row(
-            s.config, f"{s.stage}: {s.name}" if s.stage != "final" else "final", str(m.pairs), str(m.flagged),
-            _num(m.precision), _num(m.recall), _num(m.f1), _num(m.kappa), _num(s.roc_auc), _num(s.pr_auc),
-            f"{per['seconds']:.1f}", f"{per['tokens']:.0f}",
+            f"{s.config} ({s.name})" if s.stage == "external" else s.config,
+            "file" if s.stage == "external" else f"{s.stage}: {s.name}" if s.stage != "final" else "final", pairs,
+            "-" if m is None else str(m.flagged), *(_num(None if m is None else getattr(m, k)) for k in
+            ("precision", "recall", "f1", "kappa")), _num(s.roc_auc), _num(s.pr_auc),
+            "-" if external else f"{per['seconds']:.1f}", "-" if external else f"{per['tokens']:.0f}",
         )  # fmt: skip
-    print_table(table)
+    return table
+
+
+def _print_eval(report: JudgeEvalReport) -> None:
+    card = report.testbed
+    title = (
+        f"{card.get('dataset')}: {card.get('negatives_judged')} judged negatives, "
+        f"{card.get('false_negatives')} false negatives (base rate {card.get('base_rate', 0):.2f})"
+    )
+    print_table(_eval_table(title, report.stages))
+    for s in report.stages:
+        cov = s.coverage or {}
+        if s.stage == "external" and cov.get("missing"):
+            console.print(
+                f"{s.config}: {s.source} lacks {cov['missing']} of the {cov['pairs']} testbed pairs; its figures are "
+                f"on the {cov['found']} it covers",
+                markup=False,
+                highlight=False,
+            )
+    if report.shared is not None:
+        sh = report.shared
+        routed = f"; routed stages left out: {', '.join(sh['left_out_routed'])}" if sh["left_out_routed"] else ""
+        title = (
+            f"on the {sh['pairs']} of {sh['of']} pairs every judge covers ({sh['false_negatives']} false "
+            f"negatives{routed})"
+        )
+        print_table(_eval_table(title, report.shared_stages, costs=False))
+    if report.target is None and any(s.backend == "run" for s in report.stages):
+        console.print(
+            'run files give scores, not flags: add --target "precision>=0.7" (or "recall>=0.9") for the cut that '
+            "meets it and its held-out precision, recall and kappa",
+            markup=False,
+            highlight=False,
+        )
     for s in report.stages:
         if not s.cut:
             continue
         if not s.cut["reachable"]:
-            console.print(f"{s.config} / {s.name}: {s.cut['target']} is not reached on the tuning half")
+            console.print(f"{s.label}: {s.cut['target']} is not reached on the tuning half", markup=False)
             continue
         held = s.cut["held_out"]
         console.print(
-            f"{s.config} / {s.name}: {s.cut['target']} -> raw score >= {s.cut['threshold']:.4f} "
+            f"{s.label}: {s.cut['target']} -> raw score >= {s.cut['threshold']:.4f} "
             f"(chosen on {s.cut['tune']['queries']} queries); on the other {held['queries']}: precision "
             f"{held['precision']:.3f}, recall {held['recall']:.3f}, kappa {_num(held['kappa'])}",
             markup=False,
@@ -105,7 +141,7 @@ def _print_eval(report: JudgeEvalReport) -> None:
         left = {k: v for k, v in s.left_out.items() if v and k != "unlabelled"}  # unlabelled: pairs nobody graded
         if left:
             counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in left.items())
-            console.print(f"{s.config} / {s.name}: left out of the scores: {counts}", markup=False, highlight=False)
+            console.print(f"{s.label}: left out of the scores: {counts}", markup=False, highlight=False)
     for name, run in report.runs.items():
         console.print(f"{name}: {run['calls_now']} judge calls made now, {run['reused']} reused", highlight=False)
 
@@ -115,9 +151,23 @@ def _print_eval(report: JudgeEvalReport) -> None:
 def judge_eval(
     testbed_dir: Path = typer.Argument(..., help="A testbed folder (`hardneg testbed`)."),
     configs: list[Path] = typer.Option(
-        ..., "--config", help="Cascade YAML or a shipped config's name (`hardneg configs`); repeat to compare several."
+        [], "--config", help="Cascade YAML or a shipped config's name (`hardneg configs`); repeat to compare several."
     ),
-    store: Path = typer.Option(..., "--store", help="Judgment store: calls already in it are reused."),
+    external: list[str] = typer.Option(
+        [],
+        "--external",
+        help="NAME=FILE: published judgments scored beside the cascades on the same pairs, a TREC qrels file "
+        "(qid 0 docid grade) or run file (qid Q0 docid rank score tag); repeatable.",
+    ),
+    min_grade: int | None = typer.Option(
+        None, "--min-grade", help="An --external qrels grade >= this is a flag (default: the testbed's min grade)."
+    ),
+    store: Path | None = typer.Option(
+        None,
+        "--store",
+        help="Judgment store: calls already in it are reused (default with --config: TESTBED.judgments.sqlite "
+        "beside the testbed folder; none is needed for --external alone).",
+    ),
     target: str | None = typer.Option(
         None, "--target", help='A cut to find on score stages: "precision>=0.7" or "recall>=0.9".'
     ),
@@ -134,7 +184,16 @@ def judge_eval(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Run cascades on a testbed (reusing every stored call) and measure them against the human labels."""
+    """Run cascades on a testbed (reusing every stored call) and measure them, and any published judgments, against
+    the human labels."""
+    specs = dict(parse_external(spec) for spec in external)  # a malformed NAME=FILE stops here
+    if len(specs) != len(external):
+        raise ConfigError("each --external needs its own NAME", param="external")
+    if not configs and not specs:
+        raise ConfigError("name a cascade (--config) or published judgments (--external NAME=FILE)", param="configs")
+    if configs and store is None:
+        base = testbed_dir if testbed_dir.name else testbed_dir.resolve()  # "." has no name
+        store = base.with_name(base.name + ".judgments.sqlite")
     for path, param in ((plot, "plot"), (html, "html")):
         if path is not None:  # before any judging: a page or plot that cannot be written is known now
             check_target(path, folder=False, param=param)
@@ -152,8 +211,8 @@ def judge_eval(
         )
     with progress() as bar:
         report = evaluate_judges(
-            loaded, list(configs), store, target=target, tags=tags, holdout=holdout, seed=seed,
-            progress=_stage_bars(bar),
+            loaded, list(configs), store, external=specs, min_grade=min_grade, target=target, tags=tags,
+            holdout=holdout, seed=seed, progress=_stage_bars(bar),
         )  # fmt: skip
     if plot is not None:
         plot_precision_recall(report, plot)
@@ -168,13 +227,14 @@ def judge_eval(
                 title=f"hardneg judge-eval: {loaded.card.get('dataset')}",
             )  # fmt: skip
     if as_json:
-        print_json({"plot": str(plot) if plot else None, "html": str(html) if html else None, **report.to_dict()})
+        paths = {"plot": str(plot) if plot else None, "html": str(html) if html else None}
+        print_json({**paths, "store": str(store) if store else None, **report.to_dict()})
         return
     _print_eval(report)
     chosen = report.testbed.get("selection")
     if chosen:
         how = f"the first {chosen['used']}" if chosen["limit"] is not None else f"a random {chosen['used']}"
         console.print(f"measured on {how} of the testbed's {chosen['total']} queries", highlight=False)
-    for name, path in (("plot", plot), ("page", html)):
+    for name, path in (("store", store), ("plot", plot), ("page", html)):
         if path is not None:
             console.print(f"{name} -> {path}")

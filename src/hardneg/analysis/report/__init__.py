@@ -423,9 +423,98 @@ def _img(b64: str, alt: str, caption: str) -> str:
     )
 
 
+def _stage_name(s: dict[str, Any]) -> str:
+    return "final" if s["stage"] == "final" else f"{s['stage']}: {s['name']}"
+
+
+def _judge_rows(stages: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for s in stages:
+        m = s["metrics"] or {}
+        cov = s.get("coverage") or {}
+        judge = f"{s['config']} ({s['name']})" if s["stage"] == "external" else s["config"]
+        stage = "file" if s["stage"] == "external" else _stage_name(s)
+        rows.append([
+            judge, stage, f"{cov.get('found', m.get('pairs'))} / {cov.get('pairs', m.get('pairs'))}", m.get("flagged"),
+            m.get("precision"), m.get("recall"), m.get("f1"), m.get("kappa"), s["roc_auc"], s["pr_auc"],
+        ])  # fmt: skip
+    return rows
+
+
+_JUDGE_HEAD = ["judge", "stage", "pairs covered", "flagged", "precision", "recall", "F1", "kappa", "ROC-AUC", "PR-AUC"]
+
+
+def _judges_html(ev: dict[str, Any], plot: str) -> str:
+    """The "Judges against people" section: every judge, the --target cuts, the shared pairs, the plot."""
+    card = ev["testbed"]
+    body = (
+        f"<p>{_e(card.get('dataset'))}: {_e(card.get('queries'))} queries, {_e(card.get('negatives_judged'))} "
+        f"negatives graded by people, {_e(card.get('false_negatives'))} of them false negatives (human grade &ge; "
+        f"{_e(card.get('min_grade'))}; base rate {_num(card.get('base_rate'), 2)}). Each judge is measured on the "
+        "labelled pairs it covers; a stage after the first judges only the pairs routed to it. Precision, recall, "
+        "F1 and kappa are of the judge's flags (a qrels file: grade at or above its cut); ROC-AUC and PR-AUC of its "
+        "raw scores.</p>"
+    )
+    body += _table(_JUDGE_HEAD, _judge_rows(ev["stages"]), "judge-eval-table")
+    missing = [s for s in ev["stages"] if s["stage"] == "external" and (s.get("coverage") or {}).get("missing")]
+    for s in missing:
+        cov = s["coverage"]
+        body += (
+            f"<p class='note'>{_e(s['config'])} ({_e(s['source'])}) lacks {cov['missing']} of the {cov['pairs']} "
+            f"testbed pairs: its figures above are on the {cov['found']} it covers.</p>"
+        )
+    cuts = [s for s in ev["stages"] if s.get("cut")]
+    if cuts:
+        rows = []
+        for s in cuts:
+            cut = s["cut"]
+            judge = f"{s['config']} ({s['name']})" if s["stage"] == "external" else f"{s['config']} / {_stage_name(s)}"
+            if not cut["reachable"]:
+                rows.append([judge, cut["target"], "not reached on the tuning half", None, None, None, None, None])
+                continue
+            held = cut["held_out"]
+            rows.append([
+                judge, cut["target"], f"score >= {cut['threshold']:.4f}", cut["tune"]["queries"], held["queries"],
+                held["precision"], held["recall"], held["kappa"],
+            ])  # fmt: skip
+        body += (
+            f"<h3>The cut meeting {_e(ev.get('target'))}</h3><p class='note'>Chosen on one seeded half of the "
+            "queries (the same half for every judge), measured on the other half.</p>"
+        )
+        body += _table(
+            ["judge", "target", "cut", "tuning queries", "held-out queries", "held-out precision",
+             "held-out recall", "held-out kappa"], rows, "cut-table",
+        )  # fmt: skip
+    shared = ev.get("shared")
+    if shared:
+        body += (
+            f"<h3>On the pairs every judge covers ({shared['pairs']} of {shared['of']}, "
+            f"{shared['false_negatives']} false negatives)</h3><p class='note'>The judges cover different pairs, so "
+            "each is measured again on the pairs all of them cover"
+            + (f" (stages that judge only routed pairs left out: {_e(', '.join(shared['left_out_routed']))})"
+               if shared["left_out_routed"] else "")
+            + ".</p>"
+        )  # fmt: skip
+        body += _table(_JUDGE_HEAD, _judge_rows(shared["stages"]), "judge-eval-shared-table")
+    if plot:
+        caption = (
+            "precision against recall on the same pairs per panel; a curve: a judge's raw scores; a point: its flags"
+        )
+        body += '<div class="plots">' + _img(plot, "precision and recall", caption) + "</div>"
+    return body
+
+
 def render(data: ReportData, *, title: str = "hardneg report") -> str:
-    """The HTML page for `data`."""
+    """The HTML page for `data`: with a judge-eval, "Judges against people" first; sections with nothing to show
+    (no tokens recorded, no two stages to compare, no verdicts) are left out."""
     sections: list[tuple[str, str, str]] = []
+    if data.judge_eval:
+        sections.append(("judges", "Judges against people", _judges_html(data.judge_eval, data.judge_eval_plot)))
+        if data.pairs:
+            with_grades = any(p["grade"] is not None for p in data.pairs)
+            sections.append(("pairs", "Pairs to look at", _pairs_html(data.pairs, with_grades)))
+    if not data.funnel or not any(s["judged"] for s in data.funnel):
+        return _page(data, sections, title)
 
     funnel_rows = [
         [s["step"], s["judged"], s["ok"], s["failed"], s["flagged"], s["flagged"] / s["ok"] if s["ok"] else None]
@@ -467,7 +556,8 @@ def render(data: ReportData, *, title: str = "hardneg report") -> str:
         "cost-table",
     )
     body += f'<p class="note">{_e(data.price_note)}; "—": no tokens recorded (imported verdicts) or no price.</p>'
-    sections.append(("cost", "Tokens and cost", body))
+    if any(s["tokens_in"] or s["tokens_out"] or s["cost_usd"] for s in data.stages):
+        sections.append(("cost", "Tokens and cost", body))
 
     parts = []
     for ag in data.agreements:
@@ -505,32 +595,10 @@ def render(data: ReportData, *, title: str = "hardneg report") -> str:
                 ["B \\ A", *t["labels"]], [[lab, *row] for lab, row in zip(t["labels"], t["confusion"], strict=True)]
             )
         parts.append(head + stats + conf + three)
-    sections.append(("agreement", "Agreement", "".join(parts) or "<p class='note'>fewer than two listwise stages</p>"))
+    if parts:
+        sections.append(("agreement", "Agreement", "".join(parts)))
 
-    if data.judge_eval:
-        rows = []
-        for s in data.judge_eval["stages"]:
-            m = s["metrics"]
-            rows.append([
-                s["config"], s["stage"], s["name"], m["pairs"], m["flagged"], m["precision"], m["recall"], m["f1"],
-                m["kappa"], s["roc_auc"], s["pr_auc"], s["per_1000_negatives"]["seconds"],
-            ])  # fmt: skip
-        card = data.judge_eval["testbed"]
-        body = (
-            f"<p>{_e(card.get('dataset'))}: {_e(card.get('negatives_judged'))} negatives judged by people, "
-            f"{_e(card.get('false_negatives'))} false negatives (human grade &ge; {_e(card.get('min_grade'))}).</p>"
-        )
-        body += _table(
-            ["config", "stage", "judge", "pairs", "flagged", "precision", "recall", "F1", "kappa", "ROC-AUC",
-             "PR-AUC", "s / 1k negatives"], rows, "judge-eval-table",
-        )  # fmt: skip
-        if data.judge_eval_plot:
-            body += (
-                '<div class="plots">' + _img(data.judge_eval_plot, "precision and recall", "against people") + "</div>"
-            )
-        sections.append(("judges", "Judges against people", body))
-
-    if data.pairs:
+    if data.pairs and not data.judge_eval:
         with_grades = any(p["grade"] is not None for p in data.pairs)
         sections.append(("pairs", "Pairs to look at", _pairs_html(data.pairs, with_grades)))
 
@@ -545,15 +613,19 @@ def render(data: ReportData, *, title: str = "hardneg report") -> str:
             + "</div>"
         )
         sections.append(("results", "Experiment results", body))
+    return _page(data, sections, title)
 
+
+def _page(data: ReportData, sections: list[tuple[str, str, str]], title: str) -> str:
     nav = "".join(f'<a href="#{key}">{_e(name)}</a>' for key, name, _ in sections)
     body = "\n".join(f'<section id="{key}"><h2>{_e(name)}</h2>{content}</section>' for key, name, content in sections)
-    generated = f"store {data.store} · generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}"
+    store = f"store {data.store}" if data.store else "no judgment store"
+    generated = f"{store} · generated {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}"
     return PAGE.substitute(title=_e(title), generated=_e(generated), nav=nav, body=body)
 
 
 def build_report(
-    store_path: str | Path,
+    store_path: str | Path | None,
     out_path: str | Path,
     *,
     instances: str | Path | None = None,
@@ -566,8 +638,18 @@ def build_report(
     judge_eval: Any = None,
 ) -> ReportData:
     """Write the HTML page for a store (atomic) and return the numbers it shows; `judge_eval` (a
-    `JudgeEvalReport`) adds its table and precision/recall plot."""
+    `JudgeEvalReport`) adds its table, cuts and precision/recall plot, first. Without a store (`None`: a
+    judge-eval of external judgments only) the page shows the judge-eval alone."""
 
+    if store_path is None:
+        if judge_eval is None:
+            raise ConfigError("a page without a judgment store needs a judge_eval", param="store_path")
+        check_target(out_path, folder=False, param="out_path")
+        data = ReportData(store="", judge_eval=judge_eval.to_dict())
+        data.judge_eval_plot = _png(precision_recall_figure(judge_eval))
+        with atomic_path(out_path) as tmp:
+            tmp.write_text(render(data, title=title), encoding="utf-8")
+        return data
     store_path = Path(store_path)
     if not store_path.exists():
         raise ConfigError(f"{store_path}: no such judgment store")
