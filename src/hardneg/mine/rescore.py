@@ -19,10 +19,17 @@ from typing import Any
 from hardneg.data.records import Passage, passage_text
 from hardneg.mine.config import MineConfig
 from hardneg.progress import StageProgress
-from hardneg.retrieval.cross_encoder import load_cross_encoder
+from hardneg.retrieval.cross_encoder import check_cross_encoder, load_cross_encoder
 
 # Queries are scored together until a chunk holds this many batches of pairs (then progress is reported).
 _BATCHES_PER_CHUNK = 16
+
+
+def check_rescore(config: MineConfig) -> None:
+    """Before any mining: `config.rescore`, when set, is a cross-encoder folder (`ConfigError` naming `rescore`
+    for a missing folder or a bi-encoder, `hardneg.retrieval.cross_encoder.check_cross_encoder`)."""
+    if config.rescore is not None:
+        check_cross_encoder(config.rescore, param="rescore")
 
 
 @dataclass

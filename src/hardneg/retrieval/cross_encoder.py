@@ -92,6 +92,61 @@ def trained_prefixes(folder: str | Path) -> tuple[str, str]:
     return str(config.get("query_prefix") or ""), str(config.get("passage_prefix") or "")
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def check_cross_encoder(folder: str | Path, *, param: str = "rescore") -> None:
+    """Refuse (`ConfigError` naming `param`) a missing folder, or a model folder that is not a cross-encoder,
+    before anything loads.
+
+    Loaded as a CrossEncoder, a model without a sequence-classification head (a sentence-transformers bi-encoder
+    such as MiniLM, a bare ``BertModel``) gets a randomly initialised head: scores that mean nothing and differ
+    from run to run. A cross-encoder is a folder whose ``config_sentence_transformers.json`` says
+    ``"model_type": "CrossEncoder"``, or whose ``config.json`` names a ``...ForSequenceClassification``
+    architecture (what sentence-transformers and `hardneg train reranker` save); a folder saying neither is
+    refused when its ``config.json`` names other architectures or its ``modules.json`` has a pooling module (a
+    bi-encoder), and a folder without a ``config.json`` is not a model. Anything else is left to the loader.
+    """
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            f"no such cross-encoder folder: {folder} (e.g. one from `hardneg train reranker`)", param=param
+        )
+    if not (path / "config.json").is_file():
+        raise ConfigError(
+            f"{folder} is not a model folder (no config.json): name a cross-encoder folder (e.g. one from "
+            "`hardneg train reranker`)",
+            param=param,
+        )
+    st_type = _read_json(path / "config_sentence_transformers.json").get("model_type")
+    if st_type == "CrossEncoder":
+        return
+    architectures = [str(a) for a in _read_json(path / "config.json").get("architectures") or []]
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        return
+    modules = path / "modules.json"
+    try:
+        pooling = modules.is_file() and "Pooling" in modules.read_text(encoding="utf-8")
+    except OSError:
+        pooling = False
+    if st_type or pooling:
+        kind = f"a sentence-transformers {st_type or 'bi-encoder'} (an embedding model)"
+    elif architectures:
+        kind = f"a model without a scoring head (config.json: {', '.join(architectures)})"
+    else:
+        return
+    raise ConfigError(
+        f"{folder} is {kind}, not a cross-encoder: loaded as one it would score with a randomly initialised head. "
+        "Name a cross-encoder folder (a ...ForSequenceClassification model, e.g. from `hardneg train reranker`)",
+        param=param,
+    )
+
+
 def load_cross_encoder(
     model_name_or_path: str | os.PathLike[str],
     *,
@@ -106,12 +161,12 @@ def load_cross_encoder(
     `backend`: ``auto`` (ONNX Runtime on a CPU when installed and the model allows it, else torch), ``torch`` or
     ``onnx`` (an error when the model cannot run there). `max_length` overrides the model's own token limit.
     `cache_dir` is the ONNX export root. Raises `hardneg.models.ModelError` for a folder that is not a model; a
-    missing folder is a `ConfigError` naming `param`.
+    missing folder, or a model that is not a cross-encoder (`check_cross_encoder`), is a `ConfigError` naming
+    `param`.
     """
     check_backend(backend)
     name = str(model_name_or_path)
-    if not Path(name).expanduser().is_dir():
-        raise ConfigError(f"no such cross-encoder folder: {name} (e.g. one from `hardneg train reranker`)", param=param)
+    check_cross_encoder(name, param=param)
     if max_length is not None and max_length < 8:
         raise ConfigError(f"must be at least 8 tokens; got {max_length}", param=f"{param}_max_length")
     prefixes = trained_prefixes(name)
