@@ -17,7 +17,15 @@
 4. A second opinion, reported separately: the chosen default's agreement with GPT-4o's verdicts on the 25 FiQA
    instances of ../shared/data/rlhn-sample (relevant = either of GPT-4o's lists).
 
-Prints the candidates and the block to paste into src/hardneg/judge/defaults.py.
+5. Operating points per treatment, of the embedding judge (the shipped default's only stage): a relabelled true
+   negative teaches the retriever a wrong positive, a removed one only costs a negative. precision-first (for
+   `rlhn`, `rlhn+filter` and `default`): the highest recall at precision >= --precision-first on the tuning half;
+   recall-first (for `remove`, `hn_remove`): the highest precision at recall >= --recall-first on the tuning half.
+   Each cut's figures are printed for the tuning half and measured on the held-out half. MiniLM only (seconds):
+
+       python bench/calibrate_defaults.py --judges embedding
+
+Prints the candidates, the operating points and the block to paste into src/hardneg/judge/defaults.py.
 """
 
 from __future__ import annotations
@@ -51,6 +59,26 @@ def best_cut(scores: dict, labels: dict, queries: set, min_precision: float) -> 
     return best
 
 
+def best_cut_at_recall(
+    scores: dict, labels: dict, queries: set, min_recall: float
+) -> tuple[float, float, float] | None:
+    """(cut, recall, precision) on `queries`: the highest precision with recall >= min_recall (of equal precisions,
+    the highest cut); None if none."""
+    pairs = [p for p in scores if p in labels and p[0] in queries]
+    ranked = sorted(pairs, key=lambda p: -scores[p])
+    relevant = sum(labels[p] for p in pairs)
+    best = None
+    tp = 0
+    for n, pair in enumerate(ranked, start=1):
+        tp += labels[pair]
+        if n < len(ranked) and scores[ranked[n]] == scores[pair]:
+            continue  # a cut lies between distinct scores
+        precision, recall = tp / n, tp / max(1, relevant)
+        if recall >= min_recall and (best is None or precision > best[2]):
+            best = (scores[pair], recall, precision)
+    return best
+
+
 def measure(scores: dict, labels: dict, queries: set, cut: float) -> dict[str, Any]:
     from hardneg.analysis.judge_eval import binary_metrics, ranking_metrics
 
@@ -67,7 +95,9 @@ def main() -> int:
     parser.add_argument("--store", type=Path, default=REPO / "runs" / "judges-noveleval.sqlite")
     parser.add_argument("--negatives", type=int, default=10, help="as bench/judges.py --negatives")
     parser.add_argument("--judges", default="embedding,llm-pointwise,llm-graded", help="the score judges to run")
-    parser.add_argument("--min-precision", type=float, default=0.6)
+    parser.add_argument("--min-precision", type=float, default=0.6, help="the objective choosing the judge")
+    parser.add_argument("--precision-first", type=float, default=0.7, help="rlhn's operating point: precision >=")
+    parser.add_argument("--recall-first", type=float, default=0.8, help="remove's operating point: recall >=")
     args = parser.parse_args()
     if not NOVELEVAL.is_dir():
         print(f"needs {NOVELEVAL}", file=sys.stderr)
@@ -115,8 +145,11 @@ def main() -> int:
             chosen = (held_kappa, name, cut[0])
     if chosen is None:
         return 1
-    print(f"shipped: {chosen[1]} (cut {chosen[2]:.4f}; an LLM candidate replaces the embedding judge only if it beats")
-    print("it on held-out kappa)")
+    print(f"judge chosen: {chosen[1]} (an LLM candidate replaces the embedding judge only if it beats it on")
+    print("held-out kappa)")
+    cuts = operating_points(emb, labels, tune, held, args.precision_first, args.recall_first) if emb else {}
+    if "precision-first" in cuts and chosen[1] == "embedding cos(reference)":
+        chosen = (chosen[0], chosen[1], cuts["precision-first"])  # the cut rlhn relabels at
     if RLHN.is_dir() and chosen[1] == "embedding cos(reference)":
         from hardneg.analysis.labels import labels_from_response_files
         from hardneg.data.io import read_instances
@@ -132,13 +165,57 @@ def main() -> int:
         second = measure(scores, gpt, everyone, chosen[2])
         kappa = "—" if second["kappa"] is None else f"{second['kappa']:.3f}"
         print(
-            f"second opinion, GPT-4o on the FiQA rlhn-sample ({second['pairs']} pairs, {second['relevant']} relevant):"
+            f"second opinion at cut {chosen[2]:.4f}, GPT-4o on the FiQA rlhn-sample ({second['pairs']} pairs, "
+            f"{second['relevant']} relevant):"
             f" precision {second['precision']:.3f}, recall {second['recall']:.3f}, kappa {kappa}, "
             f"flagged {second['flagged']}"
         )
     if not math.isfinite(chosen[2]):
         return 1
     return 0
+
+
+def operating_points(
+    scores: dict, labels: dict, tune: set, held: set, precision_first: float, recall_first: float
+) -> None:
+    """Print the embedding judge's two operating points (tuned on `tune`, measured on `held`) and their
+    `defaults.OPERATING_POINTS` block."""
+    points = {
+        "precision-first": (
+            f"the highest recall at precision >= {precision_first}",
+            best_cut(scores, labels, tune, precision_first),
+        ),
+        "recall-first": (
+            f"the highest precision at recall >= {recall_first}",
+            best_cut_at_recall(scores, labels, tune, recall_first),
+        ),
+    }
+    print("\noperating points of the embedding judge, cut on the tuning half, figures on the held-out half:")
+    header = f"{'point':16} {'cut':>7} {'tune P':>7} {'tune R':>7} | held-out: {'P':>5} {'R':>5} {'kappa':>6}"
+    print(f"{header} flagged/pairs")
+    block, cuts = [], {}
+    for name, (objective, cut) in points.items():
+        if cut is None:
+            print(f"{name:16} {objective}: not reached on the tuning half")
+            continue
+        cuts[name] = cut[0]
+        out = measure(scores, labels, held, cut[0])
+        kappa = "—" if out["kappa"] is None else f"{out['kappa']:.3f}"
+        print(
+            f"{name:16} {cut[0]:7.4f} {cut[2]:7.3f} {cut[1]:7.3f} | held-out: {out['precision']:5.3f} "
+            f"{out['recall']:5.3f} {kappa:>6} {out['flagged']}/{out['pairs']} ({out['relevant']} relevant)"
+            f"   objective: {objective}"
+        )
+        block.append(
+            f'    "{name}": {{"cut": {cut[0]:.4f}, "tune_precision": {cut[2]:.3f}, "tune_recall": {cut[1]:.3f},\n'
+            f'        "precision": {out["precision"]:.3f}, "recall": {out["recall"]:.3f}, "kappa": {kappa}, '
+            f'"n_pairs": {out["pairs"]}, "n_relevant": {out["relevant"]}}},'
+        )
+    print("\n# src/hardneg/judge/defaults.py")
+    print("OPERATING_POINTS: dict[str, dict[str, float]] = {")
+    print("\n".join(block))
+    print("}")
+    return cuts
 
 
 if __name__ == "__main__":

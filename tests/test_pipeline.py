@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 import hardneg
+import support.lexical_judges  # noqa: F401 (registers the `lexical` backend)
 from hardneg.cli import app
 from hardneg.data.io import read_instances
 from hardneg.data.sample import sample_train_path
@@ -56,3 +57,28 @@ def test_clean_gives_back_the_kind_it_was_given(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="output") as raised:
         hardneg.clean(sample_train_path(), store=tmp_path / "j.sqlite", config=CASCADE)
     assert raised.value.param == "output"
+
+
+def test_clean_takes_the_cut_of_its_treatment_and_another_treatment_makes_no_new_call(tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    config = {
+        "stages": [{"name": "lex", "backend": "lexical", "params": {"log": str(log)}, "t_better": 0.9}],
+        "operating_points": {
+            "strict": {"treatments": ["rlhn", "rlhn+filter"], "t_better": 0.3},
+            "lenient": {"treatments": ["remove", "hn_remove"], "t_better": 0.2},
+        },
+    }
+    data, store = list(read_instances(sample_train_path())), tmp_path / "j.sqlite"
+    flagged, cuts = {}, {}
+    for treatment in ("rlhn", "remove", "default"):
+        report = CleanReport()
+        hardneg.clean(data, store=store, config=config, treatment=treatment, report=report)
+        (stage,) = report.cascade.stages
+        flagged[treatment], cuts[treatment] = stage.flagged, report.cut
+        assert stage.judged_now == (24 if treatment == "rlhn" else 0)  # the stored scores serve every cut
+    assert len(log.read_text().splitlines()) == 24  # the judge was called for the first run only
+    assert (cuts["rlhn"]["t_better"], cuts["rlhn"]["operating_point"]) == (0.3, "strict")
+    assert (cuts["remove"]["t_better"], cuts["remove"]["operating_point"]) == (0.2, "lenient")
+    assert (cuts["default"]["t_better"], cuts["default"]["operating_point"]) == (0.9, None)  # the stage's own
+    assert not any(cut["calibrated"] for cut in cuts.values())  # a lexical judge has no figures on people
+    assert flagged["remove"] > flagged["rlhn"] > flagged["default"]

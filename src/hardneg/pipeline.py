@@ -16,7 +16,7 @@ from typing import Any
 from hardneg.cluster import Engine, resolve_engine
 from hardneg.data.source import Selection, as_source, filter_source, select_source
 from hardneg.judge.base import JudgeStopped
-from hardneg.judge.cascade.config import CascadeConfig, as_config
+from hardneg.judge.cascade.config import CascadeConfig, as_config, cut_in_force
 from hardneg.judge.cascade.runner import CascadeReport, run_cascade
 from hardneg.judge.cost import Budget
 from hardneg.judge.store import JudgmentStore, PartialCascade, open_store
@@ -43,6 +43,7 @@ class CleanReport:
     relabel: RelabelReport = field(default_factory=lambda: RelabelReport(RelabelOptions()))
     selection: Selection | None = None  # limit / sample: which queries were used, of how many
     not_judged: int = 0  # instances of skip_subsets, passed unchanged without a judge call
+    cut: dict[str, Any] | None = None  # the last stage's cut in force (`cut_in_force`: operating point, figures)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class CleanReport:
             "config": self.config,
             "selection": self.selection.to_dict() if self.selection is not None else None,
             "not_judged_skipped_subsets": self.not_judged,
+            "cut": self.cut,
             "judging": self.cascade.to_dict(),
             "relabel": self.relabel.to_dict(),
         }
@@ -85,9 +87,13 @@ def clean(
     `data`: instances, a `datasets.Dataset`, a training file (written cleaned to `output`) or a `load_dataset`
     spec. `store`: the judgment store (a path or a `JudgmentStore`): a re-run resumes from it and makes no call
     twice. `treatment` defaults to `rlhn` (flagged negatives become positives); other `RelabelOptions` fields
-    may be passed by name. Instances whose last stage failed are never treated as clean. A run that left
-    instances routed to a later stage unjudged (a budget) raises `PartialCascade` unless `allow_partial`; a judge
-    that cannot go on raises `JudgeStopped`. Either way the store keeps every call made: the same call resumes.
+    may be passed by name. Where the config has `operating_points` (the shipped default: precision-first for
+    rlhn, rlhn+filter and default, recall-first for remove and hn_remove), the last stage's cut is the one listing
+    the treatment (`CascadeConfig.for_treatment`); a config without them keeps its own cut. `report.cut` says which
+    cut was in force (`cut_in_force`). The stored scores serve every cut: another treatment makes no new call.
+    Instances whose last stage failed are never treated as clean. A run that left instances routed to a later
+    stage unjudged (a budget) raises `PartialCascade` unless `allow_partial`; a judge that cannot go on raises
+    `JudgeStopped`. Either way the store keeps every call made: the same call resumes.
     `retry_failed`: re-send every failed call once more (`hardneg.judge.run_cascade`).
     `engine` (``"local"`` or ``"ray"``) and `ray_address` say where the judges run (`hardneg.judge.run_cascade`);
     the output is the same on both. `output` follows the one output rule (`hardneg.data.formats.check_output`:
@@ -108,15 +114,17 @@ def clean(
     >>> len(cleaned)
     24
     """
-    cascade = as_config(config)
     spec = resolve_engine(engine, ray_address)
     chosen = relabel_options(options, treatment=treatment, **relabel_overrides)
+    # the cut that fits the treatment, where the config has operating points (the shipped default does)
+    cascade, point = as_config(config).for_treatment(chosen.treatment)
     given = as_source(data)
     given.check_output(output, overwrite=overwrite)  # an output that cannot be written stops here, before judging
     source, selection = select_source(given, limit=limit, sample=sample, seed=seed)
     source.validate(allow_empty=allow_empty)  # bad input stops here, before a store is created
     report = report if report is not None else CleanReport()
     report.in_path, report.config = source.name, cascade.name
+    report.cut = cut_in_force(cascade, point)
     report.out_path = str(output) if output is not None else ""
     report.selection = selection
     skip = {s.lower() for s in chosen.skip_subsets}

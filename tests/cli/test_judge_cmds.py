@@ -384,3 +384,37 @@ def test_cli_clean_says_which_subsets_it_skipped_and_judges_none_of_them(sample_
     assert "skipped subsets (passed unchanged): ArguAna 3" in relabelled.stdout
     assert "MiniLM" in runner.invoke(app, ["clean", "--help"]).stdout
     assert "Qwen" not in runner.invoke(app, ["clean", "--help"]).stdout
+
+
+def test_cli_clean_names_the_cut_of_a_users_config_as_its_own(sample_train: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("stages:\n  - {name: lex, backend: lexical, t_better: 0.3}\n", encoding="utf-8")
+    args = ["clean", str(sample_train), "--config", str(cfg), "--store", str(tmp_path / "j.db")]
+    args += ["--treatment", "remove"]
+    text = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "a.jsonl")])
+    assert text.exit_code == 0, text.output
+    assert "cut in force: lex score >= 0.3 (your config's cut" in text.stdout  # remove's cut is not forced on it
+    result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "b.jsonl"), "--json"])
+    cut = json.loads(result.stdout)["cut"]
+    assert (cut["t_better"], cut["calibrated"], cut["held_out"]) == (0.3, False, None)
+
+
+@pytest.mark.slow
+def test_cli_clean_takes_the_default_judges_cut_for_its_treatment(sample_train: Path, tmp_path: Path) -> None:
+    from hardneg.judge import defaults
+
+    precision_first = defaults.OPERATING_POINTS["precision-first"]
+    recall_first = defaults.OPERATING_POINTS["recall-first"]
+    common = ["clean", str(sample_train), "--store", str(tmp_path / "j.db")]
+    first = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "rlhn.jsonl")])  # the default: rlhn
+    assert first.exit_code == 0, first.output
+    assert (
+        f"cut in force: embedding score >= {precision_first['cut']:g}, the precision-first operating point for "
+        f"--treatment rlhn" in first.stdout
+    )
+    assert f"precision {precision_first['precision']:.3f}, recall {precision_first['recall']:.3f}" in first.stdout
+    again = CliRunner().invoke(app, [*common, "-o", str(tmp_path / "rm.jsonl"), "--treatment", "remove", "--json"])
+    report = json.loads(again.stdout)
+    assert report["judging"]["stages"][0]["judged_now"] == 0  # another cut, the same stored cosines
+    assert report["cut"]["operating_point"] == "recall-first" and report["cut"]["t_better"] == recall_first["cut"]
+    assert report["cut"]["held_out"]["recall"] == recall_first["recall"]

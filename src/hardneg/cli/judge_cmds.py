@@ -280,9 +280,12 @@ def clean(
 ) -> None:
     """Judge with a cascade (default: the shipped `default` config, the MiniLM embedding judge alone), then relabel.
 
-    Instances of the subsets in --skip-subsets (default: arguana) are written unchanged and sent to no judge; the
-    summary counts them. Interrupted runs resume from the judgment store. Exit codes as for `judge`: 3 when some
-    instances have a failed judgment (they are written unchanged) or the judge stopped the run (nothing is written).
+    The default config's cut follows --treatment (precision-first for rlhn, rlhn+filter and default, recall-first
+    for remove and hn_remove: docs/judges.md); a config without operating_points keeps its own. The summary prints
+    the cut in force. Instances of the subsets in --skip-subsets (default: arguana) are written unchanged and sent
+    to no judge; the summary counts them. Interrupted runs resume from the judgment store. Exit codes as for
+    `judge`: 3 when some instances have a failed judgment (they are written unchanged) or the judge stopped the run
+    (nothing is written).
     """
 
     check_output(out, overwrite=overwrite, param="out")  # before any judging
@@ -331,9 +334,34 @@ def clean(
                 markup=False,
                 highlight=False,
             )
+        print_cut(report.cut, treatment)
         print_selection(report.selection)
         print_skipped_subsets(report.relabel.skipped_subsets(), judged=False)
     exit_on_failures(report.cascade)
+
+
+def print_cut(cut: dict[str, Any] | None, treatment: str) -> None:
+    """Say which cut of the last stage `clean` used (`hardneg.judge.cascade.config.cut_in_force`) and, for the
+    shipped default judge, its operating point and figures measured on people."""
+    if cut is None:
+        return
+    if cut["t_better"] is None:
+        text = f"cut in force: none, stage {cut['stage']} gives verdicts (your config's judge)"
+    else:
+        rule = f"{cut['stage']} score >= {cut['t_better']:g}"
+        if cut["t_worse"] < cut["t_better"]:
+            rule += f" (worse from {cut['t_worse']:g})"
+        if cut["calibrated"]:
+            held = cut["held_out"]
+            text = (
+                f"cut in force: {rule}, the {cut['operating_point']} operating point for --treatment {treatment} "
+                f"({cut['objective']}); on NovelEval's held-out half ({held['n_pairs']} pairs): precision "
+                f"{held['precision']:.3f}, recall {held['recall']:.3f}, kappa {held['kappa']:.3f}"
+            )
+        else:
+            point = f", its operating point {cut['operating_point']}" if cut["operating_point"] else ""
+            text = f"cut in force: {rule} (your config's cut{point}; measure it with hardneg judge-eval)"
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def print_skipped_subsets(skipped: dict[str, int], *, judged: bool) -> None:

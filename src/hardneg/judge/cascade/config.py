@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hardneg.errors import ConfigError
+from hardneg.judge import defaults
 from hardneg.judge.registry import BACKENDS, LISTWISE_BACKENDS, known_backends, resolve_backend
 from hardneg.judge.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TIMEOUTS
 from hardneg.models import GGUF_MODELS
@@ -103,8 +104,40 @@ def identity_dump(config: CascadeConfig) -> dict[str, Any]:
     return config.model_dump(mode="json", exclude={"max_timeouts": True, "stages": {"__all__": set(RESOURCE_FIELDS)}})
 
 
+class OperatingPoint(BaseModel):
+    """The last stage's cut under some treatments of `clean` (`CascadeConfig.operating_points`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    treatments: list[str] = Field(min_length=1)
+    t_better: float
+    t_worse: float | None = None  # defaults to t_better
+
+    @field_validator("treatments")
+    @classmethod
+    def _check_treatments(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in defaults.TREATMENT_POINTS]
+        if unknown:
+            raise ValueError(f"unknown treatment(s) {unknown}; known: {', '.join(defaults.TREATMENT_POINTS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> OperatingPoint:
+        if self.t_worse is None:
+            self.t_worse = self.t_better
+        if self.t_better < self.t_worse:
+            raise ValueError(f"t_better ({self.t_better}) must be >= t_worse ({self.t_worse})")
+        return self
+
+
 class CascadeConfig(BaseModel):
-    """A cascade of judging stages (stage numbers are 1-based positions in `stages`)."""
+    """A cascade of judging stages (stage numbers are 1-based positions in `stages`).
+
+    `operating_points` (optional; the shipped default has two): {name: {treatments, t_better, t_worse}}, the last
+    stage's cut when `clean` runs one of those treatments (`for_treatment`); other treatments, and `judge`, use the
+    stage's own t_better / t_worse. Thresholds are never part of a call's identity: switching the cut re-derives
+    the verdicts from the stored scores without a call.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -113,6 +146,16 @@ class CascadeConfig(BaseModel):
     # possibly billed timeouts an instance's call may accumulate (over runs) before it is re-sent only on request
     max_timeouts: int = Field(default=DEFAULT_MAX_TIMEOUTS, ge=1)
     stages: list[StageConfig] = Field(min_length=1)
+    operating_points: dict[str, OperatingPoint] = Field(default_factory=dict)
+
+    def for_treatment(self, treatment: str) -> tuple[CascadeConfig, str | None]:
+        """(this cascade with its last stage at the operating point that lists `treatment`, that point's name), or
+        (this cascade, None) when no point lists it."""
+        for name, point in self.operating_points.items():
+            if treatment in point.treatments:
+                last = self.stages[-1].model_copy(update={"t_better": point.t_better, "t_worse": point.t_worse})
+                return self.model_copy(update={"stages": [*self.stages[:-1], last]}), name
+        return self, None
 
     @model_validator(mode="after")
     def _check(self) -> CascadeConfig:
@@ -133,7 +176,41 @@ class CascadeConfig(BaseModel):
         for i, stage in enumerate(self.stages):
             if stage.fuse != "none" and stage.mode != "score":
                 raise ValueError(f"stages.{i}.fuse: only score stages can fuse scores")
+        if self.operating_points and self.stages[-1].mode != "score":
+            raise ValueError("operating_points: they set the last stage's cut, which needs a score stage")
+        seen: dict[str, str] = {}
+        for name, point in self.operating_points.items():
+            for treatment in point.treatments:
+                if treatment in seen:
+                    raise ValueError(f"operating_points.{name}: {treatment} is already in {seen[treatment]}")
+                seen[treatment] = name
         return self
+
+
+def cut_in_force(config: CascadeConfig, operating_point: str | None = None) -> dict[str, Any]:
+    """The cut of the cascade's last stage (the one whose verdicts decide), as `clean` reports it.
+
+    `calibrated` is true for the shipped default judge only (one MiniLM cos(reference) stage) at one of its
+    calibrated operating points (`defaults.OPERATING_POINTS`); `held_out` then gives that point's precision, recall
+    and kappa measured on NovelEval's held-out half. Any other judge or cut is the config's own: `held_out` None.
+    """
+    stage = config.stages[-1]
+    found = None
+    shipped_judge = len(config.stages) == 1 and stage.backend == "embedding" and stage.params == {"score": "reference"}
+    if shipped_judge and stage.t_better is not None and stage.t_better == stage.t_worse:
+        found = next((n for n, f in defaults.OPERATING_POINTS.items() if f["cut"] == stage.t_better), None)
+    figures = defaults.OPERATING_POINTS[found] if found else None
+    return {
+        "stage": stage.name,
+        "t_better": stage.t_better,
+        "t_worse": stage.t_worse,
+        "operating_point": found or operating_point,
+        "calibrated": found is not None,
+        "objective": defaults.OBJECTIVES[found] if found else None,
+        "held_out": None if figures is None else {
+            k: figures[k] for k in ("precision", "recall", "kappa", "n_pairs", "n_relevant")
+        },
+    }  # fmt: skip
 
 
 def _format_validation(exc: ValidationError, source: str) -> str:
