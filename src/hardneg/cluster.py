@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,15 +47,21 @@ def ray_installed() -> bool:
     return find_spec("ray") is not None
 
 
-def resolve_engine(engine: str | EngineSpec | None = "local", ray_address: str | None = None) -> EngineSpec:
+def resolve_engine(
+    engine: str | EngineSpec | None = "local", ray_address: str | None = None, *, probe: bool = False
+) -> EngineSpec:
     """The engine to run on, checked: ``local`` or ``ray`` (`ConfigError` naming `engine` otherwise).
 
     ``ray`` needs the ``ray`` extra. Its cluster is `ray_address`, else ``$RAY_ADDRESS``, else a local Ray started
     for the run. A `ray_address` with the local engine is an error (`ray_address`), not silently ignored.
+    `probe`: also check now that the cluster's address answers (`check_ray_address`), as a run about to start
+    does; reading a config does not.
     """
     if isinstance(engine, EngineSpec):
         if ray_address is not None and engine.ray_address is None and engine.kind == "ray":
-            return EngineSpec("ray", ray_address)
+            engine = EngineSpec("ray", ray_address)
+        if probe and engine.ray_address:
+            check_ray_address(engine.ray_address)
         return engine
     kind = engine or "local"
     if kind not in ENGINES:
@@ -66,10 +73,89 @@ def resolve_engine(engine: str | EngineSpec | None = "local", ray_address: str |
     if not ray_installed():
         raise ConfigError(f"engine 'ray' needs Ray, which is not installed: {RAY_EXTRA}", param="engine")
     address = ray_address or os.environ.get("RAY_ADDRESS") or None
+    if probe and address:
+        check_ray_address(address)
     return EngineSpec("ray", address)
 
 
 # --- Ray ------------------------------------------------------------------------------------------------------
+# Seconds to wait for a Ray cluster's address to answer before `ray.init` (which would retry for minutes).
+RAY_PROBE_TIMEOUT_S = 5.0
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a Ray address (``HOST:PORT`` or ``ray://HOST:PORT``); None for ``auto``, ``local`` and
+    anything else without a port, which `ray.init` resolves itself."""
+    rest = address.strip()
+    for scheme in ("ray://", "http://", "https://"):
+        if rest.startswith(scheme):
+            rest = rest[len(scheme) :]
+            break
+    rest = rest.split("/", 1)[0]
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _gcs_problem(address: str, timeout: float) -> str | None:
+    """What Ray's own GCS client says when asked for the cluster at `address` (None: a Ray cluster answered, or
+    this Ray has no such client to ask). Asked in a thread given `timeout` seconds."""
+    try:
+        from ray._raylet import GcsClient
+    except Exception:  # a Ray without it: `ray.init` will tell
+        return None
+    answer: list[str | None] = []
+
+    def ask() -> None:
+        try:
+            GcsClient(address=address)  # fetches the cluster's id: raises when no Ray GCS answers
+            answer.append(None)
+        except Exception as exc:
+            answer.append(str(exc) or type(exc).__name__)
+
+    thread = threading.Thread(target=ask, name="hardneg-ray-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return f"no answer from a Ray cluster within {timeout:g} s"
+    return answer[0] if answer else None
+
+
+def check_ray_address(address: str, *, timeout: float = RAY_PROBE_TIMEOUT_S) -> None:
+    """Stop at once (`ConfigError` naming `ray_address`) when no Ray cluster answers at `address`.
+
+    ``HOST:PORT``: a TCP connection is tried for at most `timeout` seconds, then Ray's GCS client asks for the
+    cluster (at most `timeout` seconds more), since `ray.init` would retry either for minutes. ``ray://`` (Ray
+    Client) addresses get the TCP check only; ``auto``, ``local`` and addresses without a port are left to
+    `ray.init`.
+    """
+    import socket
+
+    target = _host_port(address)
+    if target is None:
+        return
+    host, port = target
+    reason = None
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except TimeoutError:
+        reason = f"no answer within {timeout:g} s"
+    except OSError as exc:
+        reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+    if reason is None and "://" not in address:
+        reason = _gcs_problem(address.strip(), timeout)
+    if reason is None:
+        return
+    source = " (from $RAY_ADDRESS)" if os.environ.get("RAY_ADDRESS", "").strip() == address.strip() else ""
+    raise ConfigError(
+        f"no Ray cluster answers at {address}{source}: {reason}. Check the address (the head node's HOST:PORT, "
+        "port 6379 by default) and that `ray start --head` runs there",
+        param="ray_address",
+    )
+
+
 def _quiet_ray_data() -> None:
     """Ray Data's own progress bars and INFO lines would interleave with hardneg's progress on stderr."""
     import ray.data
@@ -101,13 +187,22 @@ class RaySession:
 
         if not self._connected:
             if not ray.is_initialized():
-                # "local": a new Ray on this machine, never a stray cluster an earlier `ray start` left running
-                ray.init(
-                    address=self.address or "local",
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level=logging.WARNING,
-                )
+                if self.address:
+                    check_ray_address(self.address)  # ray.init would wait minutes for a cluster that is not there
+                try:
+                    # "local": a new Ray on this machine, never a stray cluster an earlier `ray start` left running
+                    ray.init(
+                        address=self.address or "local",
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,
+                    )
+                except (ConnectionError, RuntimeError) as exc:
+                    if not self.address:
+                        raise
+                    raise ConfigError(
+                        f"cannot join the Ray cluster at {self.address}: {exc}", param="ray_address"
+                    ) from exc
                 self.started = True
             _quiet_ray_data()
             self._connected = True

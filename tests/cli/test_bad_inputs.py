@@ -23,9 +23,12 @@ from typer.testing import CliRunner
 
 import support.lexical_judges  # noqa: F401 (registers the `lexical` backend the configs name)
 from hardneg.cli import app
+from hardneg.cluster import ray_installed
 from hardneg.data.sample import sample_beir_dir, sample_train_path
 from hardneg.judge.importer import import_judgments
 from hardneg.judge.store import JudgmentStore
+from hardneg.models import minilm_path
+from support.experiment_yaml import sample_experiment
 from support.judged_sample import judged_rows
 
 runner = CliRunner()
@@ -54,8 +57,17 @@ def _control_char(line: str) -> str:
     return line[:at] + "\x01" + line[at:]
 
 
+@pytest.fixture(scope="module")
+def testbed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A testbed of the shipped sample's test split (`hardneg testbed`), built once per module."""
+    folder = tmp_path_factory.mktemp("testbed") / "tb"
+    made = runner.invoke(app, ["testbed", str(sample_beir_dir()), "--split", "test", "-n", "3", "-o", str(folder)])
+    assert made.exit_code == 0, made.output
+    return folder
+
+
 @pytest.fixture
-def inputs(tmp_path: Path) -> Path:
+def inputs(tmp_path: Path, testbed: Path) -> Path:
     """Good and bad inputs of every kind, in one folder."""
     d = tmp_path
     rows = sample_train_path().read_text(encoding="utf-8").splitlines()[:3]
@@ -71,6 +83,12 @@ def inputs(tmp_path: Path) -> Path:
     for name, text in CONFIGS.items():
         (d / name).write_text(text, encoding="utf-8")
     (d / "rand.db").write_bytes(os.urandom(4096))
+    (d / "empty.db").write_bytes(b"")  # a 0-byte store: "empty store" where it is read, a new store where written
+    (d / "ray.yaml").write_text(
+        sample_experiment("engine: ray\nray_address: 127.0.0.1:1\nvariants: [default]\nmine: {method: bm25}\n"),
+        encoding="utf-8",
+    )
+    shutil.copytree(testbed, d / "tb")
     conn = sqlite3.connect(d / "foreign.db")
     conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
     conn.commit()
@@ -122,6 +140,17 @@ UNKNOWN = "unknown.yaml: stages.0.backend: unknown judge backend 'gpt4-judge'"
 GGUF = "gguf.yaml: stages.0.params.model: no such GGUF file 'models/nope.gguf'"
 PARAMS = "params.yaml: stages.0.params: openai takes no parameter 'temprature'"
 slow = pytest.mark.slow
+needs_ray = pytest.mark.skipif(not ray_installed(), reason="Ray is not installed (pip install 'hardneg[ray]')")
+BATCH_COLLECT = ["batch", "collect", "--config", "{d}/ok.yaml", "--store"]
+ANNOTATE = ["annotate", "export", "--instances", "{d}/good.jsonl", "-o", "{d}/tasks.json", "--store"]
+JUDGE_EVAL = ["judge-eval", "{d}/tb", "--config", "{d}/ok.yaml", "--store"]
+MINE = ["mine", "{d}/beir", "-o", OUT]
+RAY = ["--engine", "ray", "--ray-address", "127.0.0.1:1"]  # port 1: nothing listens there
+RAY_DOWN = "--ray-address: no Ray cluster answers at 127.0.0.1:1"
+EMPTY_STORE = "empty.db: -: empty store (0 bytes)"
+NOT_TESTBED = "not a testbed folder"
+NOT_YAML = "rand.db: -: not a YAML text file (not UTF-8: byte"
+NOT_QRELS = "rand.db: -: not a qrels text file (not UTF-8"
 
 CASES = [
     # -- a missing input file
@@ -213,6 +242,76 @@ CASES = [
     ("foreign store", [*IMPORT[:-1], "{d}/foreign.db", "{d}/judged.jsonl"], [FOREIGN]),
     ("foreign store", ["report", "--store", "{d}/foreign.db", "-o", "{d}/r.html"], [FOREIGN]),
     ("folder store", ["judge", "{d}/good.jsonl", "--store", "{d}/storedir", "--config", "{d}/ok.yaml"], ["a folder"]),
+    # -- verbs and options added since the table was first written (issue 20) --------------------------------
+    # batch status / collect run the store checks too (they used to accept any file and add their tables to it)
+    ("random store", ["batch", "status", "--store", "{d}/rand.db"], [RANDOM]),
+    ("random store", [*BATCH_COLLECT, "{d}/rand.db"], [RANDOM]),
+    ("foreign store", ["batch", "status", "--store", "{d}/foreign.db"], [FOREIGN]),
+    ("foreign store", [*BATCH_COLLECT, "{d}/foreign.db"], [FOREIGN]),
+    ("folder store", ["batch", "status", "--store", "{d}/storedir"], ["a folder"]),
+    ("missing store", ["batch", "status", "--store", "{d}/none.db"], ["none.db", "no such judgment store"]),
+    ("random store", [*ANNOTATE, "{d}/rand.db"], [RANDOM]),
+    ("foreign store", [*ANNOTATE, "{d}/foreign.db"], [FOREIGN]),
+    ("random store", [*JUDGE_EVAL, "{d}/rand.db"], [RANDOM]),
+    ("foreign store", [*JUDGE_EVAL, "{d}/foreign.db"], [FOREIGN]),
+    ("folder store", [*JUDGE_EVAL, "{d}/storedir"], ["a folder"]),
+    # a 0-byte store, where a store is read (it used to crash them with exit 1)
+    ("empty store", ["relabel", "{d}/good.jsonl", "--store", "{d}/empty.db", "-o", OUT], [EMPTY_STORE]),
+    ("empty store", ["report", "--store", "{d}/empty.db", "-o", "{d}/r.html"], [EMPTY_STORE]),
+    ("empty store", [*AGREEMENT, "--store", "{d}/empty.db"], [EMPTY_STORE]),
+    ("empty store", [*ANNOTATE, "{d}/empty.db"], [EMPTY_STORE]),
+    ("empty store", ["calibrate", "{d}/good.jsonl", "--labels-store", "{d}/empty.db"], [EMPTY_STORE]),
+    ("empty store", ["batch", "status", "--store", "{d}/empty.db"], [EMPTY_STORE]),
+    ("empty store", [*BATCH_COLLECT, "{d}/empty.db"], [EMPTY_STORE]),
+    # testbed and judge-eval
+    ("testbed", ["testbed", "{d}/nobeir", "-o", "{d}/tb2"], ["nobeir: -: not a BEIR folder"]),
+    ("testbed", ["testbed", "{d}/beir", "-o", "{d}/tb2", "--method", "nope"], ["--method: expected one of"]),
+    ("testbed", ["testbed", "{d}/beir", "-o", "{d}/tb2", "--pool", "nope"], ["--pool: expected judged or corpus"]),
+    ("testbed", ["testbed", "{d}/beir", "-o", "{d}/tb2", "--split", "nope"], ["no qrels for split 'nope'"]),
+    ("judge-eval", ["judge-eval", "{d}/beir", "--config", "{d}/ok.yaml", "--store", NEW_STORE], [NOT_TESTBED]),
+    ("judge-eval", ["judge-eval", "{d}/nobeir", "--config", "{d}/ok.yaml", "--store", NEW_STORE], [NOT_TESTBED]),
+    ("judge-eval", [*JUDGE_EVAL, NEW_STORE, "--tags", "nope"], ["--tags: expected better or both; got 'nope'"]),
+    ("judge-eval", [*JUDGE_EVAL, NEW_STORE, "--target", "precision>>0.7"], ["--target: expected"]),
+    ("judge-eval", ["judge-eval", "{d}/tb", "--config", "{d}/nope.yaml", "--store", NEW_STORE], ["nope.yaml"]),
+    ("unknown backend", ["judge-eval", "{d}/tb", "--config", "{d}/unknown.yaml", "--store", NEW_STORE], [UNKNOWN]),
+    # mine --rescore: a bi-encoder would score with a randomly initialised head; refused before any mining
+    ("rescore", [*MINE, "--rescore", "{minilm}"], ["--rescore:", "is a sentence-transformers", "not a cross-encoder"]),
+    ("rescore", [*MINE, "--rescore", "{d}/beir"], ["--rescore:", "not a model folder (no config.json)"]),
+    ("rescore", [*MINE, "--rescore", "{d}/MISSING"], ["--rescore: no such cross-encoder folder"]),
+    # convert --to st-labeled-list, and an unknown layout
+    ("bad utf-8", ["convert", "{d}/badutf8.jsonl", OUT, "--to", "st-labeled-list"], [UTF8]),
+    ("control char", ["convert", "{d}/ctrl.jsonl", OUT, "--to", "st-labeled-list"], [CTRL]),
+    ("empty", ["convert", "{d}/empty.jsonl", OUT, "--to", "st-labeled-list"], [f"empty.jsonl: -: {EMPTY}"]),
+    ("layout", ["convert", "{d}/good.jsonl", OUT, "--to", "st-labeled-lists"], ["unknown export layout"]),
+    # relabel treatments and tags
+    ("treatment", [*RELABEL, "{d}/good.jsonl", "--treatment", "rlhn+filter", "--tags", "nope"], ["tags 'nope'"]),
+    ("treatment", [*RELABEL, "{d}/good.jsonl", "--treatment", "nope"], ["unknown treatment 'nope'"]),
+    # the output-path rule: the name says the format; an existing folder hardneg did not write is never replaced
+    ("output", ["convert", "{d}/good.jsonl", "{d}/out.txt"], ["out.txt: unknown output format"]),
+    ("output", ["relabel", "{d}/good.jsonl", "--store", "{d}/good.db", "-o", "{d}/out.csv"], ["out.csv: unknown"]),
+    ("output", ["mine", "{d}/beir", "-o", "{d}/out.csv"], ["out.csv: unknown output format"]),
+    ("output", ["convert", "{d}/good.jsonl", "{d}/beir/"], ["is an existing folder hardneg did not write"]),
+    ("output", ["testbed", "{d}/beir", "-o", "{d}/beir"], ["is an existing folder hardneg did not write"]),
+    ("output", ["testbed", "{d}/beir", "-o", "{d}/good.jsonl"], ["exists and is not a folder"]),
+    # files that are not text where a YAML / qrels / JSON file is read
+    ("binary config", ["judge", "{d}/good.jsonl", "--store", NEW_STORE, "--config", "{d}/rand.db"], [NOT_YAML]),
+    ("binary config", ["estimate", "{d}/good.jsonl", "--config", "{d}/rand.db"], [NOT_YAML]),
+    ("binary config", ["experiment", "{d}/rand.db"], [NOT_YAML]),
+    ("binary config", [*JUDGE, "{d}/good.jsonl", "--prices", "{d}/rand.db"], ["price table", "not UTF-8"]),
+    ("binary qrels", ["agreement", "--a", "final", "--b", "qrels:{d}/rand.db", "--store", "{d}/good.db"], [NOT_QRELS]),
+    ("binary qrels", ["calibrate", "{d}/good.jsonl", "--qrels", "{d}/rand.db"], [NOT_QRELS]),
+    ("binary export", ["annotate", "import", "{d}/rand.db", "-o", "{d}/labels.tsv"], ["rand.db: -: not a JSON text"]),
+    ("folder export", ["annotate", "import", "{d}/storedir", "-o", "{d}/labels.tsv"], ["storedir: -: a folder"]),
+    (
+        "file as folder",
+        ["judge", "{d}/good.jsonl", "--store", "{d}/good.jsonl/j.db", "--config", "{d}/ok.yaml"],
+        ["good.jsonl", "(EEXIST)"],
+    ),
+    # --engine ray with an address nothing answers at: exit 2 at once (it used to wait minutes in ray.init)
+    pytest.param("ray", [*JUDGE, "{d}/good.jsonl", *RAY], [RAY_DOWN], marks=needs_ray),
+    pytest.param("ray", [*CLEAN, "{d}/good.jsonl", *RAY], [RAY_DOWN], marks=needs_ray),
+    pytest.param("ray", [*MINE, "--method", "dense", *RAY], [RAY_DOWN], marks=needs_ray),
+    pytest.param("ray", ["experiment", "{d}/ray.yaml"], ["ray.yaml: ray_address: no Ray cluster"], marks=needs_ray),
 ]
 
 
@@ -227,7 +326,7 @@ def _id(case: object) -> str:
 def test_bad_input_exits_2_with_a_clear_message_and_writes_nothing(
     inputs: Path, case: str, argv: list[str], fragments: list[str]
 ) -> None:
-    args = [a.format(d=inputs) for a in argv]
+    args = [a.format(d=inputs, minilm=minilm_path()) for a in argv]
     before = snapshot(inputs)
     result = runner.invoke(app, args)
     message = one_line(result.stderr)
@@ -259,3 +358,28 @@ def test_allow_empty_accepts_an_empty_input(inputs: Path, verb: str, argv: list[
     if "out.jsonl" in writes:
         assert (inputs / "out.jsonl").read_bytes() == b""  # an empty output, not a missing one
     assert not [p for p in inputs.iterdir() if ".hardneg-tmp-" in p.name]
+
+
+# Option values click itself refuses (exit 2, its usage message naming the option), before any work: --limit must
+# be at least 1 wherever it exists (a --limit 0 used to read one instance in calibrate).
+LIMIT_VERBS = [
+    ["mine", "{d}/beir", "-o", OUT],
+    ["testbed", "{d}/beir", "-o", "{d}/tb2"],
+    ["judge-eval", "{d}/tb", "--config", "{d}/ok.yaml", "--store", NEW_STORE],
+    [*JUDGE, "{d}/good.jsonl"],
+    [*CLEAN, "{d}/good.jsonl"],
+    ["calibrate", "{d}/good.jsonl", "--labels-from-responses", "{d}/judged.jsonl"],
+    [*ESTIMATE, "{d}/good.jsonl"],
+]
+
+
+@pytest.mark.parametrize("value", ["0", "-3"])
+@pytest.mark.parametrize("argv", LIMIT_VERBS, ids=[a[0] for a in LIMIT_VERBS])
+def test_a_limit_below_one_exits_2_before_any_work(inputs: Path, argv: list[str], value: str) -> None:
+    args = [a.format(d=inputs) for a in argv]
+    before = snapshot(inputs)
+    result = runner.invoke(app, [*args, "--limit", value])
+    assert result.exit_code == 2, f"{argv[0]} --limit {value}: exit {result.exit_code}\n{result.output}"
+    assert "Invalid value for '--limit'" in one_line(result.output), result.output
+    assert "Traceback" not in result.output
+    assert snapshot(inputs) == before

@@ -1,16 +1,28 @@
-"""Exit code 3: a judge run that ends with failed or unparsable calls, or that its judge stopped, says so.
+"""Exit codes of runs that fail on their way: 3 for failed judge calls, 2 for a full disk or a read-only mount.
+
+Exit code 3: a judge run that ends with failed or unparsable calls, or that its judge stopped, says so.
 
 `hardneg judge` (and `hardneg clean`) exit 3 and say on stderr how many instances failed and why, grouped by
 kind; --json carries the same counts (`failures_now`). Real failures: a connection refused by a closed loopback
 port, a wrong API key against the real llama.cpp server (which requires one; the run stops after the first 401
 instead of sending one request per instance), and answers no parser can read (the real server's answers
 garbled by `FaultProxy`, or a real judge that rambles).
+
+Exit code 2 for the file system: a write that fails for a full disk (ENOSPC, simulated in the writer), a file-size
+limit (EFBIG: a real one, RLIMIT_FSIZE in a child process) or a read-only mount (EROFS: a real read-only bind mount,
+where the tests run as root and may mount) is one line naming the path, with no traceback and no partial output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import secrets
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -199,3 +211,97 @@ def test_garbled_answers_of_the_real_server_exit_3_as_parse_errors(
     report = json.loads(result.stdout)
     assert report["failures_now"] == {"parse error": 4}
     assert "4 instance(s) have a failed judgment (4 parse error)" in one_line(result.stderr)
+
+
+# -- the file system: a full disk, a file-size limit, a read-only mount -----------------------------------------
+
+
+def test_a_full_disk_while_writing_exits_2_naming_the_output(
+    sample_train: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hardneg.data import io as data_io
+
+    def full(self: Any, row: dict[str, Any]) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a write on a full disk raises it: no file name
+
+    monkeypatch.setattr(data_io._JsonlSink, "write", full)
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["convert", str(sample_train), str(out)])
+    assert result.exit_code == 2, result.output
+    assert f"writing {out}: No space left on device (ENOSPC)" in one_line(result.stderr)
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no output, no temp file
+
+
+def _hardneg() -> str:
+    return str(Path(sys.executable).with_name("hardneg"))
+
+
+def _limit_file_size() -> None:  # in the child, before exec: writes past 2 KiB fail with EFBIG (no SIGXFSZ)
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
+
+
+def test_a_file_size_limit_while_writing_exits_2_naming_the_output(sample_train: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    done = subprocess.run(
+        [_hardneg(), "-q", "convert", str(sample_train), str(out)],
+        capture_output=True, text=True, env=env, preexec_fn=_limit_file_size, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"writing {out}: File too large (EFBIG)" in one_line(done.stderr)
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@contextlib.contextmanager
+def read_only_mount(source: Path, target: Path) -> Iterator[Path]:
+    """`source` seen read-only at `target` (a bind mount); skips the test where that cannot be done."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a read-only bind mount needs root and mount(8)")
+    target.mkdir()
+    made = subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"mount --bind failed: {made.stderr.decode(errors='replace').strip()}")
+    try:
+        ro = subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], capture_output=True)
+        if ro.returncode != 0:
+            pytest.skip(f"remount read-only failed: {ro.stderr.decode(errors='replace').strip()}")
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], capture_output=True)
+
+
+def test_a_store_on_a_read_only_mount_is_named_read_only(sample_train: Path, tmp_path: Path) -> None:
+    from hardneg.judge.importer import import_judgments
+    from support.judged_sample import judged_rows
+
+    source = tmp_path / "rw"
+    source.mkdir()
+    judged = tmp_path / "judged.jsonl"
+    judged.write_text("".join(json.dumps(r) + "\n" for r in judged_rows(1)), encoding="utf-8")
+    with JudgmentStore(source / "j.db") as store:
+        import_judgments([judged], 1, "judge-1", store)
+    before = sorted(p.name for p in source.iterdir())
+    with read_only_mount(source, tmp_path / "ro") as ro:
+        store = str(ro / "j.db")
+        for args in (
+            ["relabel", str(sample_train), "--store", store, "-o", str(tmp_path / "out.jsonl")],
+            ["report", "--store", store, "-o", str(tmp_path / "r.html")],
+            ["judge", str(sample_train), "--store", store],
+        ):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 2, (args[0], result.output)
+            message = one_line(result.stderr)
+            assert f"{store}: -: on a read-only file system" in message, (args[0], message)
+            assert "not a readable SQLite database" not in message and "Traceback" not in result.output
+        # an output on the read-only mount: refused before any work
+        result = runner.invoke(app, ["convert", str(sample_train), str(ro / "out.jsonl")])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert str(ro / "out.jsonl") in one_line(result.stderr)
+    assert sorted(p.name for p in source.iterdir()) == before
+    assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "r.html").exists()

@@ -13,15 +13,23 @@ from typing import Any
 
 import typer
 
-from hardneg.cli.common import app, console, handle_errors, print_json
-from hardneg.errors import InputError
+from hardneg.cli.common import app, console, handle_errors, print_json, print_table
 from hardneg.judge.backends.openai_batch import BatchJudge, BatchState
 from hardneg.judge.cascade import load_config
+from hardneg.judge.store import JudgmentStore
 
 batch_app = typer.Typer(help="Follow Batch API jobs submitted by `hardneg judge` (openai-batch stages).")
 app.add_typer(batch_app, name="batch")
 
 STORE_HELP = "Judgment store (SQLite) that holds the batch ids."
+
+
+def _check_store(store: Path) -> None:
+    """The judgment store's own checks (opened read-only), before the batch tables are read or added: a missing,
+    empty (0 bytes) or non-SQLite file, a SQLite database that is not a hardneg store, or a store of another
+    schema stops here (`InputError` / `ConfigError`, exit 2) and is left as it was."""
+    with JudgmentStore(store, readonly=True):
+        pass
 
 
 def _batch_judges(config: Path, store: Path) -> list[Any]:
@@ -35,8 +43,16 @@ def _batch_judges(config: Path, store: Path) -> list[Any]:
 
 
 def _statuses(store: Path) -> list[dict[str, Any]]:
+    import sqlite3
     from dataclasses import asdict
 
+    # a store no batch was submitted into has no batch tables: nothing to list, and nothing is added to it
+    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='batches'").fetchone() is None:
+            return []
+    finally:
+        conn.close()
     state = BatchState(store)
     try:
         return [asdict(s) for s in state.statuses()]
@@ -59,7 +75,7 @@ def _show(rows: list[dict[str, Any]], title: str) -> None:
             str(r["failed"]),
             "yes" if r["collected"] else "no",
         )
-    console.print(grid)
+    print_table(grid)
 
 
 @batch_app.command("status")
@@ -71,8 +87,7 @@ def status(
 ) -> None:
     """List the batches recorded in the store (refreshed from the API with --config)."""
 
-    if not store.is_file():
-        raise InputError(store, None, "--store", "no such store file")
+    _check_store(store)
     if config is not None:
         for judge in _batch_judges(config, store):
             try:
@@ -95,8 +110,7 @@ def collect(
 ) -> None:
     """Download the answers of ended batches into the store; then re-run `hardneg judge` to record them."""
 
-    if not store.is_file():
-        raise InputError(store, None, "--store", "no such store file")
+    _check_store(store)
     answered = 0
     for judge in _batch_judges(config, store):
         try:
