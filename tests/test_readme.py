@@ -57,7 +57,7 @@ def _quickstart_commands() -> list[str]:
     return commands
 
 
-def _scifact_slice(scifact: Path, out: Path, queries_per_split: int = 10, other_docs: int = 300) -> Path:
+def _scifact_slice(scifact: Path, out: Path, queries_per_split: int = 6, other_docs: int = 120) -> Path:
     """SciFact in BEIR layout cut to a few queries of each split, their relevant docs and a seeded set of others."""
     import gzip
     import json
@@ -92,8 +92,8 @@ def _scifact_slice(scifact: Path, out: Path, queries_per_split: int = 10, other_
 
 @pytest.mark.slow
 def test_the_readme_quickstart_runs_as_written_on_a_slice(tmp_path: Path, scifact_dir: Path) -> None:
-    """Every Quickstart command, word for word but for the data folder (a 10+10-query slice of SciFact) and a
-    `--limit 8` on mine: each exits 0 at its defaults (training included) and leaves what the next one reads."""
+    """Every Quickstart command, word for word but for the data folder (a 6+6-query slice of SciFact) and a
+    `--limit 4` on mine: each exits 0 at its defaults (training included) and leaves what the next one reads."""
     import json
     import shutil
     import subprocess
@@ -111,7 +111,7 @@ def test_the_readme_quickstart_runs_as_written_on_a_slice(tmp_path: Path, scifac
         assert SCIFACT_IN_README in command or " mine " not in f" {command} "
         line = command.replace(SCIFACT_IN_README, str(data))
         if line.startswith("hardneg mine "):
-            line += " --limit 8"
+            line += " --limit 4"
         args = [hardneg, *line.split()[1:]]
         proc = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
         assert proc.returncode == 0, f"{command}\n{proc.stderr[-3000:]}"
@@ -120,4 +120,4 @@ def test_the_readme_quickstart_runs_as_written_on_a_slice(tmp_path: Path, scifac
         assert (work / produced).exists(), produced
     mined = subprocess.run([hardneg, "stats", "scifact.train.jsonl.gz", "--json"], cwd=work, capture_output=True,
                            text=True, check=True)  # fmt: skip
-    assert json.loads(mined.stdout)["instances"] == 8  # --limit 8 of the slice's 10 train queries
+    assert json.loads(mined.stdout)["instances"] == 4  # --limit 4 of the slice's 6 train queries
