@@ -42,20 +42,26 @@ NOVELEVAL = REPO.parent / "shared" / "data" / "noveleval"
 RLHN = REPO.parent / "shared" / "data" / "rlhn-sample"
 
 
-def best_cut(scores: dict, labels: dict, queries: set, min_precision: float) -> tuple[float, float, float] | None:
-    """(cut, recall, precision) on `queries`: the highest recall with precision >= min_precision; None if none."""
+def cuts(scores: dict, labels: dict, queries: set) -> list[tuple[float, float, float]]:
+    """Every (cut, recall, precision) on `queries`, from the highest cut down (a cut lies between distinct scores)."""
     pairs = [p for p in scores if p in labels and p[0] in queries]
     ranked = sorted(pairs, key=lambda p: -scores[p])
     relevant = sum(labels[p] for p in pairs)
-    best = None
-    tp = 0
+    points, tp = [], 0
     for n, pair in enumerate(ranked, start=1):
         tp += labels[pair]
         if n < len(ranked) and scores[ranked[n]] == scores[pair]:
-            continue  # a cut lies between distinct scores
-        precision, recall = tp / n, tp / max(1, relevant)
-        if precision >= min_precision and (best is None or recall > best[1]):
-            best = (scores[pair], recall, precision)
+            continue
+        points.append((scores[pair], tp / max(1, relevant), tp / n))
+    return points
+
+
+def best_cut(scores: dict, labels: dict, queries: set, min_precision: float) -> tuple[float, float, float] | None:
+    """(cut, recall, precision) on `queries`: the highest recall with precision >= min_precision; None if none."""
+    best = None
+    for point in cuts(scores, labels, queries):
+        if point[2] >= min_precision and (best is None or point[1] > best[1]):
+            best = point
     return best
 
 
@@ -64,18 +70,10 @@ def best_cut_at_recall(
 ) -> tuple[float, float, float] | None:
     """(cut, recall, precision) on `queries`: the highest precision with recall >= min_recall (of equal precisions,
     the highest cut); None if none."""
-    pairs = [p for p in scores if p in labels and p[0] in queries]
-    ranked = sorted(pairs, key=lambda p: -scores[p])
-    relevant = sum(labels[p] for p in pairs)
     best = None
-    tp = 0
-    for n, pair in enumerate(ranked, start=1):
-        tp += labels[pair]
-        if n < len(ranked) and scores[ranked[n]] == scores[pair]:
-            continue  # a cut lies between distinct scores
-        precision, recall = tp / n, tp / max(1, relevant)
-        if recall >= min_recall and (best is None or precision > best[2]):
-            best = (scores[pair], recall, precision)
+    for point in cuts(scores, labels, queries):
+        if point[1] >= min_recall and (best is None or point[2] > best[2]):
+            best = point
     return best
 
 
