@@ -214,3 +214,12 @@ def test_bad_external_files_exit_2_naming_file_and_line(tmp_path: Path, spec: st
     (tmp_path / "three.txt").write_text("# a comment\nq1 0 d1\n")
     result = CliRunner().invoke(app, ["judge-eval", str(folder), "--external", spec.format(d=tmp_path)])
     assert result.exit_code == 2 and says.format(d=tmp_path) in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("holdout", [0.0, 1.0, 1.5])
+def test_a_bad_holdout_is_refused_before_any_judging(tmp_path: Path, holdout: float) -> None:
+    testbed = build_testbed(graded_sample(), negatives=3, name="sample")
+    store = tmp_path / "j.sqlite"
+    with pytest.raises(ConfigError) as err:
+        evaluate_judges(testbed, ["default"], store, holdout=holdout)
+    assert err.value.param == "holdout" and not store.exists()

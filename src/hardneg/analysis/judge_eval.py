@@ -434,6 +434,8 @@ def evaluate_judges(
     instances measured (`testbed_counts`), never stale ones."""
     if tags not in ("better", "both"):
         raise ConfigError(f"expected better or both; got {tags!r}", param="tags")
+    if not 0.0 < holdout < 1.0:  # checked before any judging, not when the cut is chosen
+        raise ConfigError(f"the held-out share of queries must be between 0 and 1; got {holdout}", param="holdout")
     configs = list(configs or [])
     if isinstance(external, list):
         specs = [parse_external(spec) for spec in external]

@@ -32,6 +32,7 @@ from hardneg.evaluate.metrics import (
     write_run,
 )
 from hardneg.progress import StageProgress
+from hardneg.retrieval.cross_encoder import check_cross_encoder
 from hardneg.retrieval.encoders import load_encoder
 from hardneg.retrieval.retriever import Retriever
 from hardneg.train.common import read_metadata
@@ -109,6 +110,8 @@ def _check_reranker(reranker: Any) -> None:
     """A reranker folder that is not there stops the evaluation before any retrieval is done."""
     if isinstance(reranker, (str, Path)) and not Path(reranker).is_dir():
         raise InputError(reranker, None, "-", "no such reranker folder (a CrossEncoder, e.g. from `train reranker`)")
+    if isinstance(reranker, (str, Path)):
+        check_cross_encoder(reranker, param="reranker")  # a bi-encoder would rerank with a random head
 
 
 def rerank(
