@@ -162,8 +162,9 @@ def _judge_step(
         for name, found in verdicts.items():
             path = ctx.out / f"verdicts.{name}.jsonl"
             with open(path, "w", encoding="utf-8") as handle:
-                for verdict in found.values():
-                    handle.write(json.dumps(dataclasses.asdict(verdict)) + "\n")
+                # by query id: the store holds rows in the order answers arrived, which differs between engines
+                for query_id in sorted(found):
+                    handle.write(json.dumps(dataclasses.asdict(found[query_id])) + "\n")
             summary[f"flagged_{name}"] = sum(1 for v in found.values() if v.better or v.worse)
             summary[f"not_ok_{name}"] = sum(1 for v in found.values() if v.status != "ok")
         return summary
