@@ -140,40 +140,12 @@ def write_inputs(folder: Path, n: int, base_url: str, timeout: float) -> tuple[P
     return data, config, instances
 
 
-class SlowServer:
-    """A loopback chat server that answers nothing before `delay_s` (far past the client's timeout); counts the
-    requests it receives per prompt (`support.proxy.body_key`)."""
-
-    def __init__(self, delay_s: float = 60.0) -> None:
-        from support import LocalServer
-
-        self.delay_s = delay_s
-        self.received: Counter[str] = Counter()
-        self.server = LocalServer(self._handle)
-
-    async def _handle(self, request: Any) -> Any:
-        import asyncio
-
-        from support.http import Response
-        from support.proxy import body_key
-
-        self.received[body_key(request.body)] += 1
-        await asyncio.sleep(self.delay_s)  # cancelled when the server stops
-        return Response.error(500, "too late")
-
-    def __enter__(self) -> SlowServer:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.stop()
-
-
 def slow_server_phase(work: Path, env: dict[str, str], n: int, runs: int, timeout: float) -> list[tuple[str, Any]]:
     """Runs of the same `hardneg judge` against a server slower than the client timeout (see the docstring)."""
     import yaml
 
     from hardneg.judge.cascade.config import CascadeConfig
+    from support.slow_server import SlowServer
 
     folder = work / "slow"
     max_timeouts = CascadeConfig.model_fields["max_timeouts"].default
@@ -186,18 +158,18 @@ def slow_server_phase(work: Path, env: dict[str, str], n: int, runs: int, timeou
         cmd = judge_cmd(data, folder / "slow.db", config)
         per_run, billed = [], []
         for _ in range(runs):
-            before = sum(slow.received.values())
+            before = slow.total
             done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
             if done.returncode not in (0, 3):
                 sys.exit(f"judge failed (exit {done.returncode}): {done.stderr[-2000:]}")
-            per_run.append(sum(slow.received.values()) - before)
+            per_run.append(slow.total - before)
             billed.append(json.loads(done.stdout)["possibly_billed"])
         most = max(slow.received.values(), default=0)
-        before = sum(slow.received.values())
+        before = slow.total
         done = subprocess.run([*cmd, "--retry-failed"], env=env, capture_output=True, text=True, timeout=600)
         if done.returncode not in (0, 3):
             sys.exit(f"judge --retry-failed failed (exit {done.returncode}): {done.stderr[-2000:]}")
-        retried = sum(slow.received.values()) - before
+        retried = slow.total - before
     return [
         ("slow server: instances, runs", f"{len(instances)}, {runs} (client timeout {timeout} s, max_retries 5)"),
         ("slow server: requests received per run", " ".join(map(str, per_run))),

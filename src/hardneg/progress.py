@@ -228,6 +228,19 @@ class LineTask:
         return 100.0 * self.completed / self.total if self.total else 0.0
 
 
+def _set_given(
+    task: LineTask, *, total: float | None, description: str | None, visible: bool | None, fields: dict[str, Any]
+) -> None:
+    """Set the task's attributes that were given (None: leave as is), as rich's update/reset do."""
+    if total is not None:
+        task.total = total
+    if description is not None:
+        task.description = description
+    if visible is not None:
+        task.visible = visible
+    task.fields.update(fields)
+
+
 class LineProgress:
     """Progress as plain lines on stderr, for logs: a drop-in for the parts of `rich.progress.Progress` the CLI uses.
 
@@ -343,17 +356,11 @@ class LineProgress:
     ) -> None:
         with self._lock:
             task = self._tasks[task_id]
-            if total is not None:
-                task.total = total
             if advance is not None:
                 task.completed += advance
             if completed is not None:
                 task.completed = completed
-            if description is not None:
-                task.description = description
-            if visible is not None:
-                task.visible = visible
-            task.fields.update(fields)
+            _set_given(task, total=total, description=description, visible=visible, fields=fields)
             self._after_update(task)
 
     def advance(self, task_id: int, advance: float = 1) -> None:
@@ -377,13 +384,7 @@ class LineProgress:
             task.started = False
             task.start_time = task.stop_time = None
             task.shown = -1
-            if total is not None:
-                task.total = total
-            if visible is not None:
-                task.visible = visible
-            if description is not None:
-                task.description = description
-            task.fields.update(fields)
+            _set_given(task, total=total, description=description, visible=visible, fields=fields)
             if start:
                 self._start(task)
 

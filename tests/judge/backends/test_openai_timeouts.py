@@ -32,6 +32,7 @@ from hardneg.judge.cost import PriceTable, prompt_tokens
 from hardneg.judge.store import JudgmentStore
 from support import FaultPlan, FaultProxy
 from support.api_judge import MODEL
+from support.slow_server import SlowServer
 
 runner = CliRunner()
 CHAT = "/v1/chat/completions"
@@ -175,34 +176,6 @@ def test_auto_timeout_follows_the_real_answers(llama_server, key_env, sample_tra
 # -- a server slower than the client's timeout: possibly billed calls stay bounded over runs (issue 20) -------------
 
 
-class SlowServer:
-    """A loopback chat server that answers nothing before `delay_s` (far past the client's timeout): every request
-    it receives is one the client gives up on, possibly billed. Counts the requests received."""
-
-    def __init__(self, delay_s: float = 60.0) -> None:
-        from support import LocalServer
-
-        self.delay_s = delay_s
-        self.received = 0
-        self.server = LocalServer(self._handle)
-
-    async def _handle(self, request: Any) -> Any:
-        import asyncio
-
-        from support.http import Response
-
-        self.received += 1
-        await asyncio.sleep(self.delay_s)  # cancelled when the server stops
-        return Response.error(500, "too late")
-
-    def __enter__(self) -> SlowServer:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.stop()
-
-
 def test_the_timeout_grows_after_each_timeout_of_an_instance_up_to_a_cap() -> None:
     judge = OpenAIJudge(MODEL, base_url="http://unused", template="compact", timeout=30)
     assert [judge._grown_timeout(n) for n in range(6)] == [30, 60, 120, 240, 480, 600]
@@ -236,7 +209,7 @@ def test_possibly_billed_timeouts_are_bounded_over_runs(
             result = runner.invoke(app, args)
             assert result.exit_code == 3, result.output
             reports.append(json.loads(result.stdout))
-        assert slow.received == 3 * 2  # 2 per instance over the three runs (was 6 per instance per run)
+        assert slow.total == 3 * 2  # 2 per instance over the three runs (was 6 per instance per run)
         assert [r["possibly_billed"] for r in reports] == [6, 0, 0]
         assert reports[0]["stages"][0]["possibly_billed"] == 6 and reports[0]["failures_now"] == {"timeout": 3}
         assert reports[1]["failed"] == 3 and reports[1]["stages"][0]["judged_now"] == 0
@@ -246,4 +219,4 @@ def test_possibly_billed_timeouts_are_bounded_over_runs(
         assert len(records) == 3 and {(r.status, r.extra["timeouts"]) for r in records} == {("failed", 2)}
         again = runner.invoke(app, [*args, "--retry-failed"])
         assert again.exit_code == 3 and json.loads(again.stdout)["possibly_billed"] == 6
-        assert slow.received == 12
+        assert slow.total == 12
