@@ -25,7 +25,7 @@
 
        python bench/calibrate_defaults.py --judges embedding
 
-Prints the candidates, the operating points and the block to paste into src/hardneg/judge/defaults.py.
+Prints the candidates, the operating points and the block to paste into src/hardneg/judging/defaults.py.
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def main() -> int:
     from judges import score_testbed
 
     from hardneg.analysis.testbed import build_testbed
-    from hardneg.judge.calibration import split_queries
-    from hardneg.judge.store import JudgmentStore
+    from hardneg.judging.calibration import split_queries
+    from hardneg.judging.store import JudgmentStore
 
     testbed = build_testbed(NOVELEVAL, split="test", negatives=args.negatives)
     labels = testbed.labels()
@@ -151,7 +151,7 @@ def main() -> int:
     if RLHN.is_dir() and chosen[1] == "embedding cos(reference)":
         from hardneg.analysis.labels import labels_from_response_files
         from hardneg.data.io import read_instances
-        from hardneg.judge.backends.embedding import EmbeddingJudge
+        from hardneg.judging.backends.embedding import EmbeddingJudge
 
         stage1, stage2 = RLHN / "fiqa.stage_1.gpt-4o-mini.jsonl.gz", RLHN / "fiqa.stage_2.gpt-4o.jsonl.gz"
         gpt = {p: int(v > 0) for p, v in labels_from_response_files([stage1, stage2]).graded.items()}
@@ -209,7 +209,7 @@ def operating_points(
             f'        "precision": {out["precision"]:.3f}, "recall": {out["recall"]:.3f}, "kappa": {kappa}, '
             f'"n_pairs": {out["pairs"]}, "n_relevant": {out["relevant"]}}},'
         )
-    print("\n# src/hardneg/judge/defaults.py")
+    print("\n# src/hardneg/judging/defaults.py")
     print("OPERATING_POINTS: dict[str, dict[str, float]] = {")
     print("\n".join(block))
     print("}")

@@ -1,9 +1,9 @@
 """What the default local cascade saves on the rlhn-sample: GPT-4o's relevant negatives reaching the LLM stage,
 and LLM tokens per instance, for embedding-routed stage 2 vs the LLM on every negative.
 
-    python bench/cascade_cost.py [--config src/hardneg/judge/configs/default.yaml] [--model qwen2.5-coder-1.5b]
+    python bench/cascade_cost.py [--config src/hardneg/judging/configs/default.yaml] [--model qwen2.5-coder-1.5b]
 
-Stage 1 (embedding) and its routing rule are taken from the cascade config (`hardneg.judge.cascade.routed_on`,
+Stage 1 (embedding) and its routing rule are taken from the cascade config (`hardneg.judging.cascade.routed_on`,
 the rule the cascade itself applies); the LLM token counts are those the pointwise judge evaluates with prefix
 reuse (shared prefix once per instance + each candidate), counted with the model's tokenizer (nothing is
 generated, so no LLM time is spent). Labels: GPT-4o's final verdicts (stage 2 where routed, else stage 1).
@@ -34,12 +34,12 @@ def main() -> int:
 
     from hardneg.analysis.labels import labels_from_response_files
     from hardneg.data.io import read_instances
-    from hardneg.judge.backends.embedding import EmbeddingJudge
-    from hardneg.judge.backends.llama_pointwise import LlamaPointwiseJudge
-    from hardneg.judge.cascade import load_config, routed_on
-    from hardneg.judge.store import Judgment
+    from hardneg.judging.backends.embedding import EmbeddingJudge
+    from hardneg.judging.backends.llama_pointwise import LlamaPointwiseJudge
+    from hardneg.judging.cascade import load_cascade, routed_on
+    from hardneg.judging.store import Judgment
 
-    config = load_config(args.config)
+    config = load_cascade(args.config)
     stage1 = config.stages[0]
     labels = labels_from_response_files([str(stage1_file), str(stage2_file)]).graded
     instances = list(read_instances(stage1_file))

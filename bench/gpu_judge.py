@@ -58,7 +58,7 @@ def build(tiny: bool, max_batch: int) -> tuple[Any, Any]:
     import torch
     from transformers import Qwen2ForCausalLM
 
-    from hardneg.judge.backends.transformers_pointwise import TransformersPointwiseJudge
+    from hardneg.judging.backends.transformers_pointwise import TransformersPointwiseJudge
 
     config = qwen2_7b(tiny)
     device = "cpu" if tiny else "cuda"

@@ -39,7 +39,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from hardneg.data.io import read_instances
-    from hardneg.judge.backends.llama_pointwise import LlamaPointwiseJudge
+    from hardneg.judging.backends.llama_pointwise import LlamaPointwiseJudge
 
     path = args.input or next((p for p in SAMPLES if p.exists()), None)
     if path is None:

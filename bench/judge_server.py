@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from hardneg.data.io import read_instances
-    from hardneg.judge.backends.openai_chat import OpenAIJudge
+    from hardneg.judging.backends.openai_chat import OpenAIJudge
     from support import LlamaServer
 
     source = SAMPLE / "fiqa.stage_1.gpt-4o-mini.jsonl.gz"

@@ -14,7 +14,7 @@ measured on the HELD-OUT half only:
 - ROC-AUC of the judge's raw scores;
 - precision at recall 0.8: the cut reaching recall >= 0.8 on the tuning half (the highest such cut), its
   precision (and recall) on the held-out half;
-- kappa at the shipped thresholds (`hardneg.judge.defaults`), on the held-out half;
+- kappa at the shipped thresholds (`hardneg.judging.defaults`), on the held-out half;
 - seconds per 1,000 negatives: the judge time of the stored calls (model loads included once), on this machine.
 
 `default` is the shipped `hardneg clean` cascade (its final verdict: binary, so no ROC-AUC). Judges without a
@@ -41,10 +41,10 @@ VERDICT_ONLY = ("llm-answer", "default")  # judged on the held-out half only (no
 def stage_config(kind: str, threads: int | None = None) -> dict[str, Any]:
     """A one-stage cascade running `kind` on every negative, at its shipped thresholds (`threads`: llama.cpp
     threads of the LLM stages; not part of any call's identity, so stored calls are reused whatever it is)."""
-    from hardneg.judge import defaults
+    from hardneg.judging import defaults
 
     if kind == "default":
-        from hardneg.judge.cascade import load_default_config
+        from hardneg.judging.cascade import load_default_config
 
         config = load_default_config().model_dump()
     elif kind == "llm-answer":
@@ -63,7 +63,7 @@ def score_testbed(
 ) -> dict[str, Any]:
     """Run `kind` over the testbed's instances (those of `queries` only, when given; stored calls reused) and
     return its raw scores, flags and judge seconds."""
-    from hardneg.judge.cascade import parse_config, run_cascade
+    from hardneg.judging.cascade import parse_config, run_cascade
 
     config = parse_config(stage_config(kind, threads))
     started = time.perf_counter()
@@ -148,8 +148,8 @@ def main() -> int:
         return 2
 
     from hardneg.analysis.testbed import build_testbed
-    from hardneg.judge.calibration import split_queries
-    from hardneg.judge.store import JudgmentStore
+    from hardneg.judging.calibration import split_queries
+    from hardneg.judging.store import JudgmentStore
 
     testbed = build_testbed(args.beir, split="test", negatives=args.negatives)
     labels = testbed.labels()

@@ -109,8 +109,8 @@ def st_direct(train: str, out: str, settings: str) -> None:
 
     from hardneg.data.io import read_instances
     from hardneg.models import minilm_path
-    from hardneg.train.common import group_columns
-    from hardneg.train.data import build_examples
+    from hardneg.training.common import group_columns
+    from hardneg.training.data import build_examples
 
     s = json.loads(settings)
     # the same rows hardneg trains on (its sampler is plain Python; the training is sentence-transformers')
@@ -151,7 +151,7 @@ def main() -> int:
         st_direct(*args.st_direct)
         return 0
 
-    from hardneg.train.retriever import RetrieverConfig
+    from hardneg.training.retriever import RetrieverConfig
 
     scifact = SHARED / "scifact"
     if not (scifact / "corpus.jsonl").exists() and not (scifact / "corpus.jsonl.gz").exists():

@@ -10,7 +10,7 @@ fresh store, so every call is made:
 
 - `local`: `run_cascade` in this process (the llama.cpp judge on `--cpus` threads);
 - `ray xN`: the same on one Ray started here with `--cpus` CPUs, each stage a pool of N actors of `--cpus`/N CPUs
-  each, blocks of `--batch-size` instances (`hardneg.judge.engine.RayEngine`).
+  each, blocks of `--batch-size` instances (`hardneg.judging.engine.RayEngine`).
 
 Printed per stage and engine: negatives judged, seconds, negatives/s and the ratio to `local` (the baseline of
 this run). For Ray, where the time goes: the driver's seconds putting blocks into the object store; each actor's
@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def cascade(model: str, workers: int, cpus: float, batch_size: int) -> Any:
-    from hardneg.judge.cascade import load_default_config
+    from hardneg.judging.cascade import load_default_config
 
     config = load_default_config()
     for stage in config.stages:
@@ -52,7 +52,7 @@ def cascade(model: str, workers: int, cpus: float, batch_size: int) -> Any:
 
 
 def run(data: Any, config: Any, engine: Any) -> tuple[Any, dict[str, Any], float]:
-    from hardneg.judge import JudgmentStore, run_cascade
+    from hardneg.judging import JudgmentStore, run_cascade
 
     with tempfile.TemporaryDirectory() as tmp, JudgmentStore(Path(tmp) / "j.sqlite") as store:
         started = time.perf_counter()
@@ -110,7 +110,7 @@ def main() -> int:
     from hardneg.cluster import RaySession
     from hardneg.data.io import read_instances
     from hardneg.data.sample import sample_train_path
-    from hardneg.judge.engine import LocalEngine, RayEngine
+    from hardneg.judging.engine import LocalEngine, RayEngine
 
     path = args.data or sample_train_path()
     instances = list(read_instances(path))[: args.limit]

@@ -144,7 +144,7 @@ def slow_server_phase(work: Path, env: dict[str, str], n: int, runs: int, timeou
     """Runs of the same `hardneg judge` against a server slower than the client timeout (see the docstring)."""
     import yaml
 
-    from hardneg.judge.cascade.config import CascadeConfig
+    from hardneg.judging.cascade.config import CascadeConfig
     from support.slow_server import SlowServer
 
     folder = work / "slow"
@@ -207,7 +207,7 @@ def run_to_end(cmd: list[str], env: dict[str, str], tries: int = 8) -> list[dict
 
 
 def records(store: Path) -> dict[str, Any]:
-    from hardneg.judge.store import JudgmentStore
+    from hardneg.judging.store import JudgmentStore
 
     with JudgmentStore(store, readonly=True) as db:
         return {r.query_id: r for r in db.iter_judgments(stage=1)}
@@ -251,7 +251,7 @@ def main() -> None:
         print(f"(stores in {work})")
         return
 
-    from hardneg.judge.backends.openai_chat import OpenAIJudge
+    from hardneg.judging.backends.openai_chat import OpenAIJudge
     from support import FaultPlan, LlamaServer
     from support.proxy import prompt_key
 

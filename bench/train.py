@@ -94,7 +94,7 @@ def baseline_retriever(train: Path, args: argparse.Namespace) -> dict[str, Any]:
     from sentence_transformers.losses import MultipleNegativesRankingLoss
 
     from hardneg.models import minilm_path
-    from hardneg.train.data import build_examples, load_training_instances
+    from hardneg.training.data import build_examples, load_training_instances
 
     model = SentenceTransformer(minilm_path())
     model.max_seq_length = args.max_length
@@ -136,7 +136,7 @@ def baseline_reranker(train: Path, args: argparse.Namespace) -> dict[str, Any]:
     from sentence_transformers.cross_encoder import CrossEncoder
 
     from hardneg.models import minilm_path
-    from hardneg.train.data import build_examples, load_training_instances
+    from hardneg.training.data import build_examples, load_training_instances
 
     model = CrossEncoder(minilm_path(), num_labels=1, max_length=args.max_length)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
@@ -187,7 +187,7 @@ def _autocast() -> Any:
 
     import torch
 
-    from hardneg.train.common import resolve_precision
+    from hardneg.training.common import resolve_precision
 
     precision = resolve_precision("auto")
     if precision == "fp32":
@@ -200,8 +200,8 @@ def _params(model: Any) -> int:
 
 
 def hardneg_run(kind: str, train: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from hardneg.train.reranker import RerankerConfig, train_reranker
-    from hardneg.train.retriever import RetrieverConfig, train_retriever
+    from hardneg.training.reranker import RerankerConfig, train_reranker
+    from hardneg.training.retriever import RetrieverConfig, train_retriever
 
     if kind == "retriever":
         config: Any = RetrieverConfig(  # the baseline's loss: plain InfoNCE, one backward pass per batch

@@ -34,7 +34,7 @@ echo "== what this costs per 1,000 instances"
 "$VENV/bin/hardneg" --quiet estimate "$IN" --config paper-api --json > "$OUT/estimate.json"
 "$VENV/bin/python" - "$OUT/summary.json" "$OUT/judgments.sqlite" "$OUT/estimate.json" <<'PY'
 import json, sys
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.store import JudgmentStore
 
 summary, store, api = json.load(open(sys.argv[1])), sys.argv[2], json.load(open(sys.argv[3]))
 n = summary["judging"]["instances"]

@@ -10,7 +10,7 @@ hardneg`` and ``hardneg --help`` never load it; without the ``ray`` extra, ``eng
 uses: blocks of rows (Arrow tables) put into the object store, a callable class run in an actor pool of a fixed
 size (so a model loads once per actor), results streamed back to the driver as each block finishes. Ray Data
 restarts an actor that dies and runs its block again (its defaults: unlimited actor restarts and task retries).
-Stage modules (`hardneg.judge.engine`, `hardneg.retrieval.sharded`) give the callable class and the rows.
+Stage modules (`hardneg.judging.engine`, `hardneg.retrieval.sharded`) give the callable class and the rows.
 """
 
 from __future__ import annotations

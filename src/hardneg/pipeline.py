@@ -1,6 +1,6 @@
 """`clean`: the whole job in one call, judge with a cascade (default: the shipped local one), then relabel.
 
-The default cascade ships as `hardneg/judge/cascade/default.yaml` (the MiniLM embedding judge on every negative,
+The default cascade ships as `hardneg/judging/cascade/default.yaml` (the MiniLM embedding judge on every negative,
 its cut calibrated on human labels; the shipped `local-llm` config adds a local LLM stage). Verdicts go
 to a judgment store (SQLite) as they arrive, so an interrupted `clean` resumes where it stopped, and a `clean`
 with edited thresholds or routing on the same store makes no call it already made; a cleaned file is written
@@ -15,14 +15,15 @@ from typing import Any
 
 from hardneg.cluster import Engine, resolve_engine
 from hardneg.data.source import Selection, as_source, filter_source, select_source
-from hardneg.judge.base import JudgeStopped
-from hardneg.judge.cascade.config import CascadeConfig, as_config, cut_in_force
-from hardneg.judge.cascade.runner import CascadeReport, run_cascade
-from hardneg.judge.cost import Budget
-from hardneg.judge.store import JudgmentStore, PartialCascade, open_store
+from hardneg.errors import ConfigError
+from hardneg.judging.base import JudgeStopped
+from hardneg.judging.cascade.config import CascadeConfig, as_config, cut_in_force
+from hardneg.judging.cascade.runner import CascadeReport, run_cascade
+from hardneg.judging.cost import Budget
+from hardneg.judging.store import JudgmentStore, PartialCascade, open_store
 from hardneg.progress import CountProgress, StageProgress
-from hardneg.relabel.run import relabel, relabel_options
-from hardneg.relabel.treatments import RelabelOptions, RelabelReport, Treatment
+from hardneg.relabeling.run import relabel, relabel_options
+from hardneg.relabeling.treatments import RelabelOptions, RelabelReport, Treatment
 
 
 def default_store_path(out_path: str | Path) -> Path:
@@ -61,9 +62,9 @@ class CleanReport:
 
 def clean(
     data: Any,
-    *,
-    store: JudgmentStore | str | Path,
     config: CascadeConfig | dict[str, Any] | str | Path | None = None,
+    store: JudgmentStore | str | Path | None = None,
+    *,
     treatment: Treatment = "rlhn",
     output: str | Path | None = None,
     options: RelabelOptions | None = None,
@@ -94,8 +95,8 @@ def clean(
     Instances whose last stage failed are never treated as clean. A run that left instances routed to a later
     stage unjudged (a budget) raises `PartialCascade` unless `allow_partial`; a judge that cannot go on raises
     `JudgeStopped`. Either way the store keeps every call made: the same call resumes.
-    `retry_failed`: re-send every failed call once more (`hardneg.judge.run_cascade`).
-    `engine` (``"local"`` or ``"ray"``) and `ray_address` say where the judges run (`hardneg.judge.run_cascade`);
+    `retry_failed`: re-send every failed call once more (`hardneg.judging.run_cascade`).
+    `engine` (``"local"`` or ``"ray"``) and `ray_address` say where the judges run (`hardneg.judging.run_cascade`);
     the output is the same on both. `output` follows the one output rule (`hardneg.data.formats.check_output`:
     .jsonl, .jsonl.gz, .parquet, or .hf / a trailing / for a datasets folder, which replaces an existing folder only
     with `overwrite` and only one hardneg wrote), checked before any judging.
@@ -114,6 +115,8 @@ def clean(
     >>> len(cleaned)
     24
     """
+    if store is None:
+        raise ConfigError("name a judgment store (a path, or ':memory:' to keep nothing)", param="store")
     spec = resolve_engine(engine, ray_address)
     chosen = relabel_options(options, treatment=treatment, **relabel_overrides)
     # the cut that fits the treatment, where the config has operating points (the shipped default does)

@@ -14,8 +14,8 @@ import pytest
 from hardneg.analysis.agreement import compare
 from hardneg.analysis.labels import LabelSet, load_labels
 from hardneg.errors import ConfigError
-from hardneg.judge.importer import import_judgments
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.importer import import_judgments
+from hardneg.judging.store import JudgmentStore
 
 
 def test_known_binary_kappa() -> None:

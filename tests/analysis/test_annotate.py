@@ -15,8 +15,8 @@ from hardneg.analysis.labels import load_labels
 from hardneg.data.io import write_instances
 from hardneg.data.records import Instance, Passage
 from hardneg.errors import InputError
-from hardneg.judge.base import JudgeOutput
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.base import JudgeOutput
+from hardneg.judging.store import JudgmentStore
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from hardneg.analysis.labels import (
 )
 from hardneg.data.io import read_instances
 from hardneg.errors import ConfigError, InputError
-from hardneg.judge.base import JudgeOutput
-from hardneg.judge.importer import import_judgments
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.base import JudgeOutput
+from hardneg.judging.importer import import_judgments
+from hardneg.judging.store import JudgmentStore
 from support.judged_sample import EXTRA_WORSE, FALSE_NEGATIVES, FINAL_FLAGGED, STAGE1_FLAGGED
 
 
@@ -147,8 +147,8 @@ def test_labels_from_rlhn_responses(rlhn_stage1: Path, rlhn_stage2: Path) -> Non
 
 @pytest.mark.shared
 def test_labels_from_a_store_match_the_response_files(tmp_path: Path, rlhn_stage1: Path, rlhn_stage2: Path) -> None:
-    from hardneg.judge.importer import import_judgments
-    from hardneg.judge.store import JudgmentStore
+    from hardneg.judging.importer import import_judgments
+    from hardneg.judging.store import JudgmentStore
 
     db = tmp_path / "judgments.sqlite"
     with JudgmentStore(db) as store:

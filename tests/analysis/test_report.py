@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from hardneg.analysis.report import build_report
-from hardneg.judge.base import JudgeOutput
-from hardneg.judge.cost import PriceTable
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.base import JudgeOutput
+from hardneg.judging.cost import PriceTable
+from hardneg.judging.store import JudgmentStore
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hardneg.judge.importer import import_judgments
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.importer import import_judgments
+from hardneg.judging.store import JudgmentStore
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,8 @@ import support.lexical_judges  # noqa: F401 (registers the `lexical` backend the
 from hardneg.cli import app
 from hardneg.cluster import ray_installed
 from hardneg.data.sample import sample_beir_dir, sample_train_path
-from hardneg.judge.importer import import_judgments
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.importer import import_judgments
+from hardneg.judging.store import JudgmentStore
 from hardneg.models import minilm_path
 from support.experiment_yaml import sample_experiment
 from support.judged_sample import judged_rows

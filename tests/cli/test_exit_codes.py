@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 import support.lexical_judges  # noqa: F401 (registers the `flaky` backend)
 from hardneg.cli import app
 from hardneg.data.io import read_instances, write_instances
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.store import JudgmentStore
 from support import FaultPlan, FaultProxy, free_port
 from support.api_judge import MODEL
 
@@ -277,7 +277,7 @@ def read_only_mount(source: Path, target: Path) -> Iterator[Path]:
 
 
 def test_a_store_on_a_read_only_mount_is_named_read_only(sample_train: Path, tmp_path: Path) -> None:
-    from hardneg.judge.importer import import_judgments
+    from hardneg.judging.importer import import_judgments
     from support.judged_sample import judged_rows
 
     source = tmp_path / "rw"

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 import support.lexical_judges  # noqa: F401 (registers the lexical backends the configs name)
 from hardneg.cli import app
 from hardneg.data.io import read_instances, write_instances
-from hardneg.judge.cascade import default_config_path
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.cascade import default_config_path
+from hardneg.judging.store import JudgmentStore
 from support.judged_sample import STAGE1_FLAGGED
 
 
@@ -229,8 +229,8 @@ def test_cli_estimate_calls_nothing_and_budget_reaches_the_api_judge(
 def test_cli_estimate_calls_nothing_and_budget_reaches_the_api_judge_on_the_sample(
     sample_train: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hardneg.judge.cost import prompt_tokens
-    from hardneg.judge.prompts.templates import load_template
+    from hardneg.judging.cost import prompt_tokens
+    from hardneg.judging.prompts.templates import load_template
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
     cfg = tmp_path / "api.yaml"
@@ -401,7 +401,7 @@ def test_cli_clean_names_the_cut_of_a_users_config_as_its_own(sample_train: Path
 
 @pytest.mark.slow
 def test_cli_clean_takes_the_default_judges_cut_for_its_treatment(sample_train: Path, tmp_path: Path) -> None:
-    from hardneg.judge import defaults
+    from hardneg.judging import defaults
 
     precision_first = defaults.OPERATING_POINTS["precision-first"]
     recall_first = defaults.OPERATING_POINTS["recall-first"]

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from hardneg.data.atomic import TEMP_MARK
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.store import JudgmentStore
 
 pytestmark = pytest.mark.slow
 

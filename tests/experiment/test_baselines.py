@@ -12,7 +12,7 @@ from hardneg.errors import InputError
 from hardneg.experiment import load_config, plan_experiment, run_experiment
 from hardneg.experiment.baselines import topk_percpos
 from hardneg.experiment.config import TRAINED_TEACHER
-from hardneg.train.teacher import TEACHER_SCORE
+from hardneg.training.teacher import TEACHER_SCORE
 from support.cross_encoder import sample_cross_encoder
 from support.experiment_yaml import sample_experiment, write_yaml
 

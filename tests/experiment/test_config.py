@@ -171,7 +171,7 @@ def test_the_judge_step_runs_on_ray(ray_local: object, tmp_path: Path) -> None:
     from hardneg.data.io import read_instances, write_instances
     from hardneg.experiment.runner import TRAIN_FILE, _judge_step
     from hardneg.experiment.steps import StepContext
-    from hardneg.judge import JudgmentStore
+    from hardneg.judging import JudgmentStore
 
     data = tmp_path / "data"
     data.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hardneg.errors import ConfigError
-from hardneg.mine import MineConfig
+from hardneg.mining import MineConfig
 from hardneg.retrieval.encoders import resolve_backend
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")

@@ -11,7 +11,7 @@ import pytest
 from hardneg.data.beir import load_beir
 from hardneg.data.records import passage_text
 from hardneg.errors import ConfigError
-from hardneg.mine import MineConfig
+from hardneg.mining import MineConfig
 from hardneg.retrieval.dense import dense_search
 from hardneg.retrieval.index import DenseIndex, default_nlist, recall_at_k
 

@@ -14,7 +14,7 @@ from hardneg.data.beir import load_beir
 from hardneg.data.records import passage_text
 from hardneg.data.sample import sample_beir_dir
 from hardneg.errors import ConfigError
-from hardneg.mine import MineConfig
+from hardneg.mining import MineConfig
 from hardneg.retrieval import Retriever
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Helpers for the API-judge tests (fixtures in tests/judge/conftest.py): the served model's name and small
+"""Helpers for the API-judge tests (fixtures in tests/judging/conftest.py): the served model's name and small
 real instances a 135M model answers fast."""
 
 from __future__ import annotations

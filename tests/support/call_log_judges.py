@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
-from hardneg.judge.base import Judge, JudgeOutput
-from hardneg.judge.prompts.parse import verdict_output
-from hardneg.judge.prompts.templates import load_template
+from hardneg.judging.base import Judge, JudgeOutput
+from hardneg.judging.prompts.parse import verdict_output
+from hardneg.judging.prompts.templates import load_template
 from support.lexical_judges import overlap
 
 

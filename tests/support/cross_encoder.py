@@ -22,7 +22,7 @@ from hardneg.data.sample import sample_train_path
 
 def sample_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's sample cross-encoder folder (trained on first use)."""
-    from hardneg.train.reranker import RerankerConfig, train_reranker
+    from hardneg.training.reranker import RerankerConfig, train_reranker
 
     folder = tmp_path_factory.getbasetemp() / "sample-cross-encoder"
     with open(tmp_path_factory.getbasetemp() / ".sample-cross-encoder.lock", "w") as lock:

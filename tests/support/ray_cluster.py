@@ -31,7 +31,7 @@ import pytest
 
 from hardneg.cluster import node_id
 from hardneg.data.records import Instance
-from hardneg.judge.verdicts import JudgeOutput
+from hardneg.judging.verdicts import JudgeOutput
 from support.call_log_judges import CountingJudge
 from support.llama_server import free_port
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from hardneg.data.records import Instance, Passage
-from hardneg.judge.verdicts import FinalVerdict
+from hardneg.judging.verdicts import FinalVerdict
 
 
 def make(qid: str, negs: int = 6, pos: int = 1, subset: str = "fiqa", shuffle_seed: int | None = None) -> Instance:

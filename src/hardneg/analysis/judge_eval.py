@@ -36,10 +36,10 @@ from hardneg.analysis.external import ExternalJudge, parse_external, read_extern
 from hardneg.analysis.testbed import Testbed, select_testbed, testbed_counts
 from hardneg.data.atomic import atomic_path
 from hardneg.errors import ConfigError
-from hardneg.judge.calibration.thresholds import split_queries
-from hardneg.judge.cascade.config import CascadeConfig, as_config
-from hardneg.judge.cascade.runner import CascadeReport, run_cascade
-from hardneg.judge.store import JudgmentStore, open_store
+from hardneg.judging.calibration.thresholds import split_queries
+from hardneg.judging.cascade.config import CascadeConfig, as_config
+from hardneg.judging.cascade.runner import CascadeReport, run_cascade
+from hardneg.judging.store import JudgmentStore, open_store
 from hardneg.progress import StageProgress
 
 Pair = tuple[str, str]

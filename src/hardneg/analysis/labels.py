@@ -28,9 +28,9 @@ from hardneg.analysis.annotate import read_labelstudio_export
 from hardneg.data.io import iter_jsonl
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError, InputError
-from hardneg.judge.prompts.parse import parse_verdict
-from hardneg.judge.store import JudgmentStore
-from hardneg.judge.verdicts import Judgment
+from hardneg.judging.prompts.parse import parse_verdict
+from hardneg.judging.store import JudgmentStore
+from hardneg.judging.verdicts import Judgment
 
 Pair = tuple[str, str]  # (query_id, docid)
 CLASSES3 = ("better", "worse", "none")

@@ -15,7 +15,7 @@ from hardneg.analysis.testbed import load_testbed
 from hardneg.cli.common import app, console, handle_errors, print_json, print_table, progress
 from hardneg.data.atomic import check_target
 from hardneg.errors import ConfigError
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.store import JudgmentStore
 
 annotate_app = typer.Typer(help="Human annotation round trip through Label Studio.", no_args_is_help=True)
 app.add_typer(annotate_app, name="annotate")

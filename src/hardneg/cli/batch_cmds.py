@@ -14,9 +14,9 @@ from typing import Any
 import typer
 
 from hardneg.cli.common import app, console, handle_errors, print_json, print_table
-from hardneg.judge.backends.openai_batch import BatchJudge, BatchState
-from hardneg.judge.cascade import load_config
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.backends.openai_batch import BatchJudge, BatchState
+from hardneg.judging.cascade import load_cascade
+from hardneg.judging.store import JudgmentStore
 
 batch_app = typer.Typer(help="Follow Batch API jobs submitted by `hardneg judge` (openai-batch stages).")
 app.add_typer(batch_app, name="batch")
@@ -34,7 +34,7 @@ def _check_store(store: Path) -> None:
 
 def _batch_judges(config: Path, store: Path) -> list[Any]:
 
-    cascade = load_config(config)
+    cascade = load_cascade(config)
     judges = []
     for stage in cascade.stages:
         if stage.backend == "openai-batch":

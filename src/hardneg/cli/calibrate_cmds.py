@@ -12,7 +12,7 @@ from hardneg.cli.common import app, console, handle_errors, print_json, progress
 from hardneg.data.atomic import atomic_path
 from hardneg.data.io import read_instances, write_rows
 from hardneg.errors import ConfigError, EmptyInput
-from hardneg.judge.calibration import CALIBRATION_JUDGES, build_scoring_judges, run_calibration
+from hardneg.judging.calibration import CALIBRATION_JUDGES, build_scoring_judges, run_calibration
 
 
 def _labels(

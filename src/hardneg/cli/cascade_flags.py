@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from hardneg.errors import ConfigError
-from hardneg.judge import defaults
-from hardneg.judge.cascade.config import CascadeConfig, parse_config
-from hardneg.judge.registry import BACKENDS, LISTWISE_BACKENDS, known_backends
+from hardneg.judging import defaults
+from hardneg.judging.cascade.config import CascadeConfig, parse_config
+from hardneg.judging.registry import BACKENDS, LISTWISE_BACKENDS, known_backends
 
 
 def stage_from_flag(name: str, spec: str, template: str | None, default_template: str) -> dict[str, Any]:

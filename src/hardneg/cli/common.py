@@ -25,7 +25,7 @@ from rich.progress import (
 )
 
 from hardneg.errors import ConfigError, EmptyInput, HardnegError, InputError
-from hardneg.judge.store import PartialCascade
+from hardneg.judging.store import PartialCascade
 from hardneg.progress import LineProgress, interval_s, set_phase_hook, set_quiet
 
 app = typer.Typer(

@@ -8,7 +8,7 @@ import typer
 
 from hardneg.cli.common import app, console, handle_errors, print_json
 from hardneg.errors import ConfigError
-from hardneg.judge.cascade import config_description, shipped_configs
+from hardneg.judging.cascade import config_description, shipped_configs
 
 configs_app = typer.Typer(
     help="The cascade configs shipped with hardneg: list them, or print one (`hardneg configs show NAME`).",

@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from hardneg.cli.common import app, console, handle_errors, print_json, print_table, progress
-from hardneg.judge.cascade import load_config
-from hardneg.judge.cost import PriceTable, stage_specs_from_config
-from hardneg.judge.cost import estimate as run_estimate
+from hardneg.judging.cascade import load_cascade
+from hardneg.judging.cost import PriceTable, stage_specs_from_config
+from hardneg.judging.cost import estimate as run_estimate
 
 
 def print_estimate(result: Any, file: Path, routing_rate: float) -> None:
@@ -58,7 +58,7 @@ def estimate(
 ) -> None:
     """Estimate prompt/output tokens and USD per stage, rendering the real templates. Nothing is called."""
 
-    cascade = load_config(config)  # the same validation as `hardneg judge`
+    cascade = load_cascade(config)  # the same validation as `hardneg judge`
     specs = stage_specs_from_config(cascade.model_dump())
     table = PriceTable.load(prices) if prices else PriceTable.default()
     with progress() as bar:

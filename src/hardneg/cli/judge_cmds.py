@@ -24,12 +24,12 @@ from hardneg.cluster import resolve_engine
 from hardneg.data.formats import check_output
 from hardneg.data.source import Selection, select_source
 from hardneg.errors import ConfigError
-from hardneg.judge.base import JudgeStopped
-from hardneg.judge.cascade import load_config, parse_config, run_cascade
-from hardneg.judge.cost import DEFAULT_ROUTING_RATE, Budget, PriceTable, stage_specs_from_config
-from hardneg.judge.cost import estimate as run_estimate
-from hardneg.judge.importer import check_judged_rows, import_judgments
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.base import JudgeStopped
+from hardneg.judging.cascade import load_cascade, parse_config, run_cascade
+from hardneg.judging.cost import DEFAULT_ROUTING_RATE, Budget, PriceTable, stage_specs_from_config
+from hardneg.judging.cost import estimate as run_estimate
+from hardneg.judging.importer import check_judged_rows, import_judgments
+from hardneg.judging.store import JudgmentStore
 from hardneg.pipeline import CleanReport, default_store_path
 from hardneg.pipeline import clean as run_clean
 
@@ -130,7 +130,7 @@ def judge(
     if stage1:
         cascade = config_from_flags(stage1, stage2, template)
     else:
-        cascade = load_config(config if config is not None else "default")
+        cascade = load_cascade(config if config is not None else "default")
     if max_attempts is not None:
         cascade = parse_config({**cascade.model_dump(), "max_attempts": max_attempts}, "--max-attempts")
     table = None
@@ -289,7 +289,7 @@ def clean(
     """
 
     check_output(out, overwrite=overwrite, param="out")  # before any judging
-    cascade = load_config(config) if config is not None else None
+    cascade = load_cascade(config) if config is not None else None
     spec = resolve_engine(engine, ray_address, probe=True)  # a bad engine stops before any store is created
     report = CleanReport()
     with progress() as bar:
@@ -341,7 +341,7 @@ def clean(
 
 
 def print_cut(cut: dict[str, Any] | None, treatment: str) -> None:
-    """Say which cut of the last stage `clean` used (`hardneg.judge.cascade.config.cut_in_force`) and, for the
+    """Say which cut of the last stage `clean` used (`hardneg.judging.cascade.config.cut_in_force`) and, for the
     shipped default judge, its operating point and figures measured on people."""
     if cut is None:
         return

@@ -9,7 +9,7 @@ import typer
 
 from hardneg.cli.common import app, console, handle_errors, print_json, progress
 from hardneg.data.formats import check_output
-from hardneg.mine import MineConfig, mine_beir, parse_range
+from hardneg.mining import MineConfig, mine_beir, parse_range
 
 
 @app.command()

@@ -11,8 +11,8 @@ from hardneg.cli.common import app, handle_errors, print_json, print_table, prog
 from hardneg.cli.judge_cmds import print_skipped_subsets
 from hardneg.data.formats import check_output
 from hardneg.errors import ConfigError
-from hardneg.judge.store import JudgmentStore
-from hardneg.relabel import RelabelOptions, relabel_file
+from hardneg.judging.store import JudgmentStore
+from hardneg.relabeling import RelabelOptions, relabel_file
 
 
 def parse_stages(text: str | None, store: Any) -> dict[int, str] | None:

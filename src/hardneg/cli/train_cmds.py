@@ -9,10 +9,10 @@ import typer
 
 from hardneg.cli.common import STATE, app, console, handle_errors, print_json, print_table, progress, stdout_to_stderr
 from hardneg.errors import ConfigError
-from hardneg.evaluate.compare import compare_runs
-from hardneg.evaluate.run import evaluate_bm25, evaluate_model
-from hardneg.train.reranker import RerankerConfig, train_reranker
-from hardneg.train.retriever import RetrieverConfig, train_retriever
+from hardneg.evaluation.compare import compare_runs
+from hardneg.evaluation.run import evaluate_bm25, evaluate_model
+from hardneg.training.reranker import RerankerConfig, train_reranker
+from hardneg.training.retriever import RetrieverConfig, train_retriever
 
 train_app = typer.Typer(help="Fine-tune a retriever (bi-encoder) or a reranker (cross-encoder).", no_args_is_help=True)
 app.add_typer(train_app, name="train")

@@ -4,11 +4,11 @@
   `margin` (0.95) x the positive's score under the same teacher. The teacher is named in the config
   (`topk_percpos.teacher`: ``dense:`` the embedded MiniLM, ``dense:MODEL``, ``cross-encoder:DIR``, or
   ``cross-encoder:train``), and the positives and negatives of the training instances are scored with it
-  (`hardneg.train.teacher`). ``teacher: mining`` reuses the mining scores instead (BM25 by default), which is
+  (`hardneg.training.teacher`). ``teacher: mining`` reuses the mining scores instead (BM25 by default), which is
   what hardneg did before: not what the paper compares with.
 - `ce_distill`: the retriever is trained on a cross-encoder teacher's scores of the positive and the hard
   negatives with MarginMSE (Hofstätter et al. 2020) or a KL divergence over each group (`ce_distill.loss`,
-  `hardneg.train.retriever`), with the experiment's training options otherwise.
+  `hardneg.training.retriever`), with the experiment's training options otherwise.
 
 A teacher's scores are computed once per teacher and training data: one `teacher/...` step writes the training
 rows with ``teacher_score`` (and a cross-encoder's ``teacher_logit``) on every passage, keyed like every step by its
@@ -32,8 +32,8 @@ from hardneg.data.records import Instance
 from hardneg.errors import ConfigError, InputError
 from hardneg.experiment.config import MINING_TEACHER, TRAINED_TEACHER, ExperimentConfig
 from hardneg.experiment.steps import MODEL_DIR, TRAIN_FILE, Step, StepContext, StepGraph, hash_json, tenths
-from hardneg.train.reranker import RerankerConfig, train_reranker
-from hardneg.train.teacher import TEACHER_SCORE, score_instances
+from hardneg.training.reranker import RerankerConfig, train_reranker
+from hardneg.training.teacher import TEACHER_SCORE, score_instances
 
 MINING_SCORE = "score"
 
@@ -43,7 +43,7 @@ def topk_percpos(
 ) -> Iterator[tuple[Instance, int]]:
     """TopK-PercPos: drop negatives whose `key` score is above `margin` x the lowest positive's score.
 
-    `key` is the passages' score field: ``teacher_score`` (`hardneg.train.teacher.score_instances`) or the
+    `key` is the passages' score field: ``teacher_score`` (`hardneg.training.teacher.score_instances`) or the
     mining ``score`` (mine with `save_scores`). For a negative positive score (cosine, a logit), margin x pos
     would be above pos: the sign-safe ``pos - |pos| x (1 - margin)`` is used, as the miner does.
     Yields (instance, negatives removed); an instance may be left without negatives.

@@ -17,7 +17,7 @@ mine: {method: bm25, negatives: 20}  # options of `hardneg.mine` (BEIR sources o
 judge: {config: cascade.yaml}      # a cascade YAML (`hardneg judge`), or inline `stages: [...]`
 variants: [default, remove, hn_remove, rlhn, topk_percpos, ce_distill]
 verdicts: [stage1, cascade]        # relabel from stage 1's verdicts alone and from the whole cascade
-relabel: {}                        # options of `hardneg.relabel.RelabelOptions`
+relabel: {}                        # options of `hardneg.relabeling.RelabelOptions`
 topk_percpos:                      # NV-Retriever: drop negatives scoring above margin x the positive's score ...
   margin: 0.95
   teacher: "dense:"                # ... under this teacher: dense:[MODEL] (default: the embedded MiniLM),
@@ -48,7 +48,7 @@ from typing import Any
 
 from hardneg.cluster import resolve_engine
 from hardneg.errors import ConfigError, InputError
-from hardneg.train.teacher import parse_teacher
+from hardneg.training.teacher import parse_teacher
 
 TREATMENTS = ("default", "remove", "hn_remove", "rlhn")
 BASELINES = ("topk_percpos", "ce_distill")

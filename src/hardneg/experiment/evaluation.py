@@ -13,8 +13,8 @@ from typing import Any
 from hardneg.data.atomic import atomic_dir
 from hardneg.data.beir import load_qrels, load_queries
 from hardneg.errors import ConfigError
-from hardneg.evaluate.compare import paired_tests
-from hardneg.evaluate.run import evaluate_model as evaluate
+from hardneg.evaluation.compare import paired_tests
+from hardneg.evaluation.run import evaluate_model as evaluate
 
 EVAL_OPTIONS = ("depth", "batch_size", "query_max_length", "passage_max_length", "ignore_identical_ids", "metrics")
 
@@ -94,7 +94,7 @@ def evaluate_model(
 def paired_significance(
     ours: Mapping[str, float], theirs: Mapping[str, float], *, iterations: int = 10000, seed: int = 42
 ) -> dict[str, Any]:
-    """Paired tests over the queries both have (ours vs the baseline), from `hardneg.evaluate.compare`.
+    """Paired tests over the queries both have (ours vs the baseline), from `hardneg.evaluation.compare`.
 
     `p_value` is the paired randomization test's (no normality assumption); the t-test's is kept beside it.
     """

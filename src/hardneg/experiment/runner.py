@@ -1,6 +1,6 @@
 """`hardneg experiment`: mine -> judge -> variants -> train -> evaluate -> tables, as one cached step graph.
 
-Each stage is the library function of its own module (`hardneg.mine`, `hardneg.judge.cascade`,
+Each stage is the library function of its own module (`hardneg.mine`, `hardneg.judging.cascade`,
 `hardneg.relabel`, `hardneg.train`, `hardneg.evaluate`); this module only wires them together, caches their
 outputs (see `hardneg.experiment.steps`) and assembles the results.
 
@@ -32,13 +32,13 @@ from hardneg.experiment.config import BASELINES, DataSource, ExperimentConfig, V
 from hardneg.experiment.evaluation import evaluate_model, paired_significance
 from hardneg.experiment.results import VariantScores, build_results, write_results
 from hardneg.experiment.steps import MODEL_DIR, TRAIN_FILE, Step, StepContext, StepGraph, StepRecord, tenths
-from hardneg.judge.cascade import parse_config, run_cascade
-from hardneg.judge.cascade.config import identity_dump
-from hardneg.judge.store import JudgmentStore
-from hardneg.mine.config import MineConfig, MineReport, parse_range
-from hardneg.mine.miner import mine_instances
-from hardneg.relabel import RelabelOptions, relabel_file, verdicts_from_dicts
-from hardneg.train.retriever import RetrieverConfig, train_retriever
+from hardneg.judging.cascade import parse_config, run_cascade
+from hardneg.judging.cascade.config import identity_dump
+from hardneg.judging.store import JudgmentStore
+from hardneg.mining.config import MineConfig, MineReport, parse_range
+from hardneg.mining.miner import mine_instances
+from hardneg.relabeling import RelabelOptions, relabel_file, verdicts_from_dicts
+from hardneg.training.retriever import RetrieverConfig, train_retriever
 
 Progress = Callable[[str], None]
 

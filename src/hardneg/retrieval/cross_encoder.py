@@ -33,7 +33,7 @@ from hardneg.retrieval.onnx_cross import ACTIVATIONS, activate, load_onnx_cross_
 from hardneg.retrieval.torch_backend import load_torch_cross_encoder
 
 logger = logging.getLogger(__name__)
-# The metadata `hardneg train` writes beside a model (hardneg.train.common.METADATA_FILE; train is a layer above).
+# The metadata `hardneg train` writes beside a model (hardneg.training.common.METADATA_FILE; train is a layer above).
 TRAIN_METADATA_FILE = "hardneg_train.json"
 # Pairs are scored in chunks of this many batches, so progress is reported as it goes.
 _BATCHES_PER_CHUNK = 16

@@ -2,7 +2,7 @@
 
 The sibling of `hardneg.retrieval.onnx` (bi-encoders) for sentence-transformers `CrossEncoder` folders, such as
 those `hardneg train reranker` writes. Rescoring mined candidates (`hardneg mine --rescore`) and teacher scores
-(`hardneg.train.teacher`) only need the sequence-classification head's output, so the model runs under ONNX
+(`hardneg.training.teacher`) only need the sequence-classification head's output, so the model runs under ONNX
 Runtime with `tokenizers` and numpy doing the rest.
 
 - `export_cross_encoder(model, folder)`: loads the CrossEncoder (torch) and writes ``model.onnx`` (the

@@ -2,7 +2,7 @@
 
 The page needs no server: CSS is inline and plots are base64 PNGs drawn with matplotlib (the `report` extra).
 Sections: the cascade funnel per stage, flagged rate per subset (subsets come from an instances file, when
-given), flags per instance, tokens and cost per stage (cost where `hardneg.judge.cost` has a price for the
+given), flags per instance, tokens and cost per stage (cost where `hardneg.judging.cost` has a price for the
 model), agreement between stages (and with any extra label sources), and experiment results (`results.json`).
 
 `results.json` is read loosely: `{run: {metric: value}}` or `{run: {dataset: {metric: value}}}` (optionally under a
@@ -31,8 +31,8 @@ from hardneg.data.atomic import atomic_path, check_target
 from hardneg.data.io import read_instances
 from hardneg.data.source import as_source
 from hardneg.errors import ConfigError, InputError
-from hardneg.judge.cost import PriceTable
-from hardneg.judge.store import JudgmentStore
+from hardneg.judging.cost import PriceTable
+from hardneg.judging.store import JudgmentStore
 
 
 @dataclass
@@ -119,7 +119,7 @@ def collect(
     data = ReportData(store=str(getattr(store, "path", "")))
     prices = PriceTable.default()
     data.price_note = (
-        f"prices: hardneg.judge.cost built-in table ({prices.date}); USD from the tokens recorded"
+        f"prices: hardneg.judging.cost built-in table ({prices.date}); USD from the tokens recorded"
         if prices is not None
         else "no price table available"
     )

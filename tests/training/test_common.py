@@ -1,0 +1,89 @@
+"""Pieces shared by the trainers: micro-batches, Trainer logs as lines, and nothing left behind by a failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardneg.data.io import read_instances, write_instances
+from hardneg.data.sample import sample_train_path
+from hardneg.training.common import fit_and_save, log_line, micro_batches
+from hardneg.training.data import SamplingStats
+from hardneg.training.retriever import RetrieverConfig
+
+
+def test_micro_batches_split_a_step_into_equal_passes() -> None:
+    assert micro_batches(16, 16) == (16, 1)
+    assert micro_batches(32, 16) == (16, 2)
+    assert micro_batches(20, 16) == (10, 2)
+    assert micro_batches(17, 16) == (1, 17)  # a prime: one row per pass, still equal passes
+    assert micro_batches(4, 100) == (4, 1)
+
+
+def test_trainer_logs_become_lines_with_numbers_not_a_dict_of_strings() -> None:
+    logs = {"loss": "1.23456", "learning_rate": 1.8e-05, "grad_norm": 3.5, "epoch": 0.38}
+    assert log_line(logs, 10, 26) == "training: step 10/26, loss 1.235, learning rate 1.8e-05, grad norm 3.5"
+    summary = {"train_runtime": "138.9", "train_samples_per_second": "0.019", "train_loss": 1.1}
+    assert log_line(summary, 26, 26) == "training: 26 steps in 138.9 s, mean loss 1.1"
+
+
+class _FailingTrainer:
+    """Stands in for a sentence-transformers trainer whose training loop fails mid-way."""
+
+    def __init__(self, *, args: Any, **kwargs: Any) -> None:
+        self.args = args
+        Path(args.output_dir, "checkpoint-1").mkdir(parents=True)  # what a Trainer may write before failing
+
+    def remove_callback(self, callback: Any) -> None:
+        pass
+
+    def add_callback(self, callback: Any) -> None:
+        pass
+
+    def train(self) -> None:
+        raise RuntimeError("injected failure in the training loop")
+
+
+def test_a_failed_training_leaves_no_folder_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    scratch_root = tmp_path / "tmp"
+    scratch_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch_root))
+    models = tmp_path / "models"
+    models.mkdir()
+    with pytest.raises(RuntimeError, match="injected"):
+        fit_and_save(
+            kind="retriever", trainer_base=_FailingTrainer, args_class=SentenceTransformerTrainingArguments,
+            model=None, dataset=[], loss=None, config=RetrieverConfig(max_steps=1, quiet=True), train_data={},
+            output_dir=models / "default", sampling=SamplingStats(), progress=None, metadata={},
+        )  # fmt: skip
+    assert list(models.iterdir()) == []  # no models/.default.trainer/, no temp model folder
+    assert list(scratch_root.iterdir()) == []  # the trainer's scratch is gone too
+
+
+@pytest.mark.slow
+def test_quiet_training_writes_nothing_but_the_result(tmp_path: Path) -> None:
+    """`hardneg --quiet train retriever|reranker --json`: stderr empty, stdout the JSON object alone."""
+    train = tmp_path / "train.jsonl"
+    write_instances(train, list(read_instances(sample_train_path()))[:8])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    common = ["--max-length", "16", "--batch-size", "4", "--max-steps", "1", "--negatives", "2", "--json"]
+    for kind in ("retriever", "reranker"):
+        folder = tmp_path / kind
+        done = subprocess.run(
+            [sys.executable, "-c", "from hardneg.cli import main; main()", "--quiet", "train", kind, str(train),
+             "-o", str(folder), *common],
+            capture_output=True, text=True, env=env, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""
+        assert json.loads(done.stdout)["steps"] == 1
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
