@@ -12,7 +12,9 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 # during the build by the hook scripts/cli_reference.py (mkdocs.yml). Output in site/ (ignored).
 NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet -d site || exit 1
 bash scripts/core_check.sh || exit 1
-"$VENV/bin/python" -m pytest --durations=15 "$@"
+# Two workers: about half the suite waits (servers, sleeps, subprocesses), so two keep both cores busy; the
+# Ray tests share one worker (tests/conftest.py). HARDNEG_TEST_WORKERS=0 runs in one process.
+"$VENV/bin/python" -m pytest -n "${HARDNEG_TEST_WORKERS:-2}" --dist loadgroup --durations=15 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "no tests were collected: failing" >&2

@@ -108,3 +108,16 @@ def _progress_state_does_not_leak() -> Iterator[None]:
     yield
     progress.set_quiet(False)
     progress.set_phase_hook(None)
+
+
+# -- running the suite on two workers (`make test`: pytest-xdist, `-n 2 --dist loadgroup`) ------------------------
+
+RAY_TEST_FILES = ("test_engine.py", "test_sharded.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every Ray test runs on one worker: they share one local Ray (`ray_local`) and start clusters of their own,
+    and two local Rays on a 2-core machine only contend. Without xdist the mark is inert."""
+    for item in items:
+        if item.path.name in RAY_TEST_FILES or "ray_local" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))
