@@ -102,7 +102,7 @@ def _gcs_problem(address: str, timeout: float) -> str | None:
     """What Ray's own GCS client says when asked for the cluster at `address` (None: a Ray cluster answered, or
     this Ray has no such client to ask). Asked in a thread given `timeout` seconds."""
     try:
-        from ray._raylet import GcsClient
+        from ray._raylet import GcsClient  # type: ignore[attr-defined]  # compiled: no stub names it
     except Exception:  # a Ray without it: `ray.init` will tell
         return None
     answer: list[str | None] = []

@@ -119,7 +119,7 @@ def set_quiet(quiet: bool) -> None:
                 os.environ[name] = value
         for name, level in saved["levels"].items():
             logging.getLogger(name).setLevel(level)
-        warnings.filters[:] = saved["warnings"]
+        warnings.filters[:] = saved["warnings"]  # type: ignore[index]  # a list at run time
         mutated = getattr(warnings, "_filters_mutated", None)  # as warnings.catch_warnings does on exit
         if mutated is not None:
             mutated()

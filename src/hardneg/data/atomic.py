@@ -60,7 +60,7 @@ def _alive(pid: int) -> bool:
 def remove_stale_temps(target: Path) -> list[Path]:
     """Remove the temp files (or folders) of earlier writers of `target` on this host whose process is gone."""
     prefix = f".{target.name}{TEMP_MARK}{_host()}-"
-    removed = []
+    removed: list[Path] = []
     if not target.parent.is_dir():
         return removed
     for path in target.parent.iterdir():

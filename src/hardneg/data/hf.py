@@ -80,7 +80,7 @@ def iter_hf_rows(path: str | Path, *, batch_size: int = 256) -> Iterator[tuple[i
         number = 0
         if not isinstance(dataset, datasets_dataset()):
             return  # an empty folder (see `_empty_saved`)
-        for batch in dataset.iter(batch_size=batch_size):
+        for batch in dataset.iter(batch_size=batch_size):  # type: ignore[attr-defined]  # a datasets.Dataset
             columns = list(batch)
             size = len(batch[columns[0]]) if columns else 0
             for i in range(size):

@@ -15,7 +15,7 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from hardneg.data.atomic import atomic_dir, atomic_path
 from hardneg.data.formats import (
@@ -38,11 +38,11 @@ from hardneg.errors import HardnegError, InputError, Problem
 from hardneg.progress import CountProgress
 
 
-def open_text(path: str | Path, mode: str = "rt") -> io.TextIOBase:
+def open_text(path: str | Path, mode: str = "rt") -> IO[str]:
     """Open a text file, gzip-compressed when its name ends in `.gz`."""
     path = Path(path)
     if path.name.endswith(".gz"):
-        return gzip.open(path, mode, encoding="utf-8")  # type: ignore[return-value]
+        return gzip.open(path, mode, encoding="utf-8")  # type: ignore[return-value]  # text mode: IO[str]
     return open(path, mode, encoding="utf-8")
 
 

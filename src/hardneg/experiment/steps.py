@@ -16,6 +16,7 @@ that a killed run left behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -38,6 +39,10 @@ STEP_LOG = "steps.log.jsonl"
 LOCK = ".lock"
 
 Progress = Callable[[str], None]
+
+
+def _say_step(say: Callable[[str], Any], step_id: str, message: str) -> None:
+    say(f"{step_id}: {message}")
 
 
 def tenths(say: Callable[[str], None]) -> Callable[[str, int, int], None]:
@@ -67,7 +72,7 @@ def hash_path(path: Path, *, skip: tuple[str, ...] = (MANIFEST,)) -> str:
         rel = "." if file == path else file.relative_to(path).as_posix()
         digest.update(rel.encode("utf-8") + b"\0")
         with open(file, "rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 22), b""):
+            for block in iter(functools.partial(handle.read, 1 << 22), b""):
                 digest.update(block)
         digest.update(b"\0")
     return digest.hexdigest()[:16]
@@ -286,7 +291,7 @@ class StepGraph:
                         input_summaries={role: summaries[sid] for role, sid in step.inputs.items()},
                         external=dict(step.external),
                         experiment_dir=self.folder,
-                        progress=lambda msg, sid=step.id: say(f"{sid}: {msg}"),
+                        progress=functools.partial(_say_step, say, step.id),
                     )
                     summary = step.run(ctx) or {}
                     missing = [name for name in step.outputs if not (tmp / name).exists()]

@@ -222,7 +222,7 @@ class RayEngine:
                     if stopped:
                         raise JudgeStopped(stopped)
             finally:
-                results.close()
+                results.close()  # type: ignore[attr-defined]  # a generator (ray Dataset.iter_rows)
             if taken[0] < self.window:
                 return
 

@@ -250,13 +250,14 @@ def vote_outputs(outputs: Sequence[JudgeOutput]) -> JudgeOutput:
         return outputs[0]
     worst = max(outputs, key=lambda o: STATUS_ORDER[o.status])
     docids = list(outputs[0].docids)
-    tokens = {"tokens_in": sum(o.tokens_in for o in outputs), "tokens_out": sum(o.tokens_out for o in outputs)}
+    tokens_in, tokens_out = sum(o.tokens_in for o in outputs), sum(o.tokens_out for o in outputs)
     raw = RESPONSE_SEPARATOR.join(o.raw_response or "" for o in outputs)
     if worst.status != "ok":
         reasons = "; ".join(f"order {i + 1}: {o.reason}" for i, o in enumerate(outputs) if o.status != "ok")
         return JudgeOutput(
             docids=docids, status=worst.status, reason=reasons, raw_response=raw,
-            latency_s=sum(o.latency_s for o in outputs), template_hash=outputs[0].template_hash, **tokens,
+            latency_s=sum(o.latency_s for o in outputs), template_hash=outputs[0].template_hash,
+            tokens_in=tokens_in, tokens_out=tokens_out,
         )  # fmt: skip
     half = len(outputs) / 2
     better_votes = {d: sum(d in (o.better or []) for o in outputs) for d in docids}
@@ -265,5 +266,6 @@ def vote_outputs(outputs: Sequence[JudgeOutput]) -> JudgeOutput:
     worse = [d for d in docids if any_votes[d] > half and d not in better]
     return JudgeOutput(
         docids=docids, better=better, worse=worse, raw_response=raw, latency_s=sum(o.latency_s for o in outputs),
-        template_hash=outputs[0].template_hash, extra={"permutations": len(outputs), "votes": any_votes}, **tokens,
+        template_hash=outputs[0].template_hash, extra={"permutations": len(outputs), "votes": any_votes},
+        tokens_in=tokens_in, tokens_out=tokens_out,
     )  # fmt: skip

@@ -12,6 +12,7 @@ documents whose sigmoid rounds to the same value keep their order. Ties keep the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,10 @@ from hardneg.retrieval.cross_encoder import check_cross_encoder, load_cross_enco
 
 # Queries are scored together until a chunk holds this many batches of pairs (then progress is reported).
 _BATCHES_PER_CHUNK = 16
+
+
+def _negated(values: Any, i: int) -> float:
+    return -float(values[i])
 
 
 def check_rescore(config: MineConfig) -> None:
@@ -58,11 +63,13 @@ class Rescorer:
         progress: StageProgress | None = None,
         total_queries: int = 0,
     ) -> None:
-        if config.rescore is None and scorer is None:
-            raise ValueError("Rescorer needs config.rescore or a scorer")
-        self.scorer = scorer or load_cross_encoder(
-            config.rescore, backend=config.backend, max_length=config.rescore_max_length, param="rescore"
-        )
+        if scorer is None:
+            if config.rescore is None:
+                raise ValueError("Rescorer needs config.rescore or a scorer")
+            scorer = load_cross_encoder(
+                config.rescore, backend=config.backend, max_length=config.rescore_max_length, param="rescore"
+            )
+        self.scorer = scorer
         self.config = config
         self.corpus = corpus
         self.docids = docids
@@ -109,7 +116,7 @@ class Rescorer:
                 part_scores = scores[offset : offset + len(plan)]
                 offset += len(plan)
                 # Stable: equal logits keep the first-stage order.
-                order = sorted(range(n_head), key=lambda i, values=part_logits: -float(values[i]))
+                order = sorted(range(n_head), key=functools.partial(_negated, part_logits))
                 out.append(
                     Rescored(
                         ranked=[(plan[i], float(part_scores[i])) for i in order],

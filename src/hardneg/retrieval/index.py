@@ -78,7 +78,7 @@ class DenseIndex:
             self.nlist = min(nlist or default_nlist(self.size), self.size)
             self.nprobe = min(nprobe or max(8, self.nlist // 2), self.nlist)
             quantizer = faiss.IndexFlatIP(self.dim)
-            index = faiss.IndexIVFFlat(quantizer, self.dim, self.nlist, faiss.METRIC_INNER_PRODUCT)
+            index: Any = faiss.IndexIVFFlat(quantizer, self.dim, self.nlist, faiss.METRIC_INNER_PRODUCT)
             index.cp.seed = seed
             index.train(self._xb)
             index.add(self._xb)
