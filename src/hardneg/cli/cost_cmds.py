@@ -10,8 +10,9 @@ from rich.table import Table
 
 from hardneg.cli.common import app, console, handle_errors, print_json, print_table, progress
 from hardneg.judging.cascade import load_cascade
-from hardneg.judging.cost import PriceTable, stage_specs_from_config
-from hardneg.judging.cost import estimate as run_estimate
+from hardneg.judging.cost.estimation import estimate as run_estimate
+from hardneg.judging.cost.prices import PriceTable
+from hardneg.judging.cost.stages import stage_specs_from_config
 
 
 def print_estimate(result: Any, file: Path, routing_rate: float) -> None:

@@ -1,4 +1,4 @@
-"""Costs without a server: the real tokenizer, prices, the budget, and the estimate of a cascade."""
+"""The estimate of a cascade: real templates rendered, real tokenizer, batch prices, permutations, per-pair judges."""
 
 from __future__ import annotations
 
@@ -8,61 +8,24 @@ from pathlib import Path
 import pytest
 
 from hardneg.data.io import read_instances
-from hardneg.errors import ConfigError
-from hardneg.judging.cost import (
-    Budget,
-    PriceTable,
-    StageSpec,
-    cost_of,
-    count_tokens,
-    estimate,
-    load_stage_specs,
-    prompt_tokens,
-    tokenizer_name,
-)
+from hardneg.data.sample import sample_train_path
+from hardneg.judging.cost.estimation import estimate
+from hardneg.judging.cost.prices import PriceTable
+from hardneg.judging.cost.stages import StageSpec, stage_specs_from_config
+from hardneg.judging.cost.tokens import prompt_tokens
 from hardneg.judging.prompts.templates import load_template
 
-
-def test_tokenizer_is_real_o200k() -> None:
-    assert tokenizer_name("gpt-4o-mini") == "o200k_base"
-    assert count_tokens("hello world", "gpt-4o") == 2
-    assert count_tokens("hello world", "gpt-3.5-turbo") == 2  # cl100k
-
-
-def test_prices_and_budget(tmp_path: Path) -> None:
-    table = PriceTable.default()
-    assert cost_of((1_000_000, 1_000_000), "gpt-4o-mini-2024-07-18", table) == pytest.approx(0.75)
-    assert cost_of({"prompt_tokens": 1_000_000, "completion_tokens": 0}, "gpt-4o", table, batch=True) == 1.25
-    custom = tmp_path / "prices.yaml"
-    custom.write_text("date: 2030-01\nmy-model: {input: 1.0, output: 2.0, batch_discount: 0.5}\n")
-    loaded = PriceTable.load(custom)
-    assert loaded.get("my-model").output == 2.0 and loaded.has("gpt-4o") and loaded.date == "2030-01"
-    with pytest.raises(ConfigError, match="no price for model"):
-        loaded.get("unknown-model")
-    (tmp_path / "bad.json").write_text('{"m": {"input": "x"}}')
-    with pytest.raises(ConfigError, match="numeric"):
-        PriceTable.load(tmp_path / "bad.json")
-
-    budget = Budget(0.01, PriceTable({"m": {"input": 1.0, "output": 1.0}}))  # 10,000 tokens' worth
-    first = budget.reserve("m", 3000, 2000)
-    assert first is not None
-    assert budget.reserve("m", 3000, 2000) is not None
-    assert budget.reserve("m", 1, 1) is None  # would exceed: refused, not sent
-    budget.settle(first, 3000, 100)  # the real answer was short: room again
-    assert budget.reserve("m", 1000, 500) is not None
-    assert budget.report()["requests_refused"] == 1
+TWO_STAGES = (
+    "stages:\n"
+    "  - {name: cheap, backend: openai, params: {model: gpt-4o-mini, template: stage1}}\n"
+    "  - {name: strong, backend: openai-batch, params: {model: gpt-4o, template: stage2}}\n"
+)
 
 
 @pytest.mark.shared
 def test_estimate_renders_real_templates(rlhn_stage1: Path, tmp_path: Path) -> None:
     config = tmp_path / "cascade.yaml"
-    config.write_text(
-        "stages:\n"
-        "  - {name: cheap, backend: openai, params: {model: gpt-4o-mini, template: stage1}}\n"
-        "  - {name: strong, backend: openai-batch, params: {model: gpt-4o, template: stage2}}\n"
-    )
-    specs = load_stage_specs(config)
-    assert [s.batch for s in specs] == [False, True]
+    config.write_text(TWO_STAGES)
     est = estimate(rlhn_stage1, config, routing_rate=0.68)
     assert est.instances == 25 and est.tokenizer == "o200k_base"
     s1, s2 = est.stages
@@ -80,13 +43,7 @@ def test_estimate_renders_real_templates(rlhn_stage1: Path, tmp_path: Path) -> N
 
 def test_estimate_renders_real_templates_on_the_sample(sample_train: Path, tmp_path: Path) -> None:
     config = tmp_path / "cascade.yaml"
-    config.write_text(
-        "stages:\n"
-        "  - {name: cheap, backend: openai, params: {model: gpt-4o-mini, template: stage1}}\n"
-        "  - {name: strong, backend: openai-batch, params: {model: gpt-4o, template: stage2}}\n"
-    )
-    specs = load_stage_specs(config)
-    assert [s.batch for s in specs] == [False, True]
+    config.write_text(TWO_STAGES)
     instances = list(read_instances(sample_train))
     n = len(instances)
     est = estimate(sample_train, config, routing_rate=0.68)
@@ -106,10 +63,6 @@ def test_estimate_renders_real_templates_on_the_sample(sample_train: Path, tmp_p
 
 
 def test_the_estimate_counts_every_permutation_and_per_pair_judges() -> None:
-    from hardneg.data.io import read_instances
-    from hardneg.data.sample import sample_train_path
-    from hardneg.judging.cost import estimate, stage_specs_from_config
-
     instances = list(read_instances(sample_train_path()))
     one = {"stages": [{"name": "s", "backend": "openai", "params": {"model": "gpt-4o-mini", "template": "compact"}}]}
     three = {"stages": [{"name": "s", "backend": "openai", "params": {"model": "gpt-4o-mini", "template": "compact",
