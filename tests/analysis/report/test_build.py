@@ -1,4 +1,5 @@
-"""`hardneg report`: render the page in headless Chromium and check its numbers and that every image decodes."""
+"""`build_report`: the page of a store, rendered in headless Chromium (its numbers, every image decodes); the inputs
+checked before anything is read; a judge-eval page with no store."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hardneg.analysis.report import build_report
-from hardneg.judging.base import JudgeOutput
+from hardneg.analysis.report import build as build_module
+from hardneg.analysis.report.build import build_report
+from hardneg.errors import ConfigError
 from hardneg.judging.cost import PriceTable
-from hardneg.judging.store import JudgmentStore
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -35,30 +36,6 @@ def chromium(tmp_path: Path, page: Path, *args: str) -> str:
     cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}", *args, page.resolve().as_uri()]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
     return done.stdout
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    path = tmp_path / "j.db"
-    store = JudgmentStore(path)
-    docids = [f"d{i}" for i in range(10)]
-    for q in range(12):  # stage 1 flags 7 of 12 queries; stage 2 keeps 3 of those 7 and fails one
-        better = docids[: q % 3] if q < 7 else []
-        worse = [docids[9]] if q < 7 else []
-        store.put(
-            f"q{q}",
-            1,
-            "mini",
-            {"model": "gpt-4o-mini"},
-            JudgeOutput(docids, better=better, worse=worse, tokens_in=3800, tokens_out=950),
-        )
-    for q in range(7):
-        out = JudgeOutput(docids, better=[docids[0]] if q < 3 else [], worse=[], tokens_in=4000, tokens_out=1100)
-        if q == 6:
-            out = JudgeOutput(docids, status="parse_error", reason="no <verdict> section")
-        store.put(f"q{q}", 2, "big", {"model": "gpt-4o"}, out)
-    store.close()
-    return path
 
 
 @pytest.mark.slow
@@ -110,3 +87,51 @@ def test_report_without_experiment_or_prices_file(tmp_path: Path, store_path: Pa
     assert data.experiment is None and "Experiment results" not in page.read_text()
     assert data.funnel[-1]["flagged"] == 3
     assert data.agreements and data.agreements[0]["pairs"] == 6 * 10
+
+
+def test_inputs_are_checked_before_the_store_is_read(tmp_path: Path, store_path: Path) -> None:
+    page = tmp_path / "r.html"
+    with pytest.raises(ConfigError) as raised:
+        build_report(None, page)
+    assert raised.value.param == "store_path"
+    with pytest.raises(ConfigError, match="no such judgment store"):
+        build_report(tmp_path / "missing.db", page)
+    with pytest.raises(ConfigError, match="tags must be better or both, got 'worse'"):
+        build_report(store_path, page, tags="worse")
+    assert not page.exists()  # nothing written by a call that failed
+
+
+class _JudgeEval:
+    """Stands in for a `JudgeEvalReport`: its dict, and a figure for the plot."""
+
+    def to_dict(self) -> dict:
+        stage = {"stage": 1, "name": "emb", "config": "cos", "metrics": None, "roc_auc": 0.75, "pr_auc": 0.5}
+        return {"testbed": {"dataset": "toy", "queries": 2}, "stages": [stage], "shared": None, "target": None}
+
+
+def test_a_judge_eval_page_needs_no_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(build_module, "precision_recall_figure", lambda report: Figure(figsize=(1, 1)))
+    page = tmp_path / "eval.html"
+    data = build_report(None, page, judge_eval=_JudgeEval(), title="eval <toy>")
+    assert data.store == "" and data.judge_eval == _JudgeEval().to_dict() and data.judge_eval_plot
+    assert data.funnel == [] and data.pairs == []
+    html_text = page.read_text()
+    assert "<h2>Judges against people</h2>" in html_text and "Cascade funnel" not in html_text
+    assert "no judgment store" in html_text and "<title>eval &lt;toy&gt;</title>" in html_text
+    assert re.findall(r'src="data:image/png;base64,([^"]+)"', html_text) == [data.judge_eval_plot]
+
+
+def test_a_judge_eval_joins_a_store_page_first(
+    tmp_path: Path, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(build_module, "precision_recall_figure", lambda report: Figure(figsize=(1, 1)))
+    page = tmp_path / "both.html"
+    data = build_report(store_path, page, judge_eval=_JudgeEval())
+    html_text = page.read_text()
+    assert data.funnel[-1]["judged"] == 12 and data.judge_eval is not None
+    assert html_text.index("Judges against people</h2>") < html_text.index("Cascade funnel</h2>")
+    assert f"store {store_path}" in html_text
