@@ -23,6 +23,12 @@ that a call the server refused for its credentials (401/403) is not counted (the
 it), and a call that timed out `max_timeouts` times in all (each possibly billed; each run's first request of it
 waits twice as long per earlier timeout) is sent again only with `retry_failed`, which re-sends every failed call
 once more whatever its count.
+
+A full disk (`StoreFull`) stops the calls, not the answers: once a write to the store fails for lack of space no
+new call is sent, the answers that arrive (those of the calls in flight) are kept in memory, and once the last is
+in they are written into the space the store's reserve frees (`hardneg.judging.store.space`). The run then raises
+`StoreFull` naming the store and saying how many of its answered calls are saved (and how many, if any, could not
+be); verdicts not written are derived again, at no cost, by the next run.
 """
 
 from __future__ import annotations
@@ -44,8 +50,8 @@ from hardneg.judging.cascade.routing import call_key, derive_verdict, view_key
 from hardneg.judging.cost import API_KINDS, Budget
 from hardneg.judging.engine import LocalEngine, RayEngine, StageEngine, StageTask, make_engine
 from hardneg.judging.registry import build_judge, resolve_backend
-from hardneg.judging.store import DEFAULT_LEASE_S, PENDING, CallKey, ClaimKeeper, JudgmentStore, docids_key
-from hardneg.judging.verdicts import FinalVerdict, Judgment, StageVerdict, failure_kind
+from hardneg.judging.store import DEFAULT_LEASE_S, PENDING, CallKey, ClaimKeeper, JudgmentStore, StoreFull, docids_key
+from hardneg.judging.verdicts import FinalVerdict, JudgeOutput, Judgment, StageVerdict, failure_kind
 from hardneg.progress import StageProgress
 
 
@@ -146,13 +152,15 @@ class _Plan:
 
 class _VerdictWriter:
     """Derived verdicts are written in batches (`size` rows, or every `every_s` seconds): they cost nothing to
-    recompute if a run is killed (until then a killed run's instance keeps its `pending` row: not final)."""
+    recompute if a run is killed (until then a killed run's instance keeps its `pending` row: not final). Once a
+    full disk refused them (`full`), rows are dropped: the next run derives them again."""
 
     def __init__(self, store: JudgmentStore, size: int = 500, every_s: float = 2.0) -> None:
         self.store, self.size, self.every_s = store, size, every_s
         self.rows: list[StageVerdict] = []
         self.stale: list[tuple[str, int, str]] = []
         self.flushed = time.monotonic()
+        self.full: StoreFull | None = None
 
     def add(self, verdict: StageVerdict) -> None:
         self.rows.append(verdict)
@@ -165,10 +173,24 @@ class _VerdictWriter:
             self.flush()
 
     def flush(self) -> None:
-        if self.rows or self.stale:
-            self.store.put_verdicts(self.rows, delete=self.stale)
-            self.rows, self.stale = [], []
+        if (self.rows or self.stale) and self.full is None:
+            try:
+                self.store.put_verdicts(self.rows, delete=self.stale)
+            except StoreFull as exc:
+                self.full = exc
+        self.rows, self.stale = [], []
         self.flushed = time.monotonic()
+
+
+@dataclass(slots=True)
+class _Answer:
+    """An answer received from the judge, to be written to the store."""
+
+    instance: Instance
+    plan: _Plan
+    call: CallKey
+    output: JudgeOutput
+    kind: str  # why it failed (`failure_kind`), "" when ok
 
 
 def _accepts_budget(backend: str) -> bool:
@@ -206,6 +228,7 @@ class _Cascade:
         self.run_views: dict[int, str] = {}
         self.run_calls: dict[int, str] = {}
         self.finished: set[int] = set()
+        self.saved = 0  # answered calls this run has written to the store (all stages)
 
     def check_budget(self) -> None:
         """Before any call: every paid stage must be able to honour the budget."""
@@ -324,6 +347,8 @@ class _Cascade:
                     todo += 1
                     writer.add(self._placeholder(k, stage, view, chash, instance.query_id))
             writer.flush()
+            if writer.full is not None:  # no `pending` rows: the stage must not become part of the current run
+                raise writer.full
             # the run becomes the store's current one once this stage's `pending` rows are written: a reader never
             # takes a stage whose instances are not all accounted for as complete
             self._record_run(k, chash, view, finished=False)
@@ -382,11 +407,13 @@ class _Cascade:
         only: set[str] | None,
     ) -> set[str]:
         """Send what stage k still needs (of `only`, when given) and store each answer; returns the query_ids
-        whose calls another live runner holds."""
+        whose calls another live runner holds. A full disk: see the module docstring."""
         key = call_key(k, stage, judge)
         chash = config_hash(key)
         asked: dict[str, tuple[_Plan, CallKey]] = {}  # only calls in flight are held
         waiting: set[str] = set()
+        full: StoreFull | None = None  # the store's disk is full: no new call is sent
+        held: list[_Answer] = []  # answers that arrived since, written once the calls in flight are back
 
         def take_over(instance: Instance, plan: _Plan) -> None:
             """Another runner judged it: derive its verdict from the store, no call."""
@@ -396,7 +423,10 @@ class _Cascade:
             writer.add(self._derive(k, stage, view, record, plan.docids, report))
 
         def items() -> Iterator[tuple[Instance, list[str]]]:
+            nonlocal full
             for instance in self.source:
+                if full is not None or writer.full is not None:
+                    return  # the judge still hands back the answers of the calls in flight
                 if only is not None and instance.query_id not in only:
                     continue
                 plan = self._plan(k, stage, chash, instance)
@@ -410,7 +440,12 @@ class _Cascade:
                         take_over(instance, plan)
                     continue
                 call = (instance.query_id, k, chash, docids_key(plan.ask) if stage.mode == "verdict" else "")
-                if not claims.acquire(call):
+                try:
+                    acquired = claims.acquire(call)
+                except StoreFull as exc:
+                    full = exc
+                    return
+                if not acquired:
                     waiting.add(instance.query_id)
                     continue
                 plan = self._plan(k, stage, chash, instance)  # read again: its runner may have just stored it
@@ -445,14 +480,17 @@ class _Cascade:
                 if plan.timeouts or out.extra.get("timeouts"):
                     # every possibly billed timeout of the call, over all runs: bounds its re-sending
                     out.extra["timeouts"] = plan.timeouts + int(out.extra.get("timeouts", 0) or 0)
-                if plan.extend:
-                    record = self.store.merge_scores(qid, k, stage.name, key, out, order=instance.negative_ids)
-                    report.extended += 1
-                else:
-                    # refused credentials are no attempt: the run after the key is fixed sends the call again
-                    self.store.put(qid, k, stage.name, key, out, docset=call[3], free=kind == "auth")
-                    record = self.store.get(qid, k, chash, docset=call[3])
-                    assert record is not None
+                answer = _Answer(instance, plan, call, out, kind)
+                if full is None:
+                    try:
+                        record = self._store_answer(k, stage, key, chash, answer)
+                    except StoreFull as exc:
+                        full = exc
+                if full is not None:
+                    held.append(answer)
+                    continue
+                self.saved += 1
+                report.extended += int(plan.extend)
                 claims.release(call)
                 if out.status != "ok":
                     report.failures_now[kind] = report.failures_now.get(kind, 0) + 1
@@ -468,7 +506,43 @@ class _Cascade:
             report.unjudged += len(asked)
             for _plan, call in asked.values():
                 claims.release(call)
+            lost = self._write_held(k, stage, key, chash, held) if held else 0
+        full = full or writer.full
+        if full is not None:
+            raise StoreFull(self.store.path, saved=self.saved, lost=lost) from full
         return waiting
+
+    def _store_answer(self, k: int, stage: StageConfig, key: dict[str, Any], chash: str, answer: _Answer) -> Judgment:
+        """Write an answer to its record (a score judge's answer for more negatives is merged into it)."""
+        qid, out, docset = answer.instance.query_id, answer.output, answer.call[3]
+        if answer.plan.extend:
+            return self.store.merge_scores(qid, k, stage.name, key, out, order=answer.instance.negative_ids)
+        # refused credentials are no attempt: the run after the key is fixed sends the call again
+        self.store.put(qid, k, stage.name, key, out, docset=docset, free=answer.kind == "auth")
+        record = self.store.get(qid, k, chash, docset=docset)
+        assert record is not None
+        return record
+
+    def _write_held(self, k: int, stage: StageConfig, key: dict[str, Any], chash: str, held: list[_Answer]) -> int:
+        """Write the answers held since the disk filled into the space the store's reserve frees; returns how many
+        could not be written. One transaction writes each page once, so it fits the most; what does not fit is
+        tried in halves."""
+        self.store.free_reserve()
+
+        def unwritten(batch: list[_Answer]) -> int:
+            try:
+                with self.store.transaction():
+                    for answer in batch:
+                        self._store_answer(k, stage, key, chash, answer)
+            except StoreFull:
+                if len(batch) == 1:
+                    return 1
+                half = len(batch) // 2
+                return unwritten(batch[:half]) + unwritten(batch[half:])
+            self.saved += len(batch)
+            return 0
+
+        return unwritten(held)
 
     def _tally(self, report: StageReport, last: bool) -> None:
         for verdict in self.store.iter_verdicts(stage=report.stage, view_hash=report.view_hash):
@@ -515,7 +589,8 @@ def run_cascade(
     is made twice; a runner waits for the calls another holds. A judge that stops the run (credentials refused)
     sets `report.stopped` and ends the cascade; failed calls are counted by kind in `report.failures()`.
     Failed calls are retried as the module docstring says (`max_attempts`, `max_timeouts`); `retry_failed` sends
-    every failed call once more whatever its count.
+    every failed call once more whatever its count. A store whose disk fills stops the calls and raises
+    `StoreFull` once the answers in flight are written (module docstring).
 
     `engine`: ``"local"`` (every call in this process) or ``"ray"`` (each stage in a Ray actor pool sized by the
     stage's `workers`, `num_cpus`, `num_gpus` and `batch_size`; the cluster at `ray_address`, else
@@ -547,6 +622,11 @@ def run_cascade(
             report.stages.append(runner.run_stage(k, stage))
             if report.stages[-1].stopped:
                 break  # the judge cannot go on (credentials refused): later stages would only fail too
+    except StoreFull as exc:
+        if exc.saved is not None:
+            raise
+        # a write other than an answer's failed (a verdict, the run's record): every answered call is in the store
+        raise StoreFull(store.path, saved=runner.saved) from exc
     finally:
         if given is None:
             stage_engine.close()

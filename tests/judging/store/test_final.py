@@ -1,30 +1,22 @@
-"""Store safety: claims (one runner per call), the checks made when a store is opened, and partial cascades.
+"""Final verdicts: the highest stage that judged each instance, for the current run or the stages asked for; and
+partial cascades.
 
-- Claims: a call is claimed before it is sent; a live owner's claim is refused to others, an expired lease or
-  a dead local owner's claim is taken over, and `ClaimKeeper` renews its leases and releases them on close.
-- Opening: runners opening one new store at the same moment all succeed; random bytes, a foreign SQLite
-  database or a folder is an `InputError` naming the path and nothing is written to it; an old-format store
-  gives its schema message; a store of the previous release (no claims table) still opens.
-- Partial cascades: a real store left by a 2-stage run whose stage-2 judge died after 2 instances. Its final
-  verdicts are refused (`PartialCascade`) unless `allow_partial`, which leaves the routed-but-unjudged
-  instances out (never giving them their stage-1 verdict); `relabel`, `agreement --a final` and `report` refuse
-  it (exit 2) or accept it with --allow-partial. Likewise a run interrupted during stage 1 of two (Ctrl-C, or
-  kill -9: its answers stored, its verdicts not yet derived) and a one-stage run interrupted midway: what stage 1
-  has not judged is counted, and only what routing stopped at stage 1 is final.
+- A real store left by a 2-stage run whose stage-2 judge died after 2 instances. Its final verdicts are refused
+  (`PartialCascade`) unless `allow_partial`, which leaves the routed-but-unjudged instances out (never giving them
+  their stage-1 verdict); `relabel`, `agreement --a final` and `report` refuse it (exit 2) or accept it with
+  --allow-partial.
+- Likewise a run interrupted during stage 1 of two (Ctrl-C, or kill -9: its answers stored, its verdicts not yet
+  derived) and a one-stage run interrupted midway: what stage 1 has not judged is counted, and only what routing
+  stopped at stage 1 is final.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import socket
-import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,14 +26,13 @@ from typer.testing import CliRunner
 
 from hardneg.cli import app
 from hardneg.data.records import Instance
-from hardneg.errors import ConfigError, InputError
 from hardneg.judging.base import JudgeOutput, config_hash
 from hardneg.judging.cascade import CascadeConfig, parse_config, run_cascade
-from hardneg.judging.store import ClaimKeeper, JudgmentStore, PartialCascade, new_owner, owner_alive
+from hardneg.judging.store import JudgmentStore, PartialCascade, StageVerdict
+from hardneg.judging.store.records import docids_key
 from support.lexical_judges import LexicalListwiseJudge
+from support.store_outputs import CFG, CFG2, ok, put_two_stages
 
-CFG = {"backend": "openai", "model": "gpt-4o-mini", "template": "abc"}
-KEY = ("q1", 1, config_hash(CFG), "")
 runner = CliRunner()
 
 
@@ -50,218 +41,44 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def ok_output() -> JudgeOutput:
-    return JudgeOutput(docids=["a", "b"], better=["a"], worse=[], raw_response="<verdict>", finish_reason="stop")
-
-
-def listing(folder: Path) -> dict[str, str]:
-    """{name: sha256 of its bytes (or 'dir')} of everything in the folder."""
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        key = str(path.relative_to(folder))
-        out[key] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
-def dead_pid() -> int:
-    """The pid of a process that has finished (and been reaped)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-# -- claims ------------------------------------------------------------------------------------------------------
-
-
-def test_claim_and_release(tmp_path: Path) -> None:
+def test_final_verdicts_highest_stage_and_filters(tmp_path: Path) -> None:
     with JudgmentStore(tmp_path / "j.db") as store:
-        me = new_owner()
-        assert store.claim(KEY, me)
-        assert store.claim(KEY, me)  # the owner may claim its own call again (a retry)
-        (held,) = store.claims()
-        assert (held["query_id"], held["stage"], held["owner"]) == ("q1", 1, me)
-        assert held["lease_until"] > time.time()
-        store.release(KEY, me)
-        assert store.claims() == []
+        put_two_stages(store)
+        final = store.final_verdicts()
+        assert set(final) == {"q1", "q2", "q3"}
+        assert (final["q1"].stage, final["q1"].better, final["q1"].worse) == (2, ["b"], [])
+        assert (final["q2"].stage, final["q2"].status, final["q2"].better) == (1, "ok", [])
+        assert (final["q3"].stage, final["q3"].status, final["q3"].reason) == (2, "failed", "rate limited")
+        assert final["q3"].better == [] and final["q3"].worse == []
+        only1 = store.final_verdicts({1: config_hash(CFG)})
+        assert {v.stage for v in only1.values()} == {1} and only1["q3"].better == ["c"]
+        other = store.final_verdicts({1: "0000000000000000"})
+        assert other == {}
 
 
-def test_a_live_owners_claim_is_refused_to_another_owner(tmp_path: Path) -> None:
+def test_final_verdicts_of_listwise_records_and_their_derivations(tmp_path: Path) -> None:
+    chash = config_hash(CFG)
     with JudgmentStore(tmp_path / "j.db") as store:
-        first, second = new_owner(), new_owner()  # both this (live) process: two runners
-        assert owner_alive(first)
-        assert store.claim(KEY, first)
-        assert not store.claim(KEY, second)
-        store.release(KEY, second)  # releasing someone else's claim does nothing
-        assert [c["owner"] for c in store.claims()] == [first]
-        other_call = ("q2", 1, config_hash(CFG), "")
-        assert store.claim(other_call, second)  # other calls are free
-        store.release(KEY, first)
-        assert store.claim(KEY, second)
+        store.put("q", 1, "mini", CFG, ok(["a"], [], ["a", "b"]), docset=docids_key(["a", "b"]))
+        store.put("q", 1, "mini", CFG, ok([], ["c"], ["a", "b", "c"]), docset=docids_key(["a", "b", "c"]))
+        # nothing derived yet: the records' own verdicts, latest first
+        assert store.final_verdicts()["q"].worse == ["c"]
 
+        def derived(view: str, better: list[str]) -> StageVerdict:
+            return StageVerdict("q", 1, view, chash, "mini", ["a", "b"], "ok", "", better, [], routed=better or None)
 
-def test_an_expired_lease_is_taken_over(tmp_path: Path) -> None:
-    remote = "another-host.example:4242:0123abcd"  # another machine's runner: alive until its lease runs out
-    assert owner_alive(remote)
-    with JudgmentStore(tmp_path / "j.db") as store:
-        assert store.claim(KEY, remote, lease_s=60)
-        assert not store.claim(KEY, new_owner())
-        # the remote runner stopped renewing: its lease runs out
-        store._conn.execute("UPDATE claims SET lease_until=?", (time.time() - 1,))
-        taker = new_owner()
-        assert store.claim(KEY, taker)
-        assert [c["owner"] for c in store.claims()] == [taker]
-
-
-def test_a_dead_local_owners_claim_is_taken_over_at_once(tmp_path: Path) -> None:
-    gone = f"{socket.gethostname()}:{dead_pid()}:deadbeef"
-    assert not owner_alive(gone)
-    with JudgmentStore(tmp_path / "j.db") as store:
-        assert store.claim(KEY, gone, lease_s=3600)  # a long lease: only the dead process frees it
-        taker = new_owner()
-        assert store.claim(KEY, taker)
-        assert [c["owner"] for c in store.claims()] == [taker]
-
-
-def test_claim_keeper_renews_its_leases_and_releases_them_on_close(tmp_path: Path) -> None:
-    with JudgmentStore(tmp_path / "j.db") as store:
-        keeper = ClaimKeeper(store, lease_s=0.3)
-        try:
-            keys = [KEY, ("q2", 1, config_hash(CFG), "")]
-            assert all(keeper.acquire(k) for k in keys)
-            first = {c["query_id"]: c["lease_until"] for c in store.claims()}
-            deadline = time.monotonic() + 30
-            renewed = first
-            while time.monotonic() < deadline and not all(renewed[q] > first[q] for q in first):
-                time.sleep(0.05)
-                renewed = {c["query_id"]: c["lease_until"] for c in store.claims()}
-            assert all(renewed[q] > first[q] for q in first), "the keeper never renewed its leases"
-            assert {c["owner"] for c in store.claims()} == {keeper.owner}
-            # a renewed claim stays refused to others, though the first lease would have run out by now
-            assert not store.claim(KEY, new_owner())
-            keeper.release(KEY)
-            assert [c["query_id"] for c in store.claims()] == ["q2"]
-        finally:
-            keeper.close()
-        assert store.claims() == []
-
-
-# -- opening a store ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_runners_opening_one_new_store_at_once_all_succeed(tmp_path: Path) -> None:
-    """Each round, 6 threads (each its own connection, as runner processes have) open the same new store at once.
-    They raced for the WAL switch ("database is locked") and could see the tables before the schema version
-    (read as the old schema 1)."""
-    errors: list[BaseException] = []
-    for round_ in range(100):
-        path = tmp_path / f"j{round_}.db"
-        barrier = threading.Barrier(6)
-
-        def open_store(path: Path = path, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
-            try:
-                with JudgmentStore(path) as store:
-                    store.count()
-            except Exception as exc:  # collected: a thread's exception would not fail the test
-                errors.append(exc)
-
-        threads = [threading.Thread(target=open_store) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == [], f"round {round_}: {errors}"
-        conn = sqlite3.connect(path)
-        try:
-            assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
-            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        finally:
-            conn.close()
-
-
-def test_random_bytes_are_refused_and_left_unchanged(tmp_path: Path) -> None:
-    path = tmp_path / "store.db"
-    path.write_bytes(os.urandom(4096))
-    before = listing(tmp_path)
-    for readonly in (False, True):
-        with pytest.raises(InputError) as err:
-            JudgmentStore(path, readonly=readonly)
-        assert str(path) in str(err.value) and "not a SQLite file" in str(err.value)
-    assert listing(tmp_path) == before  # same bytes, no -wal / -shm beside it
-
-
-def test_a_foreign_sqlite_database_is_refused_and_left_unchanged(tmp_path: Path) -> None:
-    path = tmp_path / "app.sqlite"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
-    conn.execute("INSERT INTO users (name) VALUES ('ada')")
-    conn.commit()
-    conn.close()
-    before = listing(tmp_path)
-    for readonly in (False, True):
-        with pytest.raises(InputError) as err:
-            JudgmentStore(path, readonly=readonly)
-        message = str(err.value)
-        assert str(path) in message and "not a hardneg judgment store" in message and "users" in message
-    assert listing(tmp_path) == before
-    conn = sqlite3.connect(path)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        assert tables == ["users"] and conn.execute("SELECT name FROM users").fetchall() == [("ada",)]
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # not switched to WAL
-    finally:
-        conn.close()
-
-
-def test_a_folder_and_a_missing_readonly_store_are_errors(tmp_path: Path) -> None:
-    folder = tmp_path / "judgments"
-    folder.mkdir()
-    with pytest.raises(InputError) as err:
-        JudgmentStore(folder)
-    assert str(folder) in str(err.value) and "folder" in str(err.value)
-    assert list(folder.iterdir()) == []
-    missing = tmp_path / "missing.db"
-    with pytest.raises(InputError) as err:
-        JudgmentStore(missing, readonly=True)
-    assert str(missing) in str(err.value) and "no such judgment store" in str(err.value)
-    assert not missing.exists()
-    with JudgmentStore(missing) as store:  # writable: a missing file is a new store
-        assert store.count() == 0
-
-
-def test_an_old_format_store_still_gives_its_schema_message(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
-    conn.execute("CREATE TABLE judgments (query_id TEXT, stage INTEGER, judge_name TEXT)")
-    conn.commit()
-    conn.close()
-    before = listing(tmp_path)
-    with pytest.raises(ConfigError) as err:
-        JudgmentStore(path)
-    assert "schema 1" in str(err.value) and str(path) in str(err.value)
-    assert listing(tmp_path) == before
-
-
-def test_a_store_of_the_previous_release_still_opens(tmp_path: Path) -> None:
-    path = tmp_path / "j.db"
-    with JudgmentStore(path) as store:
-        store.put("q1", 1, "stage1", CFG, ok_output())
-    # the previous release wrote the same schema without the claims table
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TABLE claims")
-    conn.commit()
-    conn.close()
-    with JudgmentStore(path, readonly=True) as store:
-        assert store.get("q1", 1, config_hash(CFG)) is not None
-        assert set(store.final_verdicts()) == {"q1"}
-    with JudgmentStore(path) as store:
-        record = store.get("q1", 1, config_hash(CFG))
-        assert record is not None and record.better == ["a"]
-        assert store.claim(KEY, new_owner())  # the claims table is added on a writable open
-        assert len(store.claims()) == 1
+        store.put_verdicts([derived("v1", ["a"]), derived("v2", [])])
+        assert store.final_verdicts({1: "v1"})["q"].better == ["a"]
+        assert store.final_verdicts({1: "v2"})["q"].better == []
+        assert store.final_verdicts({1: chash})["q"].better == []  # a call hash reads its latest derivation
+        store.set_current_run({"name": "c", "views": {1: "v1"}, "calls": {1: chash}})
+        assert store.final_verdicts({1: chash})["q"].better == ["a"]  # ... or the current run's
+        assert store.final_verdicts()["q"].better == ["a"]
+        store.put_verdicts([], delete=[("q", 1, "v1")])
+        assert store.get_verdict("q", 1, "v1") is None and store.final_verdicts() == {}
+        # records no cascade derived (an import) still count beside the current run
+        store.put("q9", 2, "big", CFG2, ok(["z"], []))
+        assert {q: v.better for q, v in store.final_verdicts().items()} == {"q9": ["z"]}
 
 
 # -- partial cascades --------------------------------------------------------------------------------------------
@@ -271,17 +88,19 @@ class JudgeDied(RuntimeError):
     pass
 
 
-class DyingJudge(LexicalListwiseJudge):
-    """Fault injection: a real listwise judge whose process 'dies' (raises) after `after` calls."""
+class StoppingJudge(LexicalListwiseJudge):
+    """Fault injection: a real listwise judge that raises `stop` after `after` calls: its process 'dies'
+    (`JudgeDied`), or its run is interrupted (Ctrl-C: `KeyboardInterrupt`)."""
 
-    def __init__(self, after: int, **kw: Any) -> None:
+    def __init__(self, after: int, stop: type[BaseException], **kw: Any) -> None:
         super().__init__(**kw)
         self.after = after
+        self.stop = stop
         self.calls = 0
 
     def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
         if self.calls >= self.after:
-            raise JudgeDied("the stage-2 judge died")
+            raise self.stop(f"stopped after {self.after} calls")
         self.calls += 1
         return super().judge(instance, docids)
 
@@ -307,7 +126,7 @@ def partial_store(tmp_path_factory: pytest.TempPathFactory, sample_train: Path) 
     path = tmp_path_factory.mktemp("partial") / "judgments.db"
     with JudgmentStore(path) as store:
         with pytest.raises(JudgeDied):
-            run_cascade(sample_train, two_stage(), store, judges={"strong": DyingJudge(2, **STAGE2)})
+            run_cascade(sample_train, two_stage(), store, judges={"strong": StoppingJudge(2, JudgeDied, **STAGE2)})
         stage1 = {v.query_id: v for v in store.iter_verdicts(stage=1)}
         stage2 = {v.query_id for v in store.iter_verdicts(stage=2)}
     routed = {q for q, v in stage1.items() if v.status == "ok" and v.routed}
@@ -392,21 +211,6 @@ def test_cli_report_refuses_a_partial_run_unless_allowed(partial_store: dict[str
 # -- runs interrupted before their last stage has spoken (issue 20) ----------------------------------------------
 
 
-class InterruptedJudge(LexicalListwiseJudge):
-    """Fault injection: a real listwise judge whose run is interrupted (Ctrl-C) after `after` calls."""
-
-    def __init__(self, after: int, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.after = after
-        self.calls = 0
-
-    def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
-        if self.calls >= self.after:
-            raise KeyboardInterrupt
-        self.calls += 1
-        return super().judge(instance, docids)
-
-
 STAGE1 = {"threshold": 0.2}
 
 
@@ -425,7 +229,8 @@ def killed_in_stage1(tmp_path_factory: pytest.TempPathFactory, sample_train: Pat
     path = tmp_path_factory.mktemp("killed1") / "judgments.db"
     with JudgmentStore(path) as store:
         with pytest.raises(KeyboardInterrupt):
-            run_cascade(sample_train, two_stage(), store, judges={"cheap": InterruptedJudge(10, **STAGE1)})
+            interrupted = StoppingJudge(10, KeyboardInterrupt, **STAGE1)
+            run_cascade(sample_train, two_stage(), store, judges={"cheap": interrupted})
         stage1 = {v.query_id: v for v in store.iter_verdicts(stage=1)}
     routed = {q for q, v in stage1.items() if v.status == "ok" and v.routed}
     assert len(stage1) == 10 and routed and set(stage1) - routed
@@ -437,7 +242,7 @@ def killed_one_stage(tmp_path_factory: pytest.TempPathFactory, sample_train: Pat
     """A store left by a one-stage run over the shipped sample (24 instances) interrupted after 7 instances."""
     path = tmp_path_factory.mktemp("killed-one") / "judgments.db"
     with JudgmentStore(path) as store, pytest.raises(KeyboardInterrupt):
-        run_cascade(sample_train, one_stage(), store, judges={"cheap": InterruptedJudge(7, **STAGE1)})
+        run_cascade(sample_train, one_stage(), store, judges={"cheap": StoppingJudge(7, KeyboardInterrupt, **STAGE1)})
     return path
 
 
@@ -516,17 +321,17 @@ KILL_IN_STAGE1 = """
 import os, signal, sys
 sys.path[:0] = [sys.argv[1]]
 from hardneg.judging.store import JudgmentStore
-from test_store_safety import STAGE1, InterruptedJudge, two_stage
+from test_final import STAGE1, StoppingJudge, two_stage
 from hardneg.judging.cascade import run_cascade
 
-class Killed(InterruptedJudge):
+class Killed(StoppingJudge):
     def judge(self, instance, docids):
         if self.calls >= self.after:
             os.kill(os.getpid(), signal.SIGKILL)  # kill -9: no `finally` runs, nothing is flushed
         return super().judge(instance, docids)
 
 with JudgmentStore(sys.argv[3]) as store:
-    run_cascade(sys.argv[2], two_stage(), store, judges={"cheap": Killed(10, **STAGE1)})
+    run_cascade(sys.argv[2], two_stage(), store, judges={"cheap": Killed(10, KeyboardInterrupt, **STAGE1)})
 """
 
 
