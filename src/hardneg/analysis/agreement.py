@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from hardneg.analysis.labels import CLASSES3, LabelSet
@@ -81,17 +81,8 @@ class Agreement:
     notes: dict[str, dict[str, int]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "a": self.a,
-            "b": self.b,
-            "pairs": self.pairs,
-            "queries": self.queries,
-            "only_a": self.only_a,
-            "only_b": self.only_b,
-            "binary": self.binary,
-            "three_class": self.three,
-            "notes": self.notes,
-        }
+        # every field; `three` is `three_class` in the JSON
+        return {"three_class" if k == "three" else k: v for k, v in asdict(self).items()}
 
 
 def compare(a: LabelSet, b: LabelSet) -> Agreement:

@@ -18,13 +18,14 @@ import heapq
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from hardneg.data.atomic import atomic_path
 from hardneg.data.io import read_instances
 from hardneg.data.records import Instance, Passage, passage_text
+from hardneg.data.textfile import read_text_file
 from hardneg.errors import ConfigError, InputError
 
 RELEVANT = "Relevant"
@@ -243,11 +244,9 @@ def read_labelstudio_export(path: str | Path) -> Iterator[AnnotatedPair]:
         raise InputError(path, None, "-", "no such file")
     if path.is_dir():
         raise InputError(path, None, "-", "a folder, not a Label Studio export file (.json)")
+    text = read_text_file(path, "JSON")
     try:
-        tasks = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        detail = f"not a JSON text file (not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
-        raise InputError(path, None, "-", detail) from None
+        tasks = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(path, exc.lineno, "-", f"broken JSON: {exc.msg}") from None
     if not isinstance(tasks, list):
@@ -297,14 +296,7 @@ class ImportSummary:
     not_relevant: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "out_path": str(self.out_path),
-            "pairs": self.pairs,
-            "annotators": self.annotators,
-            "ties": self.ties,
-            "relevant": self.relevant,
-            "not_relevant": self.not_relevant,
-        }
+        return {**asdict(self), "out_path": str(self.out_path)}
 
 
 def import_annotations(

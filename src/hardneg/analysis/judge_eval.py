@@ -40,6 +40,7 @@ from hardneg.judging.calibration.thresholds import split_queries
 from hardneg.judging.cascade.config import CascadeConfig, as_config
 from hardneg.judging.cascade.runner import CascadeReport, run_cascade
 from hardneg.judging.store import JudgmentStore, open_store
+from hardneg.judging.verdicts import FinalVerdict, StageVerdict
 from hardneg.progress import StageProgress
 
 Pair = tuple[str, str]
@@ -227,6 +228,39 @@ def _flagged(better: list[str], worse: list[str], tags: str) -> set[str]:
     return set(better) | (set(worse) if tags == "both" else set())
 
 
+@dataclass
+class _Tally:
+    """A judge's flags on the human-labelled pairs, verdict by verdict, with what was left out and why."""
+
+    labels: dict[Pair, int]
+    tags: str
+    left_out: dict[str, int]  # counts by reason; `add` counts "failed" and "unlabelled"
+    truth: list[int] = field(default_factory=list)
+    predicted: list[int] = field(default_factory=list)
+    predictions: dict[Pair, int] = field(default_factory=dict)
+    negatives: int = 0  # negatives judged, labelled or not
+
+    def add(self, verdict: StageVerdict | FinalVerdict, docids: list[str]) -> bool:
+        """Count `verdict` on `docids` (the negatives it judged); False, counted as failed, if it failed."""
+        if verdict.status != "ok":
+            self.left_out["failed"] += 1
+            return False
+        flagged = _flagged(verdict.better, verdict.worse, self.tags)
+        self.negatives += len(docids)
+        for docid in docids:
+            pair = (verdict.query_id, docid)
+            if pair not in self.labels:
+                self.left_out["unlabelled"] += 1
+                continue
+            self.truth.append(self.labels[pair])
+            self.predicted.append(int(docid in flagged))
+            self.predictions[pair] = self.predicted[-1]
+        return True
+
+    def metrics(self) -> BinaryMetrics:
+        return binary_metrics(self.truth, self.predicted)
+
+
 def _curve(labels: list[int], scores: list[float]) -> dict[str, list[float]] | None:
     from sklearn.metrics import precision_recall_curve
 
@@ -250,31 +284,16 @@ def _stage_eval(
     seed: int,
 ) -> StageEval:
     stage = report.stages[k - 1]
-    truth: list[int] = []
-    predicted: list[int] = []
+    tally = _Tally(labels, tags, {"failed": 0, "unlabelled": 0})
     scores: dict[Pair, float] = {}
-    left_out = {"failed": 0, "unlabelled": 0}
-    predictions: dict[Pair, int] = {}
-    negatives = 0
     queries = {i.query_id for i in testbed.instances}  # the store may hold other queries (a --limit run, ...)
     for verdict in store.iter_verdicts(stage=k, view_hash=stage.view_hash):
-        if verdict.query_id not in queries:
+        if verdict.query_id not in queries or not tally.add(verdict, verdict.docids):
             continue
-        if verdict.status != "ok":
-            left_out["failed"] += 1
-            continue
-        flagged = _flagged(verdict.better, verdict.worse, tags)
-        negatives += len(verdict.docids)
+        raw = verdict.raw_scores or {}
         for docid in verdict.docids:
-            pair = (verdict.query_id, docid)
-            if verdict.raw_scores and docid in verdict.raw_scores:
-                scores[pair] = float(verdict.raw_scores[docid])
-            if pair not in labels:
-                left_out["unlabelled"] += 1
-                continue
-            truth.append(labels[pair])
-            predicted.append(int(docid in flagged))
-            predictions[pair] = predicted[-1]
+            if docid in raw and (verdict.query_id, docid) in labels:
+                scores[(verdict.query_id, docid)] = float(raw[docid])
     seconds = tokens_in = tokens_out = 0
     for record in store.iter_judgments(stage=k, config_hash=stage.config_hash):
         if record.query_id not in queries:
@@ -283,9 +302,9 @@ def _stage_eval(
         tokens_in += record.tokens_in
         tokens_out += record.tokens_out
     result = StageEval(
-        config_name, str(k), stage.name, stage.backend, binary_metrics(truth, predicted),
-        negatives=negatives, tokens_in=tokens_in, tokens_out=tokens_out, seconds=seconds, left_out=left_out,
-        predictions=predictions, scores={p: v for p, v in scores.items() if p in labels},
+        config_name, str(k), stage.name, stage.backend, tally.metrics(), negatives=tally.negatives,
+        tokens_in=tokens_in, tokens_out=tokens_out, seconds=seconds, left_out=tally.left_out,
+        predictions=tally.predictions, scores=scores,
     )  # fmt: skip
     _score(result, labels, target=target, holdout=holdout, seed=seed, queries=queries)
     return result
@@ -318,35 +337,19 @@ def _final_eval(
 ) -> StageEval:
     verdicts = store.final_verdicts(report.stage_hashes, allow_partial=True)
     pending = store.pending(report.stage_hashes)
-    truth: list[int] = []
-    predicted: list[int] = []
-    left_out = {"failed": 0, "pending": len(pending), "no_verdict": 0, "unlabelled": 0}
-    predictions: dict[Pair, int] = {}
-    negatives = 0
+    tally = _Tally(labels, tags, {"failed": 0, "pending": len(pending), "no_verdict": 0, "unlabelled": 0})
     for instance in testbed.instances:
         verdict = verdicts.get(instance.query_id)
         if verdict is None:
-            left_out["no_verdict"] += instance.query_id not in pending  # pending ones are counted above
+            tally.left_out["no_verdict"] += instance.query_id not in pending  # pending ones are counted above
             continue
-        if verdict.status != "ok":
-            left_out["failed"] += 1
-            continue
-        flagged = _flagged(verdict.better, verdict.worse, tags)
-        negatives += len(instance.negatives)
-        for docid in instance.negative_ids:
-            pair = (instance.query_id, docid)
-            if pair not in labels:
-                left_out["unlabelled"] += 1
-                continue
-            truth.append(labels[pair])
-            predicted.append(int(docid in flagged))
-            predictions[pair] = predicted[-1]
+        tally.add(verdict, instance.negative_ids)
     result = StageEval(
-        config_name, "final", "final", "cascade", binary_metrics(truth, predicted), negatives=negatives,
+        config_name, "final", "final", "cascade", tally.metrics(), negatives=tally.negatives,
         tokens_in=sum(s.tokens_in for s in report.stages), tokens_out=sum(s.tokens_out for s in report.stages),
-        seconds=0.0, left_out=left_out, predictions=predictions,
+        seconds=0.0, left_out=tally.left_out, predictions=tally.predictions,
     )  # fmt: skip
-    found = len(predictions)
+    found = len(tally.predictions)
     result.coverage = {"pairs": len(labels), "found": found, "missing": len(labels) - found}
     return result
 

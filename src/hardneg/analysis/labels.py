@@ -27,6 +27,7 @@ from pathlib import Path
 from hardneg.analysis.annotate import read_labelstudio_export
 from hardneg.data.io import iter_jsonl
 from hardneg.data.records import Instance
+from hardneg.data.textfile import read_text_file
 from hardneg.errors import ConfigError, InputError
 from hardneg.judging.prompts.parse import parse_verdict
 from hardneg.judging.store import JudgmentStore
@@ -184,11 +185,7 @@ def read_grades(path: str | Path) -> dict[Pair, float]:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, None, "-", "no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        detail = f"not a qrels text file (not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
-        raise InputError(path, None, "-", detail) from None
+    text = read_text_file(path, "qrels")
     grades: dict[Pair, float] = {}
     columns: tuple[int, int, int] | None = None
     with io.StringIO(text, newline=None) as handle:  # lines as a text file reads them (universal newlines)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +78,8 @@ class QueryOverlap:
     qrels_only_example: str | None = None
 
     def to_dict(self) -> dict[str, int]:
-        return {
-            "qrels": self.qrels,
-            "run": self.run,
-            "shared": self.shared,
-            "run_only": self.run_only,
-            "qrels_only": self.qrels_only,
-        }
+        """The counts (the examples are for messages)."""
+        return {k: v for k, v in asdict(self).items() if not k.endswith("_example")}
 
 
 def query_overlap(qrels: Qrels, run: Iterable[str]) -> QueryOverlap:
@@ -197,31 +192,34 @@ def write_run(path: str | Path, run: Run, *, tag: str = "hardneg") -> None:
                 out.write(f"{qid} Q0 {docid} {rank} {score!r} {tag}\n")
 
 
-def read_run(path: str | Path) -> dict[str, dict[str, float]]:
-    """Read a TREC run file: ``{qid: {docid: score}}``. Bad lines raise InputError with the line number."""
-    path = Path(path)
+def _rows(path: Path, kind: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, whitespace-separated fields) of each non-blank line of a `kind` file (run, qrels)."""
     if not path.is_file():
-        raise InputError(path, None, "-", "no such run file")
-    run: dict[str, dict[str, float]] = {}
+        raise InputError(path, None, "-", f"no such {kind} file")
     with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
             fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 6:
-                raise InputError(
-                    path, number, "-", f"expected 6 fields (qid Q0 docid rank score tag), got {len(fields)}"
-                )
-            try:
-                score = float(fields[4])
-            except ValueError:
-                raise InputError(path, number, "score", f"not a number: {fields[4]!r}") from None
-            if not math.isfinite(score):
-                raise InputError(path, number, "score", f"not a finite number: {fields[4]!r}")
-            docs = run.setdefault(fields[0], {})
-            if fields[2] in docs:
-                raise InputError(path, number, "docid", f"document {fields[2]!r} listed twice for query {fields[0]!r}")
-            docs[fields[2]] = score
+            if fields:
+                yield number, fields
+
+
+def read_run(path: str | Path) -> dict[str, dict[str, float]]:
+    """Read a TREC run file: ``{qid: {docid: score}}``. Bad lines raise InputError with the line number."""
+    path = Path(path)
+    run: dict[str, dict[str, float]] = {}
+    for number, fields in _rows(path, "run"):
+        if len(fields) != 6:
+            raise InputError(path, number, "-", f"expected 6 fields (qid Q0 docid rank score tag), got {len(fields)}")
+        try:
+            score = float(fields[4])
+        except ValueError:
+            raise InputError(path, number, "score", f"not a number: {fields[4]!r}") from None
+        if not math.isfinite(score):
+            raise InputError(path, number, "score", f"not a finite number: {fields[4]!r}")
+        docs = run.setdefault(fields[0], {})
+        if fields[2] in docs:
+            raise InputError(path, number, "docid", f"document {fields[2]!r} listed twice for query {fields[0]!r}")
+        docs[fields[2]] = score
     if not run:
         raise InputError(path, None, "-", "the run file is empty")
     return run
@@ -230,25 +228,21 @@ def read_run(path: str | Path) -> dict[str, dict[str, float]]:
 def read_qrels(path: str | Path) -> dict[str, dict[str, int]]:
     """Read qrels: a BEIR TSV (`query-id corpus-id score`, header optional) or a TREC file (`qid iter docid rel`)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, None, "-", "no such qrels file")
     qrels: dict[str, dict[str, int]] = {}
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields or (number == 1 and fields[0] == "query-id"):
-                continue
-            if len(fields) == 3:
-                qid, docid, label = fields
-            elif len(fields) == 4:
-                qid, _, docid, label = fields
-            else:
-                raise InputError(path, number, "-", f"expected 3 (BEIR) or 4 (TREC) columns, got {len(fields)}")
-            try:
-                value = int(float(label))
-            except ValueError:
-                raise InputError(path, number, "label", f"not a number: {label!r}") from None
-            qrels.setdefault(qid, {})[docid] = value
+    for number, fields in _rows(path, "qrels"):
+        if number == 1 and fields[0] == "query-id":
+            continue
+        if len(fields) == 3:
+            qid, docid, label = fields
+        elif len(fields) == 4:
+            qid, _, docid, label = fields
+        else:
+            raise InputError(path, number, "-", f"expected 3 (BEIR) or 4 (TREC) columns, got {len(fields)}")
+        try:
+            value = int(float(label))
+        except ValueError:
+            raise InputError(path, number, "label", f"not a number: {label!r}") from None
+        qrels.setdefault(qid, {})[docid] = value
     if not qrels:
         raise InputError(path, None, "-", "the qrels file is empty")
     return qrels

@@ -182,20 +182,35 @@ def _load(beir: str | Path | BeirData, split: str, progress: ProgressFn | None =
     return data, dataset
 
 
-def _second_stage(
-    first: EvalResult,
+def _search_and_score(
+    retriever: Retriever,
+    system: str,
+    queries: Mapping[str, str],
     data: BeirData,
+    dataset: str,
+    split: str,
+    start: float,
+    options: dict[str, Any],
     *,
+    metrics: list[str],
+    depth: int | None,
+    ignore_identical_ids: bool,
     reranker: Any,
     rerank_top: int,
     reranker_max_length: int | None,
     batch_size: int,
-    metrics: list[str],
-    ignore_identical_ids: bool,
     save_run: str | Path | None,
     progress: ProgressFn | None,
 ) -> EvalResult:
-    """The first stage's result, reranked when a reranker is given, its run saved when asked."""
+    """The first stage's run of `queries` (as deep as the metrics and the reranker need) and its metrics (timed
+    from `start`), reranked when a reranker is given, the final run saved when asked."""
+    k = _depth(metrics, depth, rerank_top if reranker is not None else 0)
+    hits = retriever.search(queries, k, exclude_self=ignore_identical_ids, progress=progress)
+    run = {qid: dict(ranked) for qid, ranked in hits.items()}
+    first = _result(
+        system, dataset, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start,
+        {**options, "depth": k}, progress,
+    )  # fmt: skip
     result = first
     if reranker is not None:
         start = time.perf_counter()
@@ -276,19 +291,11 @@ def evaluate_model(
         use_cache=use_cache,
         progress=progress,
     )
-    k = _depth(metrics, depth, rerank_top if reranker is not None else 0)
-    hits = retriever.search(queries, k, exclude_self=ignore_identical_ids, progress=progress)
-    run = {qid: dict(ranked) for qid, ranked in hits.items()}
-    name = str(model) if model is not None else "all-MiniLM-L6-v2 (embedded)"
-    options = {"query_prefix": query_prefix, "passage_prefix": passage_prefix, "depth": k}
-    first = _result(
-        name, dataset, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options,
-        progress,
-    )  # fmt: skip
-    return _second_stage(
-        first, data, reranker=reranker, rerank_top=rerank_top, reranker_max_length=reranker_max_length,
-        batch_size=batch_size, metrics=metrics, ignore_identical_ids=ignore_identical_ids, save_run=save_run,
-        progress=progress,
+    return _search_and_score(
+        retriever, str(model) if model is not None else "all-MiniLM-L6-v2 (embedded)", queries, data, dataset, split,
+        start, {"query_prefix": query_prefix, "passage_prefix": passage_prefix}, metrics=metrics, depth=depth,
+        ignore_identical_ids=ignore_identical_ids, reranker=reranker, rerank_top=rerank_top,
+        reranker_max_length=reranker_max_length, batch_size=batch_size, save_run=save_run, progress=progress,
     )  # fmt: skip
 
 
@@ -313,18 +320,10 @@ def evaluate_bm25(
     data, dataset = _load(beir_dir, split, progress)
     start = time.perf_counter()
     retriever = Retriever(data.corpus, "bm25", progress=progress)
-    k = _depth(metrics, depth, rerank_top if reranker is not None else 0)
-    hits = retriever.search(data.queries, k, exclude_self=ignore_identical_ids, progress=progress)
-    run = {qid: dict(ranked) for qid, ranked in hits.items()}
-    options: dict[str, Any] = {"depth": k}
-    first = _result(
-        "bm25", dataset, split, data.qrels, run, metrics, ignore_identical_ids, time.perf_counter() - start, options,
-        progress,
-    )  # fmt: skip
-    return _second_stage(
-        first, data, reranker=reranker, rerank_top=rerank_top, reranker_max_length=reranker_max_length,
-        batch_size=batch_size, metrics=metrics, ignore_identical_ids=ignore_identical_ids, save_run=save_run,
-        progress=progress,
+    return _search_and_score(
+        retriever, "bm25", data.queries, data, dataset, split, start, {}, metrics=metrics, depth=depth,
+        ignore_identical_ids=ignore_identical_ids, reranker=reranker, rerank_top=rerank_top,
+        reranker_max_length=reranker_max_length, batch_size=batch_size, save_run=save_run, progress=progress,
     )  # fmt: skip
 
 

@@ -16,17 +16,7 @@ from typing import Any
 from hardneg.data.atomic import atomic_path
 from hardneg.errors import InputError
 from hardneg.experiment.config import ExperimentConfig
-from hardneg.experiment.evaluation import paired_significance
-from hardneg.experiment.results import build_results
-from hardneg.experiment.runner import (
-    Plan,
-    Progress,
-    _combine,
-    _source_steps,
-    _step_rows,
-    _train_and_evaluate,
-    collect_scores,
-)
+from hardneg.experiment.runner import Plan, Progress, _combine, _source_steps, _train_and_evaluate, score_results
 from hardneg.experiment.steps import StepGraph, StepRecord
 
 PRUNE_SCHEMA = "hardneg-prune/1"
@@ -147,18 +137,7 @@ def run_prune(cfg: ExperimentConfig, *, dry_run: bool = False, progress: Progres
         return PruneResult(records, None, {})
     subsets = [s.name for s in cfg.train]
     labels = [(f"prune-{ALL}", "default", None)] + [(f"prune-without-{s}", "default", None) for s in subsets]
-    scores = collect_scores(plan, records, labels)
-    results = build_results(
-        name=cfg.name,
-        metric=cfg.metric,
-        alpha=cfg.alpha,
-        seeds=cfg.seeds,
-        test_sets=[t.name for t in cfg.evaluate],
-        variants=scores,
-        significance=paired_significance,
-        baseline=f"prune-{ALL}",
-        steps=_step_rows(records),
-    )
+    results = score_results(plan, records, labels, baseline=f"prune-{ALL}")
     table = pruning_table(results, subsets, float(cfg.prune.get("threshold", 0.005)))
     cfg.output.mkdir(parents=True, exist_ok=True)
     paths = {"json": cfg.output / "prune.json", "markdown": cfg.output / "prune.md"}

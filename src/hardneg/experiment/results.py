@@ -257,17 +257,8 @@ def write_plots(results: dict[str, Any], folder: Path) -> list[Path]:
         stds = [(v["average"] if t == "average" else v["scores"][t])["std"] for t in tests]
         xs = [j + i * width for j in range(len(tests))]
         ax.bar(xs, means, width, yerr=stds if len(results["seeds"]) > 1 else None, label=v["name"], capsize=2)
-    ax.set_xticks([j + width * (len(variants) - 1) / 2 for j in range(len(tests))])
-    ax.set_xticklabels(tests)
-    ax.set_ylabel(results["metric"])
     ax.set_title(f"{results['name']}: {results['metric']} ({len(results['seeds'])} seed(s))")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    target = folder / "scores.png"
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    written.append(target)
+    written.append(_save_bars(fig, ax, tests, len(variants), width, results["metric"], folder / "scores.png"))
 
     others = [v for v in variants if v["name"] != results["baseline"] and "delta" in v]
     if others:
@@ -277,17 +268,24 @@ def write_plots(results: dict[str, Any], folder: Path) -> list[Path]:
             xs = [j + i * width for j in range(len(tests))]
             ax.bar(xs, [v["delta"][t] for t in tests], width, label=v["name"])
         ax.axhline(0.0, color="black", linewidth=0.8)
-        ax.set_xticks([j + width * (len(others) - 1) / 2 for j in range(len(tests))])
-        ax.set_xticklabels(tests)
-        ax.set_ylabel(f"Δ {results['metric']} vs {results['baseline']}")
-        ax.legend(fontsize="small")
-        fig.tight_layout()
-        target = folder / "delta.png"
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format="png", dpi=120)
-        plt.close(fig)
-        written.append(target)
+        ylabel = f"Δ {results['metric']} vs {results['baseline']}"
+        written.append(_save_bars(fig, ax, tests, len(others), width, ylabel, folder / "delta.png"))
     return written
+
+
+def _save_bars(fig: Any, ax: Any, tests: list[str], bars: int, width: float, ylabel: str, target: Path) -> Path:
+    """Label a chart of `bars` bars per test set (the test's name under the middle of its group); save it as PNG."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xticks([j + width * (bars - 1) / 2 for j in range(len(tests))])
+    ax.set_xticklabels(tests)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+    return target
 
 
 def write_results(results: dict[str, Any], folder: Path, *, plots: bool = True) -> dict[str, Path]:

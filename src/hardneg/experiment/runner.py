@@ -495,6 +495,24 @@ def collect_scores(
     return out
 
 
+def score_results(
+    plan: Plan, records: list[StepRecord], labels: list[tuple[str, str, str | None]], *, baseline: str = "default"
+) -> dict[str, Any]:
+    """The results object (`build_results`: deltas against `baseline`) of the labels' evaluate steps."""
+    cfg = plan.config
+    return build_results(
+        name=cfg.name,
+        metric=cfg.metric,
+        alpha=cfg.alpha,
+        seeds=cfg.seeds,
+        test_sets=[t.name for t in cfg.evaluate],
+        variants=collect_scores(plan, records, labels),
+        significance=paired_significance,
+        baseline=baseline,
+        steps=_step_rows(records),
+    )
+
+
 @dataclass
 class ExperimentResult:
     records: list[StepRecord]
@@ -520,18 +538,7 @@ def run_experiment(
     records = plan.graph.execute(dry_run=dry_run, progress=progress)
     if dry_run:
         return ExperimentResult(records, None, {})
-    labels = [(v.name, v.treatment, v.verdicts) for v in cfg.variants]
-    scores = collect_scores(plan, records, labels)
-    results = build_results(
-        name=cfg.name,
-        metric=cfg.metric,
-        alpha=cfg.alpha,
-        seeds=cfg.seeds,
-        test_sets=[t.name for t in cfg.evaluate],
-        variants=scores,
-        significance=paired_significance,
-        steps=_step_rows(records),
-    )
+    results = score_results(plan, records, [(v.name, v.treatment, v.verdicts) for v in cfg.variants])
     results["config"] = str(cfg.path)
     results["folder"] = str(cfg.output)
     judge = next((r for r in records if r.kind == "judge"), None)

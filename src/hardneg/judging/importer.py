@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,7 @@ class ImportReport:
     config_hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "parsed": self.parsed,
-            "failed": self.failed,
-            "unchanged": self.unchanged,
-            "flagged": self.flagged,
-            "reasons": dict(self.reasons.most_common()),
-            "config_hash": self.config_hash,
-        }
+        return {**asdict(self), "reasons": dict(self.reasons.most_common())}
 
 
 def import_config(judge_name: str, stage: int) -> dict[str, Any]:

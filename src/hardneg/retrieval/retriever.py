@@ -112,16 +112,7 @@ class Retriever:
             if self._model is None:
                 self._model = load_encoder(model, backend=backend)
             try:
-                self._corpus_emb = self._encode(
-                    texts,
-                    prefix=passage_prefix,
-                    max_length=passage_max_length,
-                    batch_size=batch_size,
-                    cache_dir=cache_dir,
-                    use_cache=use_cache,
-                    progress=progress,
-                    stage="encode corpus",
-                )
+                self._corpus_emb = self._encode(texts, passage_prefix, passage_max_length, "encode corpus", progress)
             except BaseException:
                 self.close()
                 raise
@@ -145,22 +136,18 @@ class Retriever:
         """Embeddings of query texts with this retriever's query prefix and max length (dense/hybrid only)."""
         if self._model is None:
             raise ConfigError("encode_queries needs a dense or hybrid retriever")
-        return self._encode(
-            queries,
-            prefix=self.query_prefix,
-            max_length=self.query_max_length,
-            batch_size=self.batch_size,
-            cache_dir=self.cache_dir,
-            use_cache=self.use_cache,
-            progress=progress,
-            stage="encode queries",
-        )
+        return self._encode(queries, self.query_prefix, self.query_max_length, "encode queries", progress)
 
-    def _encode(self, texts: Sequence[str], **options: Any) -> np.ndarray:
-        """`encode_texts` with this retriever's encoder: here, or on the Ray actor pool (`engine="ray"`)."""
-        if self._session is not None:
-            options["compute"] = RayCompute(self._session, self.pool, source=self._source)
-        return encode_texts(self._model, texts, **options)
+    def _encode(
+        self, texts: Sequence[str], prefix: str, max_length: int | None, stage: str, progress: StageProgress | None
+    ) -> np.ndarray:
+        """`encode_texts` with this retriever's encoder, batch size and cache: here, or on the Ray actor pool
+        (`engine="ray"`)."""
+        compute = RayCompute(self._session, self.pool, source=self._source) if self._session is not None else None
+        return encode_texts(
+            self._model, texts, prefix=prefix, max_length=max_length, batch_size=self.batch_size,
+            cache_dir=self.cache_dir, use_cache=self.use_cache, progress=progress, stage=stage, compute=compute,
+        )  # fmt: skip
 
     def close(self) -> None:
         """Shut down a Ray this retriever started (`engine="ray"` without a cluster); search goes on working."""
