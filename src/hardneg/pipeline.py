@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardneg.cluster import Engine, resolve_engine
+from hardneg.cluster import Engine, EngineSpec
 from hardneg.data.source import Selection, as_source, filter_source, select_source
-from hardneg.errors import ConfigError
 from hardneg.judging.base import JudgeStopped
 from hardneg.judging.cascade.config import CascadeConfig, as_config, cut_in_force
-from hardneg.judging.cascade.runner import CascadeReport, run_cascade
-from hardneg.judging.cost import Budget
-from hardneg.judging.store import JudgmentStore, PartialCascade, open_store
+from hardneg.judging.cascade.runner import CascadeReport
+from hardneg.judging.cost.budget import Budget
+from hardneg.judging.run import check_store, run_engine, run_into_store
+from hardneg.judging.store import JudgmentStore, PartialCascade
 from hardneg.progress import CountProgress, StageProgress
 from hardneg.relabeling.run import relabel, relabel_options
 from hardneg.relabeling.treatments import RelabelOptions, RelabelReport, Treatment
@@ -74,7 +74,7 @@ def clean(
     report: CleanReport | None = None,
     progress: StageProgress | None = None,
     relabel_progress: CountProgress | None = None,
-    engine: Engine = "local",
+    engine: Engine | EngineSpec = "local",
     ray_address: str | None = None,
     overwrite: bool = False,
     limit: int | None = None,
@@ -97,9 +97,11 @@ def clean(
     `JudgeStopped`. Either way the store keeps every call made: the same call resumes.
     `retry_failed`: re-send every failed call once more (`hardneg.judging.run_cascade`).
     `engine` (``"local"`` or ``"ray"``) and `ray_address` say where the judges run (`hardneg.judging.run_cascade`);
-    the output is the same on both. `output` follows the one output rule (`hardneg.data.formats.check_output`:
-    .jsonl, .jsonl.gz, .parquet, or .hf / a trailing / for a datasets folder, which replaces an existing folder only
-    with `overwrite` and only one hardneg wrote), checked before any judging.
+    the output is the same on both; a cluster address that does not answer is refused before any judging. The
+    cascade runs into the store as `hardneg.judge` runs it (`hardneg.judging.run.run_into_store`). `output` follows
+    the one output rule (`hardneg.data.formats.check_output`: .jsonl, .jsonl.gz, .parquet, or .hf / a trailing / for
+    a datasets folder, which replaces an existing folder only with `overwrite` and only one hardneg wrote), checked
+    before any judging.
 
     Instances of the `skip_subsets` relabel option (default ``("arguana",)``: ArguAna's "relevant" passage is a
     counter-argument, so a close negative is not a missed positive; RLHN leaves it out too) are passed through
@@ -115,9 +117,8 @@ def clean(
     >>> len(cleaned)
     24
     """
-    if store is None:
-        raise ConfigError("name a judgment store (a path, or ':memory:' to keep nothing)", param="store")
-    spec = resolve_engine(engine, ray_address)
+    store = check_store(store)
+    spec = run_engine(engine, ray_address)
     chosen = relabel_options(options, treatment=treatment, **relabel_overrides)
     # the cut that fits the treatment, where the config has operating points (the shipped default does)
     cascade, point = as_config(config).for_treatment(chosen.treatment)
@@ -136,16 +137,12 @@ def clean(
         report.not_judged = sum(1 for instance in source if instance.subset.lower() in skip)
         if report.not_judged:  # no call for what relabel passes unchanged anyway
             judged = filter_source(source, lambda instance: instance.subset.lower() not in skip)
-    with open_store(store) as db:
-        report.store = str(db.path)
-        report.cascade = run_cascade(
-            judged, cascade, db, progress=progress, budget=budget, engine=spec,
-            allow_empty=allow_empty or report.not_judged > 0, retry_failed=retry_failed,
-        )  # fmt: skip
-        report.cascade.selection = selection.to_dict() if selection is not None else None
-        report.cascade.pending = db.pending(report.cascade.stage_hashes)
-        verdicts = db.final_verdicts(report.cascade.stage_hashes, allow_partial=True)
-    report.cascade.verdicts = verdicts
+    report.store = str(store.path if isinstance(store, JudgmentStore) else Path(store))
+    report.cascade = run_into_store(
+        judged, cascade, store, selection=selection, budget=budget, progress=progress,
+        allow_empty=allow_empty or report.not_judged > 0, engine=spec, retry_failed=retry_failed,
+    )  # fmt: skip
+    verdicts = report.cascade.verdicts
     if report.cascade.stopped:
         raise JudgeStopped(report.cascade.stopped, report=report)
     if report.cascade.pending and not allow_partial:

@@ -63,3 +63,11 @@ def test_cli_limit_and_sample_mine_a_few_queries_and_say_so(tiny: Path, tmp_path
     assert text.exit_code == 0 and "mined a random 3 of 4 queries" in text.stdout
     whole = json.loads(runner.invoke(app, [*base, "--json"]).stdout)
     assert whole["selection"] is None and whole["queries"] == 4
+
+
+def test_a_bad_choice_is_the_configs_error_named_by_its_flag(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rows.jsonl"
+    for args, says in ((["--sampling", "best"], "--sampling: unknown sampling 'best'"), (["-n", "0"], "--negatives:")):
+        result = CliRunner().invoke(app, ["mine", str(tiny), "-o", str(out), *args])
+        assert result.exit_code == 2 and says in result.stderr, result.output
+    assert not out.exists()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from hardneg.cli import app
-from hardneg.data.sample import sample_beir_dir
-from hardneg.models import minilm_path
 
 
 @pytest.mark.slow
@@ -40,18 +37,12 @@ def test_distillation_flags_are_checked_before_training(tmp_path: Path, args: li
     assert flag in result.output and not out.exists()
 
 
-def test_evaluate_takes_bm25_as_the_model_as_python_does() -> None:
-    beir = str(sample_beir_dir())
-    as_word = CliRunner().invoke(app, ["--quiet", "evaluate", "bm25", beir, "--json"])
-    as_flag = CliRunner().invoke(app, ["--quiet", "evaluate", "--bm25", beir, "--json"])
-    assert as_word.exit_code == 0 and as_flag.exit_code == 0, as_word.output
-    word, flag = json.loads(as_word.stdout), json.loads(as_flag.stdout)
-    assert word["ndcg@10"] == flag["ndcg@10"] > 0.5 and word["queries"] == flag["queries"] == 8
+@pytest.mark.parametrize("kind", ["retriever", "reranker"])
+def test_a_bad_choice_is_refused_by_the_config_before_training(tmp_path: Path, kind: str) -> None:
+    from hardneg.data.sample import sample_train_path
 
-
-def test_evaluate_refuses_a_reranker_that_is_not_a_cross_encoder() -> None:
-    """A bi-encoder (MiniLM) loaded as a CrossEncoder would rerank with a randomly initialised head."""
-    beir = str(sample_beir_dir())
-    for folder, says in ((minilm_path(), "not a cross-encoder"), (beir, "no config.json")):
-        result = CliRunner().invoke(app, ["--quiet", "evaluate", "--bm25", beir, "--reranker", str(folder)])
-        assert result.exit_code == 2 and "--reranker" in result.output and says in result.output, result.output
+    out = tmp_path / "m"
+    args = ["--quiet", "train", kind, str(sample_train_path()), "-o", str(out), "--positives", "some"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--positives: unknown positives 'some'" in result.output, result.output
+    assert not out.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +14,27 @@ from hardneg.analysis.annotate import export_tasks, import_annotations
 from hardneg.analysis.labels import load_labels, read_grades
 from hardneg.analysis.report import build_report
 from hardneg.analysis.testbed import load_testbed
-from hardneg.cli.common import app, console, handle_errors, print_json, print_table, progress
+from hardneg.cli import options as opt
+from hardneg.cli.common import app, console, count_bar, handle_errors, print_json, print_table, progress
 from hardneg.data.atomic import check_target
 from hardneg.errors import ConfigError
 from hardneg.judging.store import JudgmentStore
 
+PARTIAL_HELP = "Read a store whose run left routed instances unjudged (they are left out)."
 annotate_app = typer.Typer(help="Human annotation round trip through Label Studio.", no_args_is_help=True)
 app.add_typer(annotate_app, name="annotate")
 
 
-def _open_store(path: Path | None) -> Any:
-
+@contextlib.contextmanager
+def _reading(path: Path | None) -> Iterator[JudgmentStore | None]:
+    """The judgment store at `path` opened read-only (None: no store), closed after."""
     if path is None:
-        return None
+        yield None
+        return
     if not path.exists():
         raise ConfigError(f"{path}: no such judgment store")
-    return JudgmentStore(path, readonly=True)
+    with JudgmentStore(path, readonly=True) as store:
+        yield store
 
 
 def _matrix(labels: list[str], matrix: list[list[int]], title: str) -> Any:
@@ -60,22 +67,16 @@ def agreement(
     score_threshold: float = typer.Option(
         None, "--score-threshold", help="Score-only judges: a score >= this is relevant."
     ),
-    allow_partial: bool = typer.Option(
-        False, "--allow-partial", help="Read a store whose run left routed instances unjudged (they are left out)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    allow_partial: bool = opt.allow_partial(PARTIAL_HELP),
+    as_json: bool = opt.as_json("Print one JSON object."),
 ) -> None:
     """Cohen's kappa, confusion matrix, precision and recall between two label sources on shared pairs."""
 
-    store = _open_store(store_path)
-    try:
-        kwargs = {
+    with _reading(store_path) as store:
+        kwargs: dict[str, Any] = {
             "store": store, "threshold": threshold, "score_threshold": score_threshold, "allow_partial": allow_partial
         }  # fmt: skip
         result = compare(load_labels(a, **kwargs), load_labels(b, **kwargs))
-    finally:
-        if store is not None:
-            store.close()
     if as_json:
         print_json(result.to_dict())
         return
@@ -103,32 +104,21 @@ def annotate_export(
     store_path: Path = typer.Option(..., "--store", help="Judgment store."),
     instances: Path = typer.Option(..., "--instances", help="The training file that was judged (texts, subsets)."),
     output: Path = typer.Option(..., "-o", "--output", help="Label Studio tasks (.json); the config goes beside it."),
-    per_subset: int = typer.Option(100, "--per-subset", help="Pairs sampled per subset."),
-    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    per_subset: int = opt.library(export_tasks, "per_subset", "--per-subset", help="Pairs sampled per subset."),
+    seed: int = opt.library(export_tasks, "seed", "--seed", help="Sampling seed."),
     only_flagged: bool = typer.Option(False, "--only-flagged", help="Only pairs the judge flagged."),
     stage: int = typer.Option(
         None, "--stage", help="Sample from this stage's judgments (default: the latest per query)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = opt.as_json("Print one JSON object."),
 ) -> None:
     """Write Label Studio tasks for a seeded, per-subset sample of judged pairs, plus the labeling config."""
 
-    store = _open_store(store_path)
-    try:
-        with progress(quiet=True if as_json else None) as bar:
-            task = bar.add_task("reading instances", total=None)
-            summary = export_tasks(
-                store,
-                instances,
-                output,
-                per_subset=per_subset,
-                seed=seed,
-                only_flagged=only_flagged,
-                stage=stage,
-                progress=lambda n: bar.update(task, completed=n),
-            )
-    finally:
-        store.close()
+    with _reading(store_path) as store, progress(quiet=True if as_json else None) as bar:
+        summary = export_tasks(
+            store, instances, output, per_subset=per_subset, seed=seed, only_flagged=only_flagged, stage=stage,
+            progress=count_bar(bar, "reading instances"),
+        )  # fmt: skip
     if as_json:
         print_json(summary.to_dict())
         return
@@ -144,7 +134,7 @@ def annotate_import(
     export: Path = typer.Argument(..., help="Label Studio export (JSON or JSON_MIN)."),
     output: Path = typer.Option(..., "-o", "--output", help="Labels TSV (qrels-like, per-annotator columns)."),
     tie: str = typer.Option("drop", "--tie", help="Tied votes: drop | relevant | not_relevant."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = opt.as_json("Print one JSON object."),
 ) -> None:
     """Read annotations back into a qrels-like TSV usable by `hardneg agreement --b qrels:FILE`."""
 
@@ -181,10 +171,8 @@ def report(
         None, "--qrels", help="Human grades of the pairs (a qrels file, or a testbed folder) shown beside them."
     ),
     title: str = typer.Option("hardneg report", "--title"),
-    allow_partial: bool = typer.Option(
-        False, "--allow-partial", help="Read a store whose run left routed instances unjudged (they are left out)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the numbers shown as one JSON object."),
+    allow_partial: bool = opt.allow_partial(PARTIAL_HELP),
+    as_json: bool = opt.as_json("Print the numbers shown as one JSON object."),
 ) -> None:
     """Write one self-contained HTML page: funnel, flagged rates, flags, tokens and cost, agreement, results."""
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from hardneg.cli import options as opt
 from hardneg.cli.common import app, console, handle_errors, print_json, print_table
 from hardneg.judging.backends.openai_batch import BatchJudge, BatchState
 from hardneg.judging.cascade import load_cascade
@@ -81,9 +82,9 @@ def _show(rows: list[dict[str, Any]], title: str) -> None:
 @batch_app.command("status")
 @handle_errors
 def status(
-    store: Path = typer.Option(..., "--store", help=STORE_HELP),
+    store: Path = opt.store(STORE_HELP),
     config: Path | None = typer.Option(None, "--config", help="Cascade YAML: refresh statuses from the API first."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    as_json: bool = opt.as_json(),
 ) -> None:
     """List the batches recorded in the store (refreshed from the API with --config)."""
 
@@ -104,9 +105,9 @@ def status(
 @batch_app.command("collect")
 @handle_errors
 def collect(
-    store: Path = typer.Option(..., "--store", help=STORE_HELP),
+    store: Path = opt.store(STORE_HELP),
     config: Path = typer.Option(..., "--config", help="Cascade YAML with the openai-batch stage(s)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    as_json: bool = opt.as_json(),
 ) -> None:
     """Download the answers of ended batches into the store; then re-run `hardneg judge` to record them."""
 

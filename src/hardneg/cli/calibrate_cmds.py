@@ -8,7 +8,8 @@ from typing import Any
 import typer
 
 from hardneg.analysis.labels import labels_from_qrels, labels_from_response_files, labels_from_store
-from hardneg.cli.common import app, console, handle_errors, print_json, progress
+from hardneg.cli import options as opt
+from hardneg.cli.common import app, console, handle_errors, print_json, progress, stage_bars
 from hardneg.data.atomic import atomic_path
 from hardneg.data.io import read_instances, write_rows
 from hardneg.errors import ConfigError, EmptyInput
@@ -59,10 +60,10 @@ def calibrate_cmd(
     holdout: float = typer.Option(0.5, "--holdout", help="Share of queries held out for measuring."),
     seed: int = typer.Option(0, "--seed", help="Seed of the query split."),
     routing_recall: float = typer.Option(0.9, "--routing-recall", help="Recall the stage-1 routing cut keeps."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N instances."),
+    limit: int | None = opt.limit("Use only the first N instances."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the thresholds as YAML."),
     save_scores: Path | None = typer.Option(None, "--save-scores", help="Write each pair's raw scores (JSONL)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON only."),
+    as_json: bool = opt.as_json("Print the report as JSON only."),
 ) -> None:
     """Score the negatives of IN with a judge and tune its thresholds against labels (held-out metrics)."""
     import yaml
@@ -83,13 +84,6 @@ def calibrate_cmd(
     names = [j.kind for j in judges]
     pair_scores: list[dict[tuple[str, str], float]] = []
     with progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def on_progress(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(f"scoring ({name})", total=total)
-            bar.update(tasks[name], completed=done)
-
         report = run_calibration(
             instances,
             label_set.graded,
@@ -100,7 +94,7 @@ def calibrate_cmd(
             seed=seed,
             routing_recall=routing_recall,
             min_precision=min_precision,
-            progress=on_progress,
+            progress=stage_bars(bar, "scoring ({})"),
             pair_scores=pair_scores,
             label_skipped=label_set.skipped,
         )

@@ -5,11 +5,12 @@ Flag names live in the CLI only; the library takes a `CascadeConfig` (or its map
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hardneg.errors import ConfigError
 from hardneg.judging import defaults
-from hardneg.judging.cascade.config import CascadeConfig, parse_config
+from hardneg.judging.cascade.config import CascadeConfig, load_cascade, parse_config
 from hardneg.judging.registry import BACKENDS, LISTWISE_BACKENDS, known_backends
 
 
@@ -43,3 +44,21 @@ def config_from_flags(stage1: str, stage2: str | None = None, template: str | No
     if stage2:
         stages.append(stage_from_flag("stage2", stage2, template, "stage2"))
     return parse_config({"name": "flags", "stages": stages}, "command line")
+
+
+def cascade_from_flags(
+    config: Path | None, stage1: str | None, stage2: str | None, template: str | None, max_attempts: int | None
+) -> CascadeConfig:
+    """The cascade `hardneg judge` runs: `--config` (default: the shipped `default`), or `--stage1 [--stage2]`;
+    `--max-attempts` over either."""
+    if config is not None and (stage1 or stage2):
+        raise ConfigError("give either --config or --stage1/--stage2, not both")
+    if stage2 and not stage1:
+        raise ConfigError("--stage2 needs --stage1")
+    if stage1:
+        cascade = config_from_flags(stage1, stage2, template)
+    else:
+        cascade = load_cascade(config if config is not None else "default")
+    if max_attempts is not None:
+        cascade = parse_config({**cascade.model_dump(), "max_attempts": max_attempts}, "--max-attempts")
+    return cascade

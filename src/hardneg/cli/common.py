@@ -353,6 +353,25 @@ def progress(quiet: bool | None = None) -> Iterator[Any]:
         set_phase_hook(previous)
 
 
+def stage_bars(bar: Any, label: str = "{}") -> Callable[..., None]:
+    """A progress callback ``(name, done, total)`` drawing one bar per name (a cascade stage, a mining phase),
+    labelled ``label.format(name)``."""
+    tasks: dict[str, Any] = {}
+
+    def on_progress(name: str, done: int, total: int | None = None) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(label.format(name), total=total)
+        bar.update(tasks[name], completed=done, total=total)
+
+    return on_progress
+
+
+def count_bar(bar: Any, description: str, total: int | None = None) -> Callable[[int], None]:
+    """A progress callback ``(done)`` drawing one bar."""
+    task = bar.add_task(description, total=total)
+    return lambda done: bar.update(task, completed=done)
+
+
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
     """Iterate with a progress bar (respects --quiet)."""
     with progress() as bar:

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from hardneg.cli import options as opt
 from hardneg.cli.common import app, console, handle_errors, print_json
 from hardneg.errors import ConfigError
 from hardneg.judging.cascade import config_description, shipped_configs
@@ -21,7 +22,7 @@ app.add_typer(configs_app, name="configs")
 @handle_errors
 def configs(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Print the list as one JSON object."),
+    as_json: bool = opt.as_json("Print the list as one JSON object."),
 ) -> None:
     """List the shipped cascade configs: a name works wherever --config takes a YAML file."""
     if ctx.invoked_subcommand is not None:

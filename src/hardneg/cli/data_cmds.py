@@ -6,10 +6,12 @@ from pathlib import Path
 
 import typer
 
+from hardneg.cli import options as opt
 from hardneg.cli.common import (
     EXIT_BAD_INPUT,
     app,
     console,
+    count_bar,
     err_console,
     handle_errors,
     print_json,
@@ -23,11 +25,7 @@ from hardneg.data.stats import file_stats
 from hardneg.errors import Problem
 
 FILE_HELP = "Training file (.jsonl, .jsonl.gz, .parquet or a datasets folder)."
-OUTPUT_HELP = (
-    "Output: .jsonl, .jsonl.gz, .parquet (an existing file is replaced), or a datasets folder (a name ending in .hf "
-    "or /; an existing one only with --overwrite)."
-)
-OVERWRITE_HELP = "Replace an existing output folder hardneg wrote (never a folder holding other files)."
+OUTPUT_HELP = f"Output, {opt.OUTPUT_RULE}"
 
 
 @app.command()
@@ -35,10 +33,8 @@ OVERWRITE_HELP = "Replace an existing output folder hardneg wrote (never a folde
 def validate(
     file: Path = typer.Argument(..., help=FILE_HELP),
     max_errors: int = typer.Option(50, "--max-errors", help="Stop after this many problems."),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help="A file without any row is ok too."),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON object on stdout (file, rows read, problems); same exit code."
-    ),
+    allow_empty: bool = opt.allow_empty("A file without any row is ok too."),
+    as_json: bool = opt.as_json("Print one JSON object on stdout (file, rows read, problems); same exit code."),
 ) -> None:
     """Check a training file; print every problem as FILE:LINE: field: what is wrong. Exit 2 if any."""
 
@@ -76,7 +72,7 @@ def validate(
 @handle_errors
 def stats(
     file: Path = typer.Argument(..., help=FILE_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    as_json: bool = opt.as_json(),
 ) -> None:
     """Instances, positives and negatives per instance (per subset and in total), and problems found.
 
@@ -85,8 +81,7 @@ def stats(
     """
 
     with progress() as bar:
-        task = bar.add_task(f"reading {file.name}", total=count_rows(file))
-        result = file_stats(file, progress=lambda n: bar.update(task, completed=n))
+        result = file_stats(file, progress=count_bar(bar, f"reading {file.name}", count_rows(file)))
     if as_json:
         print_json(result.to_dict())
         return
@@ -127,31 +122,25 @@ def convert(
         "--to",
         help="Layout: tevatron, st-triplet, st-ntuple, st-labeled-pair, st-labeled-list, flag, tevatron-ids.",
     ),
-    negatives: int = typer.Option(3, "--negatives", "-k", help="st-ntuple: negatives per row."),
-    seed: int = typer.Option(0, "--seed", help="st-ntuple: seed for picking k negatives when there are more."),
+    negatives: int = opt.library(export, "negatives", "--negatives", "-k", help="st-ntuple: negatives per row."),
+    seed: int = opt.library(
+        export, "seed", "--seed", help="st-ntuple: seed for picking k negatives when there are more."
+    ),
     no_title: bool = typer.Option(False, "--no-title", help="Passage texts without the title prepended."),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write an empty output for an empty input."),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    allow_empty: bool = opt.allow_empty("Write an empty output for an empty input."),
+    overwrite: bool = opt.overwrite(),
+    as_json: bool = opt.as_json("Print the result as one JSON object."),
 ) -> None:
     """Convert a training file to another format or trainer layout (validates while streaming; a bad row
     stops with exit 2 and writes nothing)."""
 
     check_output(target, overwrite=overwrite, param="target")
     with progress() as bar:
-        task = bar.add_task(f"converting {source.name}", total=count_rows(source))
         result = export(
-            read_instances(source),
-            target,
-            to,
-            negatives=negatives,
-            seed=seed,
-            with_title=not no_title,
-            progress=lambda n: bar.update(task, completed=n),
-            allow_empty=allow_empty,
-            source=str(source),
-            overwrite=overwrite,
-        )
+            read_instances(source), target, to, negatives=negatives, seed=seed, with_title=not no_title,
+            progress=count_bar(bar, f"converting {source.name}", count_rows(source)), allow_empty=allow_empty,
+            source=str(source), overwrite=overwrite,
+        )  # fmt: skip
     if as_json:
         print_json(result.to_dict())
         return

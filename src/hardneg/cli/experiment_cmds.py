@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from hardneg.cli import options as opt
 from hardneg.cli.common import (
     STATE,
     app,
@@ -40,14 +42,6 @@ def _plan_rows(records: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _show_plan(cfg: Any, records: list[Any], as_json: bool) -> None:
-    """The --dry-run answer: which steps are cached and which would run."""
-    if as_json:
-        print_json({"folder": str(cfg.output), "steps": _plan_rows(records)})
-    else:
-        _print_plan(records)
-
-
 def _print_plan(records: list[Any]) -> None:
     from rich.table import Table
 
@@ -61,11 +55,34 @@ def _print_plan(records: list[Any]) -> None:
     console.print(f"{len(records) - pending} cached, {pending} would run")
 
 
+def _run(run: Callable[..., Any], cfg: Any, *, as_json: bool, dry_run: bool, **options: Any) -> Any | None:
+    """Run an experiment verb; under --dry-run print its step plan instead and return None."""
+    # Libraries print to stdout while training; with --json, stdout must hold only the JSON object.
+    with stdout_to_stderr(as_json):
+        result = run(cfg, dry_run=dry_run, progress=None if as_json else _say, **options)
+    if not dry_run:
+        return result
+    if as_json:
+        print_json({"folder": str(cfg.output), "steps": _plan_rows(result.records)})
+    else:
+        _print_plan(result.records)
+    return None
+
+
+def _print_outcome(data: Any, as_json: bool, markdown: Callable[[Any], str], where: str) -> None:
+    """The verb's table: as JSON, or as markdown and where its files are."""
+    if as_json:
+        print_json(data)
+        return
+    console.print(markdown(data), markup=False, highlight=False)
+    console.print(where)
+
+
 @app.command()
 @handle_errors
 def experiment(
     config: Path = typer.Argument(..., help="Experiment YAML (see examples/experiment-scifact.yaml)."),
-    as_json: bool = typer.Option(False, "--json", help="Print only the results (or the plan) as JSON."),
+    as_json: bool = opt.as_json("Print only the results (or the plan) as JSON."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the step plan: what is cached, what would run."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG plots."),
 ) -> None:
@@ -74,40 +91,21 @@ def experiment(
     Every step is cached in the experiment folder: a re-run does only what is missing.
     """
 
-    cfg = load_config(config)
-    # Libraries print to stdout while training; with --json, stdout must hold only the JSON object.
-    with stdout_to_stderr(as_json):
-        result = run_experiment(cfg, dry_run=dry_run, progress=None if as_json else _say, plots=not no_plots)
-    if dry_run:
-        _show_plan(cfg, result.records, as_json)
-        return
-    assert result.results is not None
-    if as_json:
-        print_json(result.results)
-        return
-
-    console.print(results_markdown(result.results), markup=False, highlight=False)
-    console.print(f"ran {len(result.ran)} step(s); results in {result.paths['markdown'].parent}")
+    result = _run(run_experiment, load_config(config), as_json=as_json, dry_run=dry_run, plots=not no_plots)
+    if result is not None:
+        where = f"ran {len(result.ran)} step(s); results in {result.paths['markdown'].parent}"
+        _print_outcome(result.results, as_json, results_markdown, where)
 
 
 @app.command()
 @handle_errors
 def prune(
     config: Path = typer.Argument(..., help="Experiment YAML with two or more `train` subsets."),
-    as_json: bool = typer.Option(False, "--json", help="Print only the pruning table as JSON."),
+    as_json: bool = opt.as_json("Print only the pruning table as JSON."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the step plan: what is cached, what would run."),
 ) -> None:
     """Leave-one-subset-out: train on all subsets and on each all-but-one; suggest which subsets to keep."""
 
-    cfg = load_config(config, require_judge=False)
-    with stdout_to_stderr(as_json):
-        result = run_prune(cfg, dry_run=dry_run, progress=None if as_json else _say)
-    if dry_run:
-        _show_plan(cfg, result.records, as_json)
-        return
-    assert result.table is not None
-    if as_json:
-        print_json(result.table)
-        return
-    console.print(pruning_markdown(result.table), markup=False, highlight=False)
-    console.print(f"results in {result.paths['markdown']}")
+    result = _run(run_prune, load_config(config, require_judge=False), as_json=as_json, dry_run=dry_run)
+    if result is not None:
+        _print_outcome(result.table, as_json, pruning_markdown, f"results in {result.paths['markdown']}")

@@ -20,8 +20,8 @@ from hardneg.analysis.testbed import (
     select_testbed,
     write_testbed,
 )
-from hardneg.cli.common import app, console, err_console, handle_errors, print_json, print_table, progress
-from hardneg.cli.judge_cmds import _stage_bars
+from hardneg.cli import options as opt
+from hardneg.cli.common import app, console, err_console, handle_errors, print_json, print_table, progress, stage_bars
 from hardneg.data.atomic import check_target
 from hardneg.data.io import write_instances
 from hardneg.errors import ConfigError
@@ -31,27 +31,25 @@ from hardneg.errors import ConfigError
 @handle_errors
 def testbed(
     beir_dir: Path = typer.Argument(..., help="BEIR folder with graded qrels (e.g. ../shared/data/noveleval)."),
-    output: Path = typer.Option(
-        ..., "-o", "--output", help="Testbed folder to write (an existing one only with --overwrite)."
-    ),
-    split: str = typer.Option("test", "--split", help="qrels split."),
+    output: Path = opt.output("Testbed folder to write (an existing one only with --overwrite)."),
+    split: str = opt.library(build_testbed, "split", "--split", help="qrels split."),
     min_grade: int | None = typer.Option(
         None, "--min-grade", help="Grade that counts as relevant (default: the top grade but one)."
     ),
-    negatives: int = typer.Option(20, "--negatives", "-n", help="Negatives per query."),
-    method: str = typer.Option("bm25", "--method", help="bm25, dense or hybrid: how negatives are ranked."),
-    pool: str = typer.Option("judged", "--pool", help="judged (the query's judged passages) or corpus."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the positive drawn per query, and of --sample."),
-    limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Build from the first N queries with a relevant passage (query-id order)."
+    negatives: int = opt.library(build_testbed, "negatives", "--negatives", "-n", help="Negatives per query."),
+    method: str = opt.library(
+        build_testbed, "method", "--method", help="bm25, dense or hybrid: how negatives are ranked."
     ),
-    sample: int | None = typer.Option(
-        None, "--sample", min=1, help="Build from a random N of the queries with a relevant passage (see --seed)."
+    pool: str = opt.library(build_testbed, "pool", "--pool", help="judged (the query's judged passages) or corpus."),
+    seed: int = opt.library(
+        build_testbed, "seed", "--seed", help="Seed of the positive drawn per query, and of --sample."
     ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an existing testbed folder hardneg wrote (never a folder of other files)."
+    limit: int | None = opt.limit("Build from the first N queries with a relevant passage (query-id order)."),
+    sample: int | None = opt.sample("Build from a random N of the queries with a relevant passage (see --seed)."),
+    overwrite: bool = opt.overwrite(
+        "Replace an existing testbed folder hardneg wrote (never a folder of other files)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the card as one JSON object."),
+    as_json: bool = opt.as_json("Print the card as one JSON object."),
 ) -> None:
     """Turn a collection with graded qrels into training instances whose false negatives are known."""
     check_testbed_folder(output, overwrite=overwrite, param="output")
@@ -171,18 +169,22 @@ def judge_eval(
     target: str | None = typer.Option(
         None, "--target", help='A cut to find on score stages: "precision>=0.7" or "recall>=0.9".'
     ),
-    tags: str = typer.Option("both", "--tags", help="Which verdict lists count as flags: better | both."),
-    holdout: float = typer.Option(0.5, "--holdout", help="Share of queries the cut is measured on."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the query split for --target, and of --sample."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Measure on the testbed's first N queries only."),
-    sample: int | None = typer.Option(
-        None, "--sample", min=1, help="Measure on a random N of the testbed's queries (seeded by --seed)."
+    tags: str = opt.library(
+        evaluate_judges, "tags", "--tags", help="Which verdict lists count as flags: better | both."
     ),
+    holdout: float = opt.library(
+        evaluate_judges, "holdout", "--holdout", help="Share of queries the cut is measured on."
+    ),
+    seed: int = opt.library(
+        evaluate_judges, "seed", "--seed", help="Seed of the query split for --target, and of --sample."
+    ),
+    limit: int | None = opt.limit("Measure on the testbed's first N queries only."),
+    sample: int | None = opt.sample("Measure on a random N of the testbed's queries (seeded by --seed)."),
     plot: Path | None = typer.Option(None, "--plot", help="Write a precision/recall plot (PNG)."),
     html: Path | None = typer.Option(
         None, "--html", help="Write an HTML page: the table, the plot, and flagged / close pairs with human grades."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = opt.as_json("Print one JSON object."),
 ) -> None:
     """Run cascades on a testbed (reusing every stored call) and measure them, and any published judgments, against
     the human labels."""
@@ -212,7 +214,7 @@ def judge_eval(
     with progress() as bar:
         report = evaluate_judges(
             loaded, list(configs), store, external=specs, min_grade=min_grade, target=target, tags=tags,
-            holdout=holdout, seed=seed, progress=_stage_bars(bar),
+            holdout=holdout, seed=seed, progress=stage_bars(bar, "judging: {}"),
         )  # fmt: skip
     if plot is not None:
         plot_precision_recall(report, plot)

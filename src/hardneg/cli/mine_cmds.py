@@ -1,153 +1,122 @@
-"""Mining verb: `hardneg mine BEIR_DIR --split train -o OUT`."""
+"""Mining verb: `hardneg mine BEIR_DIR --split train -o OUT`.
+
+Every option that sets a `MineConfig` field takes its default, type and (where the field has one) help from
+`MineConfig` (`MINE_FLAGS`).
+"""
 
 from __future__ import annotations
 
+import operator
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from hardneg.cli.common import app, console, handle_errors, print_json, progress
-from hardneg.data.formats import check_output
+from hardneg.cli import options as opt
+from hardneg.cli.common import app, console, handle_errors, print_json, progress, stage_bars
 from hardneg.mining import MineConfig, mine_beir, parse_range
+from hardneg.mining.miner import mine as run_mine
 
-
-@app.command()
-@handle_errors
-def mine(
-    beir_dir: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl[.gz], queries.jsonl[.gz], qrels/SPLIT.tsv."),
-    output: str = typer.Option(
-        ...,
-        "--output",
-        "-o",
-        help="Output rows, in the format the name says: .jsonl, .jsonl.gz, .parquet (an existing file is replaced), "
-        "or a datasets folder (a name ending in .hf or /; an existing one only with --overwrite).",
+# The options that set MineConfig fields, in the order `hardneg mine --help` lists them (`--range` and
+# `--no-cache` are the command's own: a field pair, and a field the flag negates).
+MINE_FLAGS: list[opt.Flag | str] = [
+    opt.flag("method", "--method", help="bm25, dense or hybrid (reciprocal rank fusion)."),
+    opt.flag("model", "--model", help="sentence-transformers name or path (dense/hybrid); default: embedded MiniLM."),
+    "rank_range",
+    opt.flag("negatives", "--negatives", "-n", help="Negatives per instance."),
+    opt.flag("sampling", "--sampling", help="top (best-ranked first) or random (from the range)."),
+    opt.flag("seed", "--seed", help="Seed of --sampling random, and of --sample."),
+    opt.flag(
+        "relative_margin",
+        "--relative-margin",
+        help="Drop candidates scoring above (1-R) x the lowest positive's score.",
     ),
-    split: str = typer.Option("train", "--split", help="qrels split to mine."),
-    method: str = typer.Option("bm25", "--method", help="bm25, dense or hybrid (reciprocal rank fusion)."),
-    model: str | None = typer.Option(
-        None, "--model", help="sentence-transformers name or path (dense/hybrid); default: embedded MiniLM."
+    opt.flag(
+        "absolute_margin", "--absolute-margin", help="Drop candidates scoring above the lowest positive's score - M."
     ),
-    rank_range: str = typer.Option("0-100", "--range", help="Candidate ranks A-B: A+1..B (10-100 skips the top 10)."),
-    negatives: int = typer.Option(30, "--negatives", "-n", help="Negatives per instance."),
-    sampling: str = typer.Option("top", "--sampling", help="top (best-ranked first) or random (from the range)."),
-    seed: int = typer.Option(42, "--seed", help="Seed of --sampling random, and of --sample."),
-    relative_margin: float | None = typer.Option(
-        None, "--relative-margin", help="Drop candidates scoring above (1-R) x the lowest positive's score."
+    opt.flag(
+        "min_score", "--min-score", help="Drop candidates scoring below this (the score that ranks; see --rescore)."
     ),
-    absolute_margin: float | None = typer.Option(
-        None, "--absolute-margin", help="Drop candidates scoring above the lowest positive's score - M."
-    ),
-    min_score: float | None = typer.Option(
-        None, "--min-score", help="Drop candidates scoring below this (the score that ranks; see --rescore)."
-    ),
-    max_score: float | None = typer.Option(None, "--max-score", help="Drop candidates scoring above this."),
-    rescore: Path | None = typer.Option(
-        None,
+    opt.flag("max_score", "--max-score", help="Drop candidates scoring above this."),
+    opt.flag(
+        "rescore",
         "--rescore",
+        type=Path | None,
         help="A sentence-transformers CrossEncoder folder (e.g. from `train reranker`): rescore the top "
         "--rescore-depth candidates and rank, filter and sample by its scores.",
     ),
-    rescore_depth: int | None = typer.Option(
-        None, "--rescore-depth", help="Candidates rescored per query (default: the end of --range)."
+    opt.flag("rescore_depth", "--rescore-depth", help="Candidates rescored per query (default: the end of --range)."),
+    opt.flag(
+        "rescore_max_length", "--rescore-max-length", help="Cross-encoder token limit (default: the model's own)."
     ),
-    rescore_max_length: int | None = typer.Option(
-        None, "--rescore-max-length", help="Cross-encoder token limit (default: the model's own)."
-    ),
-    min_positive_score: int = typer.Option(1, "--min-positive-score", help="qrels label that makes a positive."),
-    min_negatives: int = typer.Option(1, "--min-negatives", help="Skip instances left with fewer negatives."),
-    query_prefix: str = typer.Option("", "--query-prefix", help='Prepended to queries (e.g. "query: ").'),
-    passage_prefix: str = typer.Option("", "--passage-prefix", help='Prepended to passages (e.g. "passage: ").'),
-    query_max_length: int | None = typer.Option(None, "--query-max-length", help="Max query tokens (dense)."),
-    passage_max_length: int | None = typer.Option(None, "--passage-max-length", help="Max passage tokens (dense)."),
-    title: bool = typer.Option(True, "--title/--no-title", help='Retrieve on "title text" (BEIR convention).'),
-    save_scores: bool = typer.Option(False, "--save-scores", help="Keep score and rank on every passage."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Encoding batch size (dense/hybrid)."),
-    backend: str = typer.Option(
-        "auto",
+    opt.flag("min_positive_score", "--min-positive-score", help="qrels label that makes a positive."),
+    opt.flag("min_negatives", "--min-negatives", help="Skip instances left with fewer negatives."),
+    opt.flag("query_prefix", "--query-prefix", help='Prepended to queries (e.g. "query: ").'),
+    opt.flag("passage_prefix", "--passage-prefix", help='Prepended to passages (e.g. "passage: ").'),
+    opt.flag("query_max_length", "--query-max-length", help="Max query tokens (dense)."),
+    opt.flag("passage_max_length", "--passage-max-length", help="Max passage tokens (dense)."),
+    opt.flag("use_title", "--title/--no-title", help='Retrieve on "title text" (BEIR convention).'),
+    opt.flag("save_scores", "--save-scores", help="Keep score and rank on every passage."),
+    opt.flag("batch_size", "--batch-size", help="Encoding batch size (dense/hybrid)."),
+    opt.flag(
+        "backend",
         "--backend",
         help="Dense encoder and --rescore cross-encoder: auto (ONNX Runtime on CPU when installed, else torch), "
         "torch, onnx.",
     ),
-    index: str = typer.Option(
-        "flat", "--index", help="Dense index: flat (exact), or FAISS ivf / hnsw (approximate, for millions of docs)."
+    opt.flag(
+        "index", "--index", help="Dense index: flat (exact), or FAISS ivf / hnsw (approximate, for millions of docs)."
     ),
-    engine: str = typer.Option(
-        "local", "--engine", help="local, or ray: corpus and query encoding sharded over Ray actors (search here)."
+    opt.flag(
+        "engine", "--engine", help="local, or ray: corpus and query encoding sharded over Ray actors (search here)."
     ),
-    ray_address: str | None = typer.Option(
-        None, "--ray-address", help="Ray cluster for --engine ray (default: $RAY_ADDRESS, else a local Ray)."
+    opt.flag(
+        "ray_address", "--ray-address", help="Ray cluster for --engine ray (default: $RAY_ADDRESS, else a local Ray)."
     ),
-    workers: int = typer.Option(2, "--workers", help="--engine ray: encoding actors."),
-    worker_gpus: float = typer.Option(0.0, "--worker-gpus", help="--engine ray: GPUs per actor (0: one CPU each)."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Embedding cache folder."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    opt.flag("workers", "--workers", help="--engine ray: encoding actors."),
+    opt.flag("worker_gpus", "--worker-gpus", help="--engine ray: GPUs per actor (0: one CPU each)."),
+    opt.flag("cache_dir", "--cache-dir", type=Path | None, help="Embedding cache folder."),
+    "no_cache",
+]
+RANGE = (opt.library_default(MineConfig, "range_start"), opt.library_default(MineConfig, "range_end"))
+
+
+@app.command()
+@handle_errors
+@opt.config_flags(MineConfig, MINE_FLAGS)
+def mine(
+    beir_dir: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl[.gz], queries.jsonl[.gz], qrels/SPLIT.tsv."),
+    output: str = opt.output(f"Output rows, {opt.OUTPUT_RULE}", "--output", "-o"),
+    split: str = opt.library(run_mine, "split", "--split", help="qrels split to mine."),
+    options: dict[str, Any] = opt.CONFIG_FLAGS,
+    rank_range: str = typer.Option(
+        "{}-{}".format(*RANGE), "--range", help="Candidate ranks A-B: A+1..B (10-100 skips the top 10)."
+    ),
+    no_cache: bool = opt.library(
+        MineConfig, "use_cache", "--no-cache", shown=operator.not_, help="Neither read nor write the embedding cache."
+    ),
     subset: str | None = typer.Option(None, "--subset", help="Row `subset` (default: the folder name)."),
-    limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Mine only the first N queries of the qrels (file order); the corpus is whole."
-    ),
-    sample: int | None = typer.Option(
-        None, "--sample", min=1, help="Mine a random N of the qrels' queries (seeded by --seed), in file order."
-    ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an existing output folder hardneg wrote (never a folder of other files)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
+    limit: int | None = opt.limit("Mine only the first N queries of the qrels (file order); the corpus is whole."),
+    sample: int | None = opt.sample("Mine a random N of the qrels' queries (seeded by --seed), in file order."),
+    overwrite: bool = opt.overwrite(),
+    as_json: bool = opt.as_json("Print the report as one JSON object on stdout."),
 ) -> None:
     """Mine hard negatives from a BEIR folder into Tevatron training rows."""
 
-    check_output(output, overwrite=overwrite, param="output")  # before any mining
     start, end = parse_range(rank_range)
-    config = MineConfig(
-        method=method,
-        model=model,
-        range_start=start,
-        range_end=end,
-        negatives=negatives,
-        sampling=sampling,
-        seed=seed,
-        relative_margin=relative_margin,
-        absolute_margin=absolute_margin,
-        min_score=min_score,
-        max_score=max_score,
-        rescore=str(rescore) if rescore is not None else None,
-        rescore_depth=rescore_depth,
-        rescore_max_length=rescore_max_length,
-        min_positive_score=min_positive_score,
-        min_negatives=min_negatives,
-        query_prefix=query_prefix,
-        passage_prefix=passage_prefix,
-        query_max_length=query_max_length,
-        passage_max_length=passage_max_length,
-        use_title=title,
-        save_scores=save_scores,
-        batch_size=batch_size,
-        backend=backend,
-        index=index,  # type: ignore[arg-type]
-        engine=engine,  # type: ignore[arg-type]
-        ray_address=ray_address,
-        workers=workers,
-        worker_gpus=worker_gpus,
-        cache_dir=str(cache_dir) if cache_dir else None,
-        use_cache=not no_cache,
-    )
-    config.check()
+    config = MineConfig(**options, range_start=start, range_end=end, use_cache=not no_cache)
     with progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def report_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
         report = mine_beir(
-            beir_dir, split, output, config, subset=subset, progress=report_progress, overwrite=overwrite,
+            beir_dir, split, output, config, subset=subset, progress=stage_bars(bar), overwrite=overwrite,
             limit=limit, sample=sample,
         )  # fmt: skip
-    data = report.to_dict()
     if as_json:
-        print_json(data)
+        print_json(report.to_dict())
         return
+    _print_report(report.to_dict(), output)
+
+
+def _print_report(data: dict[str, Any], output: str) -> None:
     per = data["negatives_per_instance"]
     console.print(
         f"{data['instances']} instances written to {output} "

@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from hardneg.cli.common import app, handle_errors, print_json, print_table, progress
-from hardneg.cli.judge_cmds import print_skipped_subsets
+from hardneg.cli import options as opt
+from hardneg.cli.common import app, console, count_bar, handle_errors, print_json, print_table, progress
 from hardneg.data.formats import check_output
 from hardneg.errors import ConfigError
 from hardneg.judging.store import JudgmentStore
 from hardneg.relabeling import RelabelOptions, relabel_file
+
+# An option that sets a `RelabelOptions` field, with the field's default.
+_option = functools.partial(opt.library, RelabelOptions)
+TREATMENT_HELP = "default | remove | hn_remove | rlhn | rlhn+filter (R+F: relabel better, remove worse)."
+MAX_FLAGS_HELP = "Drop instances with more flags as ambiguous (-1: no limit)."
+
+
+def _flags_shown(max_flags: int | None) -> int:
+    """`RelabelOptions.max_flags` as the flag takes it: -1 for no limit."""
+    return -1 if max_flags is None else max_flags
+
+
+def skip_subsets_option(help: str) -> Any:
+    """``--skip-subsets a,b``: `RelabelOptions.skip_subsets` written as the flag takes it."""
+    return _option("skip_subsets", "--skip-subsets", shown=",".join, help=help)
+
+
+def subsets(text: str) -> list[str]:
+    """``a, b,`` -> ``["a", "b"]``; ``''`` -> no subset."""
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def print_skipped_subsets(skipped: dict[str, int], *, judged: bool) -> None:
+    """Say which subsets were passed through unchanged (`skip_subsets`), and how to include them."""
+    if not skipped:
+        return
+    counts = ", ".join(f"{name} {n}" for name, n in skipped.items())
+    what = "passed unchanged" if judged else "passed unchanged without judging"
+    console.print(
+        f"skipped subsets ({what}): {counts} instance(s); --skip-subsets '' includes them",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def parse_stages(text: str | None, store: Any) -> dict[int, str] | None:
@@ -83,68 +118,49 @@ def relabel(
     input_file: Path = typer.Argument(
         ..., metavar="IN", help="Training file (.jsonl, .jsonl.gz, .parquet, datasets folder)."
     ),
-    store_path: Path = typer.Option(..., "--store", help="Judgment store (SQLite) with the verdicts."),
-    output: str = typer.Option(
-        ...,
-        "-o",
-        "--output",
-        help="Cleaned output, in the format its name says: .jsonl, .jsonl.gz, .parquet (an existing file is "
-        "replaced), or a datasets folder (a name ending in .hf or /; an existing one only with --overwrite).",
+    store_path: Path = opt.store("Judgment store (SQLite) with the verdicts."),
+    output: str = opt.output(f"Cleaned output, {opt.OUTPUT_RULE}"),
+    treatment: str = _option("treatment", "--treatment", help=TREATMENT_HELP),
+    tags: str = _option("tags", "--tags", help="Which verdict lists flag a negative: better | both."),
+    max_flags: int = _option("max_flags", "--max-flags", shown=_flags_shown, help=MAX_FLAGS_HELP),
+    min_negatives: int = _option(
+        "min_negatives", "--min-negatives", help="Drop an instance left with fewer negatives."
     ),
-    treatment: str = typer.Option(
-        "rlhn",
-        "--treatment",
-        help="default | remove | hn_remove | rlhn | rlhn+filter (R+F: relabel better, remove worse).",
-    ),
-    tags: str = typer.Option("both", "--tags", help="Which verdict lists flag a negative: better | both."),
-    max_flags: int = typer.Option(8, "--max-flags", help="Drop instances with more flags as ambiguous (-1: no limit)."),
-    min_negatives: int = typer.Option(1, "--min-negatives", help="Drop an instance left with fewer negatives."),
-    skip_subsets: str = typer.Option(
-        "arguana",
-        "--skip-subsets",
-        help="Comma-separated subsets passed unchanged whatever their verdicts (ArguAna: its positives are "
-        "counter-arguments); '' relabels every subset.",
+    skip_subsets: str = skip_subsets_option(
+        "Comma-separated subsets passed unchanged whatever their verdicts (ArguAna: its positives are "
+        "counter-arguments); '' relabels every subset."
     ),
     stages: str = typer.Option(None, "--stages", help="Use only these stages' verdicts: 1,2 or 1:HASH,2:HASH."),
-    on_failed: str = typer.Option("keep", "--on-failed", help="Failed final verdicts: keep (unchanged) | drop."),
-    on_unknown: str = typer.Option(
-        "error", "--on-unknown", help="Verdict docids not among the negatives: error | count."
+    on_failed: str = _option("on_failed", "--on-failed", help="Failed final verdicts: keep (unchanged) | drop."),
+    on_unknown: str = _option(
+        "on_unknown", "--on-unknown", help="Verdict docids not among the negatives: error | count."
     ),
     to: str = typer.Option(
         None, "--to", help="Check the output format: jsonl | jsonl.gz | parquet | hf (must be what OUT's name says)."
     ),
-    allow_empty: bool = typer.Option(False, "--allow-empty", help="Write an empty output for an empty input."),
-    allow_partial: bool = typer.Option(
-        False,
-        "--allow-partial",
-        help="Relabel although the run left routed instances unjudged (they pass unchanged, counted unjudged).",
+    allow_empty: bool = opt.allow_empty("Write an empty output for an empty input."),
+    allow_partial: bool = opt.allow_partial(
+        "Relabel although the run left routed instances unjudged (they pass unchanged, counted unjudged)."
     ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an existing output folder hardneg wrote (never a folder of other files)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+    overwrite: bool = opt.overwrite(),
+    as_json: bool = opt.as_json("Print the report as one JSON object."),
 ) -> None:
     """Remove or relabel the negatives the judges flagged, and report what changed per subset."""
 
-    check_output(output, overwrite=overwrite, param="output")
+    check_output(output, overwrite=overwrite, param="output")  # before the store is read
     if not store_path.exists():
         raise ConfigError(f"{store_path}: no such judgment store")
     options = RelabelOptions(
-        treatment=treatment,  # type: ignore[arg-type]
-        tags=tags,  # type: ignore[arg-type]
-        max_flags=None if max_flags < 0 else max_flags,
-        skip_subsets=[s.strip() for s in skip_subsets.split(",") if s.strip()],
-        min_negatives=min_negatives,
-        on_failed=on_failed,  # type: ignore[arg-type]
+        treatment=treatment, tags=tags, max_flags=None if max_flags < 0 else max_flags,  # type: ignore[arg-type]
+        skip_subsets=subsets(skip_subsets), min_negatives=min_negatives, on_failed=on_failed,  # type: ignore[arg-type]
         on_unknown=on_unknown,  # type: ignore[arg-type]
-    )
+    )  # fmt: skip
     with JudgmentStore(store_path, readonly=True) as store:
         verdicts = store.final_verdicts(parse_stages(stages, store), allow_partial=allow_partial)
     with progress(quiet=True if as_json else None) as bar:
-        task = bar.add_task("relabel", total=None)
         report = relabel_file(
-            input_file, output, verdicts, options, to=to, progress=lambda n: bar.update(task, completed=n),
-            allow_empty=allow_empty, overwrite=overwrite,
+            input_file, output, verdicts, options, to=to, progress=count_bar(bar, "relabel"), allow_empty=allow_empty,
+            overwrite=overwrite,
         )  # fmt: skip
     if as_json:
         print_json({"input": str(input_file), "output": str(output), "verdicts": len(verdicts), **report.to_dict()})

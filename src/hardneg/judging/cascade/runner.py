@@ -201,6 +201,25 @@ def _accepts_budget(backend: str) -> bool:
     return any(p.name == "budget" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
+def check_budget(
+    config: CascadeConfig, budget: Budget | None, *, distributed: bool, judges: dict[str, Judge] | None = None
+) -> None:
+    """Before any call, and before a store is opened: a budget is kept by one process, and every paid stage must be
+    able to honour it."""
+    if budget is None:
+        return
+    if distributed:
+        raise ConfigError("a budget is kept by one process: run a budgeted cascade with engine 'local'", param="engine")
+    for i, stage in enumerate(config.stages):
+        if stage.name in (judges or {}) or "budget" in stage.params:
+            continue
+        if stage.backend in API_KINDS and not _accepts_budget(stage.backend):
+            raise ConfigError(
+                f"stages.{i} ({stage.name}): backend {stage.backend!r} cannot enforce a budget; "
+                "run it without --budget (see --estimate for its cost)"
+            )
+
+
 class _Cascade:
     def __init__(
         self,
@@ -229,19 +248,6 @@ class _Cascade:
         self.run_calls: dict[int, str] = {}
         self.finished: set[int] = set()
         self.saved = 0  # answered calls this run has written to the store (all stages)
-
-    def check_budget(self) -> None:
-        """Before any call: every paid stage must be able to honour the budget."""
-        if self.budget is None:
-            return
-        for i, stage in enumerate(self.config.stages):
-            if stage.name in self.judges or "budget" in stage.params:
-                continue
-            if stage.backend in API_KINDS and not _accepts_budget(stage.backend):
-                raise ConfigError(
-                    f"stages.{i} ({stage.name}): backend {stage.backend!r} cannot enforce a budget; "
-                    "run it without --budget (see --estimate for its cost)"
-                )
 
     def build(self, stage: StageConfig) -> Judge:
         if stage.name in self.judges:
@@ -605,15 +611,13 @@ def run_cascade(
         distributed = spec.distributed
     else:
         distributed = given.kind == "ray"
-    if distributed and budget is not None:
-        raise ConfigError("a budget is kept by one process: run a budgeted cascade with engine 'local'", param="engine")
+    check_budget(config, budget, distributed=distributed, judges=judges)
     source = as_source(data)
     # Ray is joined when a stage first sends calls; an engine handed in is the caller's to close
     stage_engine = given if given is not None else make_engine(spec, ready=judges or ())
     if isinstance(stage_engine, RayEngine) and judges:
         stage_engine.ready |= set(judges)
     runner = _Cascade(source, config, store, progress, judges, budget, stage_engine, retry_failed=retry_failed)
-    runner.check_budget()
     report = CascadeReport()
     # validates the whole input before any paid call
     report.instances = source.validate(allow_empty=allow_empty)
