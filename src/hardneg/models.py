@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -139,7 +140,7 @@ def gguf_path(name_or_path: str = DEFAULT_JUDGE_MODEL, *, verify: bool = True) -
     with atomic_path(target) as tmp, open(tmp, "wb") as out:
         for part in parts:
             with open(part, "rb") as handle:
-                for block in iter(lambda h=handle: h.read(1 << 22), b""):
+                for block in iter(functools.partial(handle.read, 1 << 22), b""):
                     digest.update(block)
                     out.write(block)
         if digest.hexdigest() != model.sha256:

@@ -294,7 +294,7 @@ def _stage_eval(
         for docid in verdict.docids:
             if docid in raw and (verdict.query_id, docid) in labels:
                 scores[(verdict.query_id, docid)] = float(raw[docid])
-    seconds = tokens_in = tokens_out = 0
+    seconds, tokens_in, tokens_out = 0.0, 0, 0
     for record in store.iter_judgments(stage=k, config_hash=stage.config_hash):
         if record.query_id not in queries:
             continue

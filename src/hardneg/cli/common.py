@@ -172,7 +172,7 @@ def disk_error_message(exc: OSError, outputs: Iterable[Any] = ()) -> str:
     """``PATH: No space left on device (ENOSPC): free some space...``. A write that failed without naming its
     file (a full disk mid-write) is said with the command's `outputs` (-o / OUT) instead."""
     code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-    reason = f"{exc.strerror or exc} ({code}): {DISK_ERRORS[exc.errno]}"
+    reason = f"{exc.strerror or exc} ({code}): {DISK_ERRORS[exc.errno or 0]}"
     if exc.filename is not None:
         names = [str(exc.filename)] + ([str(exc.filename2)] if exc.filename2 is not None else [])
         return f"{' -> '.join(names)}: {reason}"

@@ -74,7 +74,7 @@ def evaluate(
         table.add_column(name, justify="right")
     rows = [result.first_stage, result] if result.first_stage is not None else [result]
     for row in rows:
-        table.add_row(row.system, *(f"{row.metrics[n]:.4f}" for n in names))  # type: ignore[union-attr]
+        table.add_row(row.system, *(f"{row.metrics[n]:.4f}" for n in names))
     print_table(table)
     _print_overlap({result.system: result.overlap})
 

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,9 +94,10 @@ def _mine_config(options: dict[str, Any]) -> Any:
 def _file_step(source: DataSource) -> Callable[[StepContext], dict[str, Any]]:
     def run(ctx: StepContext) -> dict[str, Any]:
         assert source.file is not None
+        file = source.file
 
         def rows() -> Any:
-            for n, inst in enumerate(read_instances(source.file)):
+            for n, inst in enumerate(read_instances(file)):
                 if source.max_queries is not None and n >= source.max_queries:
                     break
                 if not inst.subset:
@@ -468,7 +469,7 @@ def train_changes(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect_scores(
-    plan: Plan, records: list[StepRecord], labels: list[tuple[str, str, str | None]]
+    plan: Plan, records: list[StepRecord], labels: Sequence[tuple[str, str, str | None]]
 ) -> list[VariantScores]:
     """Per label (name, treatment, verdicts): metric and per-query scores from the evaluate steps' folders."""
     by_id = {r.id: r for r in records}
@@ -496,7 +497,7 @@ def collect_scores(
 
 
 def score_results(
-    plan: Plan, records: list[StepRecord], labels: list[tuple[str, str, str | None]], *, baseline: str = "default"
+    plan: Plan, records: list[StepRecord], labels: Sequence[tuple[str, str, str | None]], *, baseline: str = "default"
 ) -> dict[str, Any]:
     """The results object (`build_results`: deltas against `baseline`) of the labels' evaluate steps."""
     cfg = plan.config

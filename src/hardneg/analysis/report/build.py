@@ -27,7 +27,7 @@ def build_report(
     title: str = "hardneg report",
     tags: str = "both",
     allow_partial: bool = False,
-    grades: dict[tuple[str, str], int] | None = None,
+    grades: dict[tuple[str, str], float] | None = None,
     judge_eval: Any = None,
 ) -> ReportData:
     """Write the HTML page for a store (atomic) and return the numbers it shows; `judge_eval` (a

@@ -145,7 +145,7 @@ def collect(
     extra_agreements: Sequence[tuple[str, str]] = (),
     tags: str = "both",
     allow_partial: bool = False,
-    grades: dict[tuple[str, str], int] | None = None,
+    grades: dict[tuple[str, str], float] | None = None,
 ) -> ReportData:
     """Gather the numbers of the page from an open `JudgmentStore` (`allow_partial`: see `final_verdicts`).
 

@@ -53,7 +53,7 @@ def collect_pairs(
     instances: str | Path | Any,
     *,
     verdicts: dict[str, Any],
-    grades: dict[tuple[str, str], int] | None = None,
+    grades: dict[tuple[str, str], float] | None = None,
     per_kind: int = 30,
     seed: int = 0,
     tags: str = "both",

@@ -469,7 +469,7 @@ class _Cascade:
         # a judge that bounds its possibly billed timeouts (the API judges) is told each instance's history
         timeout_plan = getattr(judge, "timeout_plan", None)
         if isinstance(timeout_plan, dict) and hasattr(judge, "max_timeouts"):
-            judge.max_timeouts = self.config.max_timeouts  # type: ignore[attr-defined]
+            judge.max_timeouts = self.config.max_timeouts
         task = StageTask(
             stage.name, stage.backend, dict(stage.params), stage.mode,  # type: ignore[arg-type]
             PoolSize(stage.workers, stage.num_cpus, stage.num_gpus), stage.batch_size,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hardneg.data.io import read_instances
+from hardneg.data.records import Instance
 from hardneg.errors import EmptyInput
 from hardneg.judging.cost.prices import PRICES_NOTE, PriceTable
 from hardneg.judging.cost.stages import PER_PAIR_KINDS, StageSpec, load_stage_specs, stage_specs_from_config
@@ -111,7 +112,7 @@ def estimate(
         spec.template: load_template(spec.template) for spec in specs if spec.api and spec.kind not in PER_PAIR_KINDS
     }
 
-    source = read_instances(instances) if isinstance(instances, str | Path) else instances
+    source = read_instances(instances) if isinstance(instances, str | Path) else cast(Iterable[Instance], instances)
     n = 0
     calls = [0] * len(specs)
     tokens = [0] * len(specs)
