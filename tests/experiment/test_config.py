@@ -87,6 +87,38 @@ def test_bad_split_and_unknown_keys(tmp_path: Path) -> None:
     assert info.value.problem.field == "epochs"
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "line", "says"),
+    [
+        (("split: train", "split: train\n    max_queries: 0"), "train[0].max_queries", 7, "greater than or equal to 1"),
+        (("split: train", "split: train\n    subset: x"), "train[0].subset", 7, "unknown field (known: beir, file"),
+        (("[stage1, cascade]", "[stage1, stage3]"), "verdicts[1]", 8, "unknown value 'stage3'; expected one of"),
+        (("name: tiny", "name: tiny\nseeds: [1, 1]"), "seeds", 2, "a seed is listed twice"),
+        (("name: tiny", "name: tiny\nevaluation: {alpha: 5}"), "evaluation.alpha", 2, "less than 1"),
+        (("name: tiny", "name: tiny\npath: elsewhere"), "path", 2, "unknown field (known: ce_distill, engine"),
+    ],
+)
+def test_each_problem_names_its_field_and_line(
+    tmp_path: Path, change: tuple[str, str], field: str, line: int, says: str
+) -> None:
+    text = BASE.format(beir=sample_beir_dir()).replace(*change)
+    with pytest.raises(InputError) as info:
+        load_config(write(tmp_path, text))
+    assert (info.value.problem.field, info.value.problem.line) == (field, line)
+    assert says in info.value.problem.message
+
+
+def test_sections_stay_the_mappings_given(tmp_path: Path) -> None:
+    """The sections enter the steps' cache keys: validating them adds no key and changes no value."""
+    text = BASE.format(beir=sample_beir_dir()).replace("[default, rlhn]", "[default, topk_percpos]")
+    text += "evaluation: {metric: ndcg@10, k_values: [10]}\ntopk_percpos: {margin: 0.9}\ntraining: {epochs: 2}\n"
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.evaluation == {"metric": "ndcg@10", "k_values": [10]} and cfg.alpha == 0.05
+    assert cfg.topk_percpos == {"margin": 0.9, "teacher": "dense:"}  # the teacher of a listed baseline is resolved
+    assert cfg.training == {"epochs": 2} and cfg.ce_distill == {} and cfg.prune == {}
+    assert cfg.raw["training"] == {"epochs": 2} and "output" in cfg.raw and cfg.path == (tmp_path / "exp.yaml")
+
+
 def test_relabel_variants_need_a_judge(tmp_path: Path) -> None:
     text = BASE.format(beir=sample_beir_dir())
     text = text.replace("judge:\n  stages:\n    - {name: emb, backend: embedding, t_better: 0.9}\n", "")

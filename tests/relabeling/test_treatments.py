@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -151,10 +152,23 @@ def test_per_subset_counts_add_up() -> None:
     json.dumps(report.to_dict())
 
 
-def test_bad_options() -> None:
-    for opts in ({"treatment": "fix"}, {"tags": "worse"}, {"max_flags": -1}, {"on_failed": "maybe"}):
-        with pytest.raises(ConfigError):
+def test_bad_options_name_their_field() -> None:
+    for opts in ({"treatment": "fix"}, {"tags": "worse"}, {"max_flags": -1}, {"on_failed": "maybe"},
+                 {"on_unknown": "skip"}, {"min_negatives": -1}):  # fmt: skip
+        with pytest.raises(ConfigError) as info:
             RelabelOptions(**opts)  # type: ignore[arg-type]
+        assert info.value.param == next(iter(opts))
+    with pytest.raises(ConfigError, match="unknown treatment 'fix'; expected one of default, remove, hn_remove"):
+        RelabelOptions(treatment="fix")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as info:
+        dataclasses.replace(RelabelOptions(), tags="worse")  # type: ignore[arg-type]
+    assert info.value.param == "tags"
+
+
+def test_skip_subsets_take_a_comma_list_and_are_kept_as_a_tuple() -> None:
+    assert RelabelOptions(skip_subsets="fiqa,arguana").skip_subsets == ("fiqa", "arguana")
+    assert RelabelOptions(skip_subsets=["fiqa"]).skip_subsets == ("fiqa",)
+    assert RelabelOptions(skip_subsets=()).skip_subsets == ()
 
 
 def test_rlhn_plus_filter_relabels_better_and_removes_worse() -> None:

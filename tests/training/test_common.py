@@ -1,7 +1,9 @@
-"""Pieces shared by the trainers: micro-batches, Trainer logs as lines, and nothing left behind by a failure."""
+"""Pieces shared by the trainers: their common options, micro-batches, Trainer logs as lines, and nothing left
+behind by a failure."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,9 +16,63 @@ import pytest
 
 from hardneg.data.io import read_instances, write_instances
 from hardneg.data.sample import sample_train_path
-from hardneg.training.common import fit_and_save, log_line, micro_batches
+from hardneg.errors import ConfigError
+from hardneg.training.common import TrainingJob, fit_and_save, log_line, micro_batches, run_training
 from hardneg.training.data import SamplingStats
+from hardneg.training.reranker import RerankerConfig
 from hardneg.training.retriever import RetrieverConfig
+
+
+@pytest.mark.parametrize("config_class", [RetrieverConfig, RerankerConfig])
+def test_both_trainers_check_the_shared_options_when_made_naming_the_field(config_class: type) -> None:
+    for options, param in (
+        ({"max_length": 4}, "max_length"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"mini_batch_size": 0}, "mini_batch_size"),
+        ({"epochs": 0}, "epochs"),
+        ({"lr": 0.0}, "lr"),
+        ({"precision": "fp8"}, "precision"),
+        ({"positives": "some"}, "positives"),
+        ({"epochz": 1}, "epochz"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            config_class(**options)
+        assert info.value.param == param, options
+    with pytest.raises(ConfigError, match="'fp8'; expected one of auto, fp32, bf16, fp16"):
+        config_class(precision="fp8")
+    # Still plain dataclasses: the CLI reads their fields and defaults.
+    assert {f.name: f.default for f in dataclasses.fields(config_class)}["max_length"] == 256
+    config = dataclasses.replace(config_class(), negatives=3)
+    assert dataclasses.asdict(config)["negatives"] == 3
+    with pytest.raises(ConfigError) as info:
+        dataclasses.replace(config, negatives=-1)
+    assert info.value.param == "negatives"
+    config.max_length = 2  # changed in place: `check` validates the values it has now
+    with pytest.raises(ConfigError) as info:
+        config.check()
+    assert info.value.param == "max_length"
+
+
+def test_each_trainer_keeps_its_own_defaults_and_takes_a_path_for_a_model() -> None:
+    assert (RetrieverConfig().batch_size, RerankerConfig().batch_size) == (32, 16)
+    assert RetrieverConfig(base_model=Path("models/e5")).base_model == "models/e5"
+
+
+def test_the_model_folder_and_the_options_are_refused_before_the_data_is_read(tmp_path: Path) -> None:
+    def never(job: TrainingJob, config: RetrieverConfig) -> Any:
+        raise AssertionError("trained")
+
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "mine.txt").write_text("x")
+    with pytest.raises(ConfigError) as info:
+        run_training(never, tmp_path / "missing.jsonl", tmp_path / "taken", RetrieverConfig(), overwrite=False,
+                     progress=None)  # fmt: skip
+    assert info.value.param == "output_dir"
+    config = RetrieverConfig()
+    config.negatives = -1
+    with pytest.raises(ConfigError) as info:
+        run_training(never, tmp_path / "missing.jsonl", tmp_path / "new", config, overwrite=False, progress=None)
+    assert info.value.param == "negatives"
 
 
 def test_micro_batches_split_a_step_into_equal_passes() -> None:
@@ -62,8 +118,8 @@ def test_a_failed_training_leaves_no_folder_behind(tmp_path: Path, monkeypatch: 
     with pytest.raises(RuntimeError, match="injected"):
         fit_and_save(
             kind="retriever", trainer_base=_FailingTrainer, args_class=SentenceTransformerTrainingArguments,
-            model=None, dataset=[], loss=None, config=RetrieverConfig(max_steps=1, quiet=True), train_data={},
-            output_dir=models / "default", sampling=SamplingStats(), progress=None, metadata={},
+            model=None, dataset=[], loss=None, config=RetrieverConfig(max_steps=1, quiet=True),
+            job=TrainingJob([], {}, models / "default", None, False), sampling=SamplingStats(), metadata={},
         )  # fmt: skip
     assert list(models.iterdir()) == []  # no models/.default.trainer/, no temp model folder
     assert list(scratch_root.iterdir()) == []  # the trainer's scratch is gone too

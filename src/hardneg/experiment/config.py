@@ -36,18 +36,35 @@ evaluation: {metric: ndcg@10, alpha: 0.05}
 prune: {threshold: 0.005}          # `hardneg prune` only
 ```
 
-Every error names the config file, the line and the dotted field (`variants[2]`, `evaluate[0].beir`).
+Every error names the config file, the line and the dotted field (`variants[2]`, `evaluate[0].beir`). The file is
+validated by pydantic (`ExperimentConfig` and the models and typed mappings of its sections); relative paths are
+read against the config's folder (the validation context).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from hardneg.cluster import resolve_engine
-from hardneg.errors import ConfigError, InputError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import TypedDict  # pydantic validates typing.TypedDict only from Python 3.12
+
+from hardneg.cluster import Engine, resolve_engine
+from hardneg.errors import ConfigError, FieldError, InputError, Location, Problem, validation_problems
+from hardneg.retrieval.encoders import EncoderBackend
 from hardneg.training.teacher import parse_teacher
 
 TREATMENTS = ("default", "remove", "hn_remove", "rlhn")
@@ -56,44 +73,72 @@ BASELINES = ("topk_percpos", "ce_distill")
 TRAINED_TEACHER = "cross-encoder:train"
 # TopK-PercPos on the scores mining saved (what hardneg did before teachers could be named).
 MINING_TEACHER = "mining"
+DistillLoss = Literal["margin_mse", "kl_div"]
 DISTILL_LOSSES = ("margin_mse", "kl_div")
-BASELINE_OPTIONS = {
-    "topk_percpos": {"margin", "teacher", "batch_size", "max_length", "backend"},
-    "ce_distill": {"teacher", "loss", "batch_size", "max_length", "backend"},
-}
 VARIANT_NAMES = TREATMENTS + BASELINES
 VERDICT_SOURCES = ("stage1", "cascade")
-TOP_KEYS = {
-    "name",
-    "engine",
-    "ray_address",
-    "output",
-    "seeds",
-    "train",
-    "mine",
-    "judge",
-    "variants",
-    "verdicts",
-    "relabel",
-    "topk_percpos",
-    "ce_distill",
-    "reranker",
-    "training",
-    "evaluate",
-    "evaluation",
-    "prune",
-}
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Positive = Annotated[StrictInt, Field(ge=1)]
 
 
-@dataclass
-class DataSource:
-    """A training source (one subset) or a test set."""
+def _config_path(value: Any, info: ValidationInfo, *, folder: bool) -> Path:
+    """A path of the config, relative to the config's folder (the validation context's `folder`), that exists."""
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a path")
+    path = Path(value).expanduser()
+    base = (info.context or {}).get("folder")
+    if not path.is_absolute() and base is not None:
+        path = (base / path).resolve()
+    if not path.exists():
+        raise ValueError(f"no such {'folder' if folder else 'file'}: {path}")
+    if folder and not path.is_dir():
+        raise ValueError(f"not a folder: {path}")
+    return path
 
-    name: str
+
+class DataSource(BaseModel):
+    """A training source (one subset): a BEIR folder to mine from, or a ready Tevatron file."""
+
+    model_config = ConfigDict(extra="forbid")
+    takes_file: ClassVar[bool] = True
+
+    name: Name
     beir: Path | None = None
     file: Path | None = None
-    split: str = "train"
-    max_queries: int | None = None
+    split: Annotated[str, StringConstraints(min_length=1)] = "train"
+    max_queries: Positive | None = None  # the first N queries (sorted ids) only
+
+    @field_validator("beir", mode="before")
+    @classmethod
+    def _beir_folder(cls, value: Any, info: ValidationInfo) -> Path | None:
+        return None if value is None else _config_path(value, info, folder=True)
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _ready_file(cls, value: Any, info: ValidationInfo) -> Path | None:
+        return None if value is None else _config_path(value, info, folder=False)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSource:
+        if self.file is not None and not self.takes_file:
+            raise FieldError("file", "test sets must be BEIR folders (`beir:`)")
+        if (self.beir is None) == (self.file is None):
+            what = "`beir` (a BEIR folder) or `file` (a Tevatron file)" if self.takes_file else "`beir` (a BEIR folder)"
+            raise ValueError(f"dataset {self.name!r}: give exactly one of {what}")
+        if self.beir is not None and not (qrels := self.beir / "qrels" / f"{self.split}.tsv").is_file():
+            raise FieldError("split", f"no qrels for split {self.split!r}: {qrels} does not exist")
+        return self
+
+
+class TestSet(DataSource):
+    """A test set: a BEIR folder (its `test` split unless `split` says otherwise)."""
+
+    __test__ = False  # not a pytest class
+    takes_file: ClassVar[bool] = False
+
+    split: Annotated[str, StringConstraints(min_length=1)] = "test"
 
 
 @dataclass
@@ -105,30 +150,85 @@ class Variant:
     verdicts: str | None = None  # stage1 / cascade (None for default and baselines)
 
 
-@dataclass
-class ExperimentConfig:
-    path: Path
-    name: str
+# The sections below stay plain mappings (the steps read them so, and their keys enter the steps' cache keys): typed
+# mappings check the keys given and add none.
+class TopkPercposOptions(TypedDict, total=False):
+    """`topk_percpos:` NV-Retriever's TopK-PercPos: drop negatives scoring above margin x the positive's score."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    margin: Annotated[float, Field(gt=0, le=1.5)]
+    teacher: str  # dense:[MODEL], cross-encoder:DIR, cross-encoder:train or mining
+    batch_size: Positive
+    max_length: Positive
+    backend: EncoderBackend
+
+
+class DistillOptions(TypedDict, total=False):
+    """`ce_distill:` train the retriever on a cross-encoder's scores."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+    teacher: str  # cross-encoder:DIR or cross-encoder:train
+    loss: DistillLoss
+    batch_size: Positive
+    max_length: Positive
+    backend: EncoderBackend
+
+
+class EvaluationOptions(TypedDict, total=False):
+    """`evaluation:` the metric and significance level; other keys are `hardneg evaluate` options."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    metric: str
+    alpha: Annotated[float, Field(gt=0, lt=1)]
+
+
+class PruneOptions(TypedDict, total=False):
+    """`prune:` (`hardneg prune` only)."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+    threshold: Annotated[float, Field(ge=0)]  # nDCG points, e.g. 0.005
+
+
+class ExperimentConfig(BaseModel):
+    """An experiment config (`load_config`): the YAML file's sections, checked, paths absolute, variants expanded.
+
+    Validated with the context ``{"folder": the config's folder, "require_judge": bool}``; `path` and `raw` (the
+    mapping read, overrides applied) are set by `load_config`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
     output: Path
-    seeds: list[int]
-    train: list[DataSource]
-    evaluate: list[DataSource]
-    variants: list[Variant]
-    verdicts: list[str]
-    mine: dict[str, Any] = field(default_factory=dict)
-    judge: dict[str, Any] = field(default_factory=dict)
-    relabel: dict[str, Any] = field(default_factory=dict)
-    topk_percpos: dict[str, Any] = field(default_factory=dict)
-    ce_distill: dict[str, Any] = field(default_factory=dict)
-    reranker: dict[str, Any] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)
-    evaluation: dict[str, Any] = field(default_factory=dict)
-    prune: dict[str, Any] = field(default_factory=dict)
+    seeds: Annotated[list[StrictInt], Field(min_length=1)] = [0]  # pydantic copies a default
     # where mining and judging run (`hardneg.cluster`): never part of a step's cache key, since both engines
     # give the same results
-    engine: str = "local"
-    ray_address: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
+    engine: Engine = "local"
+    ray_address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
+    train: list[DataSource]
+    evaluate: list[TestSet]
+    verdicts: Annotated[list[Literal["stage1", "cascade"]], Field(min_length=1)] = ["cascade"]
+    variants: list[Variant] = Field(default=None, validate_default=True)  # names in the file, expanded
+    mine: dict[str, Any] = Field(default_factory=dict)
+    judge: dict[str, Any] = Field(default_factory=dict)
+    relabel: dict[str, Any] = Field(default_factory=dict)
+    topk_percpos: TopkPercposOptions = Field(default_factory=lambda: TopkPercposOptions())
+    ce_distill: DistillOptions = Field(default_factory=lambda: DistillOptions())
+    reranker: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+    evaluation: EvaluationOptions = Field(default_factory=lambda: EvaluationOptions())
+    prune: PruneOptions = Field(default_factory=lambda: PruneOptions())
+    _path: Path = PrivateAttr(default=Path("experiment.yaml"))
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        """The config file."""
+        return self._path
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The mapping read from the file, overrides applied."""
+        return self._raw
 
     @property
     def needs_judge(self) -> bool:
@@ -141,6 +241,145 @@ class ExperimentConfig:
     @property
     def alpha(self) -> float:
         return float(self.evaluation.get("alpha", 0.05))
+
+    @field_validator(*("mine", "judge", "relabel", "topk_percpos", "ce_distill", "reranker", "training"),
+                     *("evaluation", "prune"), mode="before")  # fmt: skip
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output_folder(cls, value: Any, info: ValidationInfo) -> Path:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("expected a folder path")
+        output = Path(value).expanduser()
+        base = (info.context or {}).get("folder")
+        return (base / output).resolve() if not output.is_absolute() and base is not None else output
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _one_seed(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_once(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("a seed is listed twice")
+        return value
+
+    @field_validator("train", "evaluate", mode="before")
+    @classmethod
+    def _some_datasets(cls, value: Any) -> Any:
+        if value is None or value == []:
+            raise ValueError("missing: at least one dataset is required")
+        return [value] if isinstance(value, dict) else value
+
+    @field_validator("train", "evaluate")
+    @classmethod
+    def _names_once(cls, value: list[DataSource]) -> list[DataSource]:
+        seen: set[str] = set()
+        for i, source in enumerate(value):
+            if source.name in seen:
+                raise FieldError((i, "name"), f"duplicate dataset name {source.name!r}")
+            seen.add(source.name)
+        return value
+
+    @field_validator("verdicts", mode="before")
+    @classmethod
+    def _one_source(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("verdicts")
+    @classmethod
+    def _sources_once(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _expand_variants(cls, value: Any, info: ValidationInfo) -> list[Variant]:
+        """Variant names -> variants: a treatment once per verdict source (`verdicts`, validated before), and
+        `default` always (every delta and significance test is against it)."""
+        names = ["default", "rlhn"] if value is None else value
+        if not isinstance(names, list) or not names:
+            raise ValueError("expected a non-empty list of variant names")
+        for i, name in enumerate(names):
+            if name not in VARIANT_NAMES:
+                raise FieldError(i, f"unknown variant {name!r} (known: {', '.join(VARIANT_NAMES)})")
+        sources = info.data.get("verdicts") or []
+        out = [
+            variant
+            for name in names
+            for variant in (
+                [Variant(name=name, treatment=name)] if name == "default" or name in BASELINES
+                else [Variant(name=f"{name}-{source}", treatment=name, verdicts=source) for source in sources]
+            )
+        ]  # fmt: skip
+        if not any(v.name == "default" for v in out):
+            out.insert(0, Variant(name="default", treatment="default"))
+        labels = [v.name for v in out]
+        twice = sorted({n for n in labels if labels.count(n) > 1})
+        if twice:
+            raise ValueError(f"variant listed twice: {twice[0]}")
+        return out
+
+    @model_validator(mode="after")
+    def _check_together(self, info: ValidationInfo) -> ExperimentConfig:
+        try:
+            resolve_engine(self.engine, self.ray_address)
+        except ConfigError as exc:
+            raise FieldError(exc.param or "engine", exc.detail) from None
+        context = info.context or {}
+        if self.needs_judge and (context.get("require_judge", True) or self.judge):
+            if "config" in self.judge:
+                try:
+                    self.judge["config"] = str(_config_path(self.judge["config"], info, folder=False))
+                except ValueError as exc:
+                    raise FieldError(("judge", "config"), str(exc)) from None
+            elif "stages" not in self.judge:
+                raise FieldError(
+                    "judge", "missing: variants that relabel need `judge: {config: cascade.yaml}` or inline `stages`"
+                )
+        listed = {v.treatment for v in self.variants}
+        if "topk_percpos" in listed:
+            teacher = self.topk_percpos.get("teacher", "dense:")
+            self.topk_percpos["teacher"] = _teacher(teacher, "topk_percpos", info)
+        if "ce_distill" in listed:
+            teacher = _teacher(self.ce_distill.get("teacher", TRAINED_TEACHER), "ce_distill", info)
+            if teacher.startswith("dense:"):
+                raise FieldError(
+                    ("ce_distill", "teacher"), "ce_distill distils a cross-encoder: cross-encoder:DIR or train"
+                )
+            self.ce_distill["teacher"] = teacher
+        return self
+
+
+def _teacher(value: Any, baseline: str, info: ValidationInfo) -> str:
+    """A baseline's teacher spec, checked, with folder paths made absolute (relative to the config file)."""
+    field = (baseline, "teacher")
+    if not isinstance(value, str):
+        raise FieldError(field, "expected a teacher: dense:[MODEL], cross-encoder:DIR or cross-encoder:train")
+    text = value.strip()
+    if text == TRAINED_TEACHER or (text == MINING_TEACHER and baseline == "topk_percpos"):
+        return text
+    try:
+        teacher = parse_teacher(text, param="teacher")
+    except ConfigError as exc:
+        raise FieldError(field, f"{exc.detail}, or cross-encoder:train") from None
+    if teacher.kind == "cross-encoder":
+        assert teacher.model is not None
+        try:
+            return f"cross-encoder:{_config_path(teacher.model, info, folder=True)}"
+        except ValueError as exc:
+            raise FieldError(field, str(exc)) from None
+    if teacher.model is not None:
+        local = Path(teacher.model).expanduser()
+        base = (info.context or {}).get("folder")
+        if not local.is_absolute() and base is not None and (base / local).exists():
+            local = (base / local).resolve()
+        return f"dense:{local if local.exists() else teacher.model}"
+    return "dense:"
 
 
 class _Lines:
@@ -180,128 +419,32 @@ class _Lines:
         return None
 
 
-class _Reader:
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines = _Lines(text)
-
-    def error(self, dotted: str, message: str) -> InputError:
-        return InputError(self.path, self.lines.line(dotted), dotted, message)
-
-    def mapping(self, value: Any, dotted: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.error(dotted, f"expected a mapping, got {type(value).__name__}")
-        return dict(value)
-
-    def path_of(self, value: Any, dotted: str, *, must_be_dir: bool = False) -> Path:
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(dotted, "expected a path")
-        path = Path(value).expanduser()
-        if not path.is_absolute():
-            path = (self.path.parent / path).resolve()
-        if not path.exists():
-            raise self.error(dotted, f"no such {'folder' if must_be_dir else 'file'}: {path}")
-        if must_be_dir and not path.is_dir():
-            raise self.error(dotted, f"not a folder: {path}")
-        return path
-
-    def source(self, item: Any, dotted: str, *, default_split: str, allow_file: bool) -> DataSource:
-        if not isinstance(item, dict):
-            raise self.error(dotted, "expected a mapping with `name` and `beir` (or `file`)")
-        known = {"name", "beir", "file", "split", "max_queries"}
-        unknown = sorted(set(item) - known)
-        if unknown:
-            raise self.error(f"{dotted}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})")
-        name = item.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise self.error(f"{dotted}.name", "missing: every dataset needs a name")
-        if ("beir" in item) == ("file" in item):
-            what = "`beir` (a BEIR folder) or `file` (a Tevatron file)" if allow_file else "`beir` (a BEIR folder)"
-            raise self.error(dotted, f"dataset {name!r}: give exactly one of {what}")
-        if "file" in item and not allow_file:
-            raise self.error(f"{dotted}.file", "test sets must be BEIR folders (`beir:`)")
-        split = item.get("split", default_split)
-        if not isinstance(split, str) or not split:
-            raise self.error(f"{dotted}.split", "expected a split name such as train or test")
-        max_queries = item.get("max_queries")
-        if max_queries is not None and (not isinstance(max_queries, int) or max_queries < 1):
-            raise self.error(f"{dotted}.max_queries", "expected a positive integer")
-        source = DataSource(name=name.strip(), split=split, max_queries=max_queries)
-        if "beir" in item:
-            source.beir = self.path_of(item["beir"], f"{dotted}.beir", must_be_dir=True)
-            qrels = source.beir / "qrels" / f"{split}.tsv"
-            if not qrels.is_file():
-                raise self.error(f"{dotted}.split", f"no qrels for split {split!r}: {qrels} does not exist")
-        else:
-            source.file = self.path_of(item["file"], f"{dotted}.file")
-        return source
-
-    def sources(self, value: Any, dotted: str, *, default_split: str, allow_file: bool) -> list[DataSource]:
-        if value is None or value == []:
-            raise self.error(dotted, "missing: at least one dataset is required")
-        if isinstance(value, dict):
-            value = [value]
-        if not isinstance(value, list):
-            raise self.error(dotted, "expected a list of datasets")
-        out = [
-            self.source(item, f"{dotted}[{i}]", default_split=default_split, allow_file=allow_file)
-            for i, item in enumerate(value)
-        ]
-        seen: set[str] = set()
-        for i, source in enumerate(out):
-            if source.name in seen:
-                raise self.error(f"{dotted}[{i}].name", f"duplicate dataset name {source.name!r}")
-            seen.add(source.name)
-        return out
+def _dotted(loc: Location) -> str:
+    """A pydantic location as the config's field: ``evaluate[0].beir``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
 
 
-def _variants(reader: _Reader, raw: Any, verdicts: list[str]) -> list[Variant]:
-    if raw is None:
-        raw = ["default", "rlhn"]
-    if not isinstance(raw, list) or not raw:
-        raise reader.error("variants", "expected a non-empty list of variant names")
-    out: list[Variant] = []
-    for i, name in enumerate(raw):
-        if name not in VARIANT_NAMES:
-            raise reader.error(f"variants[{i}]", f"unknown variant {name!r} (known: {', '.join(VARIANT_NAMES)})")
-        if name == "default" or name in BASELINES:
-            out.append(Variant(name=name, treatment=name))
-        else:
-            out.extend(Variant(name=f"{name}-{source}", treatment=name, verdicts=source) for source in verdicts)
-    if not any(v.name == "default" for v in out):
-        # Every delta and significance test is against `default`: it is always trained.
-        out.insert(0, Variant(name="default", treatment="default"))
-    names = [v.name for v in out]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise reader.error("variants", f"variant listed twice: {duplicates[0]}")
-    return out
+# The keys each mapping of the file takes, by its top-level section ("" for the top level), for unknown-key errors.
+_KNOWN_KEYS: dict[str, list[str]] = {
+    "": sorted(ExperimentConfig.model_fields),
+    "train": sorted(DataSource.model_fields),
+    "evaluate": sorted(TestSet.model_fields),
+    "topk_percpos": sorted(TopkPercposOptions.__annotations__),
+    "ce_distill": sorted(DistillOptions.__annotations__),
+}
 
 
-def _teacher(reader: _Reader, value: Any, dotted: str, baseline: str) -> str:
-    """A baseline's teacher spec, checked, with folder paths made absolute (relative to the config file)."""
-    if not isinstance(value, str):
-        raise reader.error(dotted, "expected a teacher: dense:[MODEL], cross-encoder:DIR or cross-encoder:train")
-    text = value.strip()
-    if text == TRAINED_TEACHER:
-        return text
-    if text == MINING_TEACHER and baseline == "topk_percpos":
-        return text
-    try:
-        teacher = parse_teacher(text, param="teacher")
-    except ConfigError as exc:
-        raise reader.error(dotted, f"{exc.detail}, or cross-encoder:train") from None
-    if teacher.kind == "cross-encoder":
-        assert teacher.model is not None
-        return f"cross-encoder:{reader.path_of(teacher.model, dotted, must_be_dir=True)}"
-    if teacher.model is not None:
-        local = Path(teacher.model).expanduser()
-        if not local.is_absolute() and (reader.path.parent / local).exists():
-            local = (reader.path.parent / local).resolve()
-        return f"dense:{local if local.exists() else teacher.model}"
-    return "dense:"
+def _problems(exc: ValidationError, path: Path, lines: _Lines) -> list[Problem]:
+    problems = []
+    for loc, message in validation_problems(exc):
+        if message == "Extra inputs are not permitted":
+            message = f"unknown field (known: {', '.join(_KNOWN_KEYS[str(loc[0]) if len(loc) > 1 else ''])})"
+        dotted = _dotted(loc)
+        problems.append(Problem(str(path), lines.line(dotted), dotted or "-", message))
+    return problems
 
 
 def load_config(
@@ -321,7 +464,6 @@ def load_config(
     except UnicodeDecodeError as exc:
         detail = f"not a YAML text file (not UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
         raise InputError(path, None, "-", detail) from None
-    reader = _Reader(path, text)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -330,116 +472,13 @@ def load_config(
     if not isinstance(raw, dict):
         raise InputError(path, None, "-", "expected a YAML mapping at the top level")
     raw = copy.deepcopy(raw)
-    for key, value in (overrides or {}).items():
-        raw[key] = value
-    unknown = sorted(set(raw) - TOP_KEYS)
-    if unknown:
-        raise reader.error(unknown[0], f"unknown field (known: {', '.join(sorted(TOP_KEYS))})")
-
-    name = raw.get("name", path.stem)
-    if not isinstance(name, str) or not name.strip():
-        raise reader.error("name", "expected a non-empty string")
-    output_raw = raw.get("output", f"{path.stem}.experiment")
-    if not isinstance(output_raw, str) or not output_raw.strip():
-        raise reader.error("output", "expected a folder path")
-    output = Path(output_raw).expanduser()
-    if not output.is_absolute():
-        output = (path.parent / output).resolve()
-
-    seeds = raw.get("seeds", [0])
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = [seeds]
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-    ):
-        raise reader.error("seeds", "expected a non-empty list of integers, e.g. [0, 1, 2]")
-    if len(set(seeds)) != len(seeds):
-        raise reader.error("seeds", "a seed is listed twice")
-
-    engine = raw.get("engine", "local")
-    ray_address = raw.get("ray_address")
-    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
-        raise reader.error("ray_address", "expected a Ray cluster address, e.g. HEAD_IP:6379")
+    raw.update(overrides or {})
+    document = {"name": path.stem, "output": f"{path.stem}.experiment", **raw}
     try:
-        resolve_engine(engine, ray_address)
-    except ConfigError as exc:
-        raise reader.error(exc.param or "engine", exc.detail) from None
-
-    train = reader.sources(raw.get("train"), "train", default_split="train", allow_file=True)
-    evaluate = reader.sources(raw.get("evaluate"), "evaluate", default_split="test", allow_file=False)
-
-    verdicts = raw.get("verdicts", ["cascade"])
-    if isinstance(verdicts, str):
-        verdicts = [verdicts]
-    if not isinstance(verdicts, list) or not verdicts:
-        raise reader.error("verdicts", f"expected a list drawn from {', '.join(VERDICT_SOURCES)}")
-    for i, source in enumerate(verdicts):
-        if source not in VERDICT_SOURCES:
-            raise reader.error(f"verdicts[{i}]", f"unknown verdict source {source!r} (known: stage1, cascade)")
-    variants = _variants(reader, raw.get("variants"), list(dict.fromkeys(verdicts)))
-
-    sections = {
-        key: reader.mapping(raw.get(key), key)
-        for key in (
-            "mine", "judge", "relabel", "topk_percpos", "ce_distill", "reranker", "training", "evaluation", "prune"
+        config = ExperimentConfig.model_validate(
+            document, context={"folder": path.parent, "require_judge": require_judge}
         )
-    }  # fmt: skip
-    judge = sections["judge"]
-    needs_judge = any(v.verdicts is not None for v in variants)
-    if needs_judge and (require_judge or judge):
-        if "config" in judge:
-            judge["config"] = str(reader.path_of(judge["config"], "judge.config"))
-        elif "stages" not in judge:
-            raise reader.error(
-                "judge", "missing: variants that relabel need `judge: {config: cascade.yaml}` or inline `stages`"
-            )
-    listed = {v.treatment for v in variants}
-    for baseline, known in BASELINE_OPTIONS.items():
-        section = sections[baseline]
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise reader.error(f"{baseline}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(known))})")
-        if baseline not in listed:
-            continue
-        default = "dense:" if baseline == "topk_percpos" else TRAINED_TEACHER
-        section["teacher"] = _teacher(reader, section.get("teacher", default), f"{baseline}.teacher", baseline)
-        for option in ("batch_size", "max_length"):
-            value = section.get(option)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise reader.error(f"{baseline}.{option}", "expected a positive integer")
-        backend = section.get("backend", "auto")
-        if backend not in ("auto", "torch", "onnx"):
-            raise reader.error(f"{baseline}.backend", "expected auto, torch or onnx")
-    if "topk_percpos" in listed:
-        margin = sections["topk_percpos"].get("margin", 0.95)
-        if not isinstance(margin, (int, float)) or not 0 < margin <= 1.5:
-            raise reader.error("topk_percpos.margin", "expected a number such as 0.95")
-    if "ce_distill" in listed:
-        loss = sections["ce_distill"].get("loss", "margin_mse")
-        if loss not in DISTILL_LOSSES:
-            raise reader.error("ce_distill.loss", f"expected one of {', '.join(DISTILL_LOSSES)}")
-        if sections["ce_distill"]["teacher"].startswith("dense:"):
-            raise reader.error("ce_distill.teacher", "ce_distill distils a cross-encoder: cross-encoder:DIR or train")
-    alpha = sections["evaluation"].get("alpha", 0.05)
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise reader.error("evaluation.alpha", "expected a number between 0 and 1")
-    threshold = sections["prune"].get("threshold", 0.005)
-    if not isinstance(threshold, (int, float)) or threshold < 0:
-        raise reader.error("prune.threshold", "expected a non-negative number (nDCG points, e.g. 0.005)")
-
-    return ExperimentConfig(
-        path=path,
-        name=name.strip(),
-        output=output,
-        seeds=list(seeds),
-        train=train,
-        evaluate=evaluate,
-        variants=variants,
-        verdicts=list(dict.fromkeys(verdicts)),
-        engine=str(engine),
-        ray_address=ray_address,
-        raw=raw,
-        **sections,
-    )
+    except ValidationError as exc:
+        raise InputError.from_problems(_problems(exc, path, _Lines(text))) from None
+    config._path, config._raw = path, raw
+    return config

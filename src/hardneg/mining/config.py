@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from hardneg.cluster import Engine, resolve_engine
-from hardneg.errors import ConfigError
-from hardneg.retrieval.encoders import EncoderBackend, check_backend
-from hardneg.retrieval.index import IndexKind, check_index
-from hardneg.retrieval.retriever import METHODS, Method
+from hardneg.errors import ConfigError, FieldError, PathText, config_dataclass, revalidate
+from hardneg.retrieval.encoders import EncoderBackend
+from hardneg.retrieval.index import IndexKind
+from hardneg.retrieval.retriever import Method
 
 Sampling = Literal["top", "random"]
 SAMPLING: tuple[str, ...] = ("top", "random")
@@ -29,36 +30,45 @@ def parse_range(text: str) -> tuple[int, int]:
     return start, end
 
 
-@dataclass
+# Annotated constraints keep each default a plain value (`dataclasses.fields` shows it, the CLI reads it).
+AtLeastOne = Annotated[int, Field(ge=1)]
+NotNegative = Annotated[float, Field(ge=0)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+@config_dataclass
 class MineConfig:
-    """How to mine negatives. Ranks are 1-based positions in the retrieved list (positives included)."""
+    """How to mine negatives. Ranks are 1-based positions in the retrieved list (positives included).
+
+    Checked when made (pydantic): a bad value raises `ConfigError` naming the field."""
 
     method: Method = "bm25"
-    model: str | None = None  # dense/hybrid: a sentence-transformers name or path; None = embedded MiniLM
-    range_start: int = 0  # skip ranks 1..range_start
+    model: PathText | None = None  # dense/hybrid: a sentence-transformers name or path; None = embedded MiniLM
+    range_start: Annotated[int, Field(ge=0)] = 0  # skip ranks 1..range_start
     range_end: int = 100  # retrieve (and consider) ranks up to range_end
-    negatives: int = 30
+    negatives: AtLeastOne = 30
     sampling: Sampling = "top"
     seed: int = 42
-    relative_margin: float | None = None  # drop candidates scoring above (1-R) x lowest positive score
-    absolute_margin: float | None = None  # drop candidates scoring above lowest positive score - M
-    min_score: float | None = None  # drop candidates scoring below this (on the scale margins use)
-    max_score: float | None = None  # drop candidates scoring above this
+    # drop candidates scoring above (1-R) x lowest positive score
+    relative_margin: Annotated[float, Field(ge=0, lt=1)] | None = None
+    absolute_margin: NotNegative | None = None  # drop candidates scoring above lowest positive score - M
+    min_score: Finite | None = None  # drop candidates scoring below this (on the scale margins use)
+    max_score: Finite | None = None  # drop candidates scoring above this
     # A sentence-transformers CrossEncoder folder: rescore each query's top `rescore_depth` retrieved documents
     # (default: range_end) and rank by its scores; ranges, margins, cuts and sampling then apply to that order
     # (hardneg.mining.rescore). Scored under ONNX Runtime on a CPU with `backend="auto"`, as for encoding.
-    rescore: str | None = None
+    rescore: PathText | None = None
     rescore_depth: int | None = None
-    rescore_max_length: int | None = None  # the cross-encoder's token limit; None: its own
+    rescore_max_length: Annotated[int, Field(ge=8)] | None = None  # the cross-encoder's token limit; None: its own
     min_positive_score: int = 1  # qrels label >= this makes a positive
-    min_negatives: int = 1  # instances with fewer negatives left are skipped
+    min_negatives: Annotated[int, Field(ge=0)] = 1  # instances with fewer negatives left are skipped
     query_prefix: str = ""
     passage_prefix: str = ""
     query_max_length: int | None = None
     passage_max_length: int | None = None
     use_title: bool = True
     save_scores: bool = False
-    batch_size: int = 32  # the longest batch sets peak memory; 32 is also sentence-transformers' default
+    batch_size: AtLeastOne = 32  # the longest batch sets peak memory; 32 is also sentence-transformers' default
     # dense/hybrid: "auto" runs the model under ONNX Runtime on a CPU when onnxruntime is installed (no torch in
     # the process: about a quarter of the memory), else torch; "torch" / "onnx" force one (hardneg.retrieval.encoders).
     backend: EncoderBackend = "auto"
@@ -68,70 +78,54 @@ class MineConfig:
     # into the same embedding cache; search on the driver (hardneg.retrieval.sharded). `ray_address`: the cluster.
     engine: Engine = "local"
     ray_address: str | None = None
-    workers: int = 2
-    worker_gpus: float = 0.0
-    block_size: int = 1024  # queries per search block
-    cache_dir: str | None = None
+    workers: AtLeastOne = 2
+    worker_gpus: NotNegative = 0.0
+    block_size: AtLeastOne = 1024  # queries per search block
+    cache_dir: PathText | None = None
     use_cache: bool = True
     rrf_k: int = 60
 
-    def check(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"expected one of {', '.join(METHODS)}; got {self.method!r}", param="method")
-        if self.sampling not in SAMPLING:
-            raise ConfigError(f"expected top or random; got {self.sampling!r}", param="sampling")
-        if self.range_start < 0:
-            raise ConfigError(f"must be >= 0; got {self.range_start}", param="range_start")
+    @field_validator("rescore")
+    @classmethod
+    def _rescore_names_a_folder(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("expected a cross-encoder folder")
+        return value
+
+    @field_validator("min_positive_score")
+    @classmethod
+    def _positive_label(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1 (a zero label means judged non-relevant)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_together(self) -> MineConfig:
         if self.range_end <= self.range_start:
-            raise ConfigError(
-                f"must be larger than range_start ({self.range_start}); got {self.range_end}", param="range_end"
+            raise FieldError("range_end", f"must be larger than range_start ({self.range_start}); got {self.range_end}")
+        if self.min_negatives > self.negatives:
+            raise FieldError(
+                "min_negatives", f"must be between 0 and negatives ({self.negatives}); got {self.min_negatives}"
             )
-        if self.negatives < 1:
-            raise ConfigError(f"must be at least 1; got {self.negatives}", param="negatives")
-        if self.min_negatives < 0 or self.min_negatives > self.negatives:
-            raise ConfigError(
-                f"must be between 0 and negatives ({self.negatives}); got {self.min_negatives}", param="min_negatives"
-            )
-        if self.relative_margin is not None and not 0 <= self.relative_margin < 1:
-            raise ConfigError(f"must be in [0, 1); got {self.relative_margin}", param="relative_margin")
-        if self.absolute_margin is not None and self.absolute_margin < 0:
-            raise ConfigError(f"must be >= 0; got {self.absolute_margin}", param="absolute_margin")
-        for name in ("min_score", "max_score"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise ConfigError(f"must be a finite number; got {value}", param=name)
         if self.min_score is not None and self.max_score is not None and self.min_score > self.max_score:
-            raise ConfigError(
-                f"must not be above max_score ({self.max_score}); got {self.min_score}", param="min_score"
-            )
-        if self.rescore is not None and not str(self.rescore).strip():
-            raise ConfigError("expected a cross-encoder folder", param="rescore")
+            raise FieldError("min_score", f"must not be above max_score ({self.max_score}); got {self.min_score}")
         if self.rescore is None and (self.rescore_depth is not None or self.rescore_max_length is not None):
             name = "rescore_depth" if self.rescore_depth is not None else "rescore_max_length"
-            raise ConfigError("needs a cross-encoder to rescore with (rescore)", param=name)
+            raise FieldError(name, "needs a cross-encoder to rescore with (rescore)")
         if self.rescore_depth is not None and self.rescore_depth < self.range_end:
-            raise ConfigError(
+            raise FieldError(
+                "rescore_depth",
                 f"must be at least range_end ({self.range_end}): ranks are positions in the rescored list; "
                 f"got {self.rescore_depth}",
-                param="rescore_depth",
             )
-        if self.rescore_max_length is not None and self.rescore_max_length < 8:
-            raise ConfigError(f"must be at least 8 tokens; got {self.rescore_max_length}", param="rescore_max_length")
-        if self.min_positive_score < 1:
-            raise ConfigError("must be at least 1 (a zero label means judged non-relevant)", param="min_positive_score")
-        check_backend(self.backend)
-        check_index(self.index)
-        resolve_engine(self.engine, self.ray_address)
-        if self.workers < 1:
-            raise ConfigError(f"must be at least 1; got {self.workers}", param="workers")
-        if self.worker_gpus < 0:
-            raise ConfigError(f"must be >= 0; got {self.worker_gpus}", param="worker_gpus")
         if self.index != "flat" and self.method == "bm25":
-            raise ConfigError(f"{self.index} is a dense index: use method dense or hybrid", param="index")
-        if self.batch_size < 1:
-            raise ConfigError(f"must be positive; got {self.batch_size}", param="batch_size")
-        if self.block_size < 1:
-            raise ConfigError(f"must be positive; got {self.block_size}", param="block_size")
+            raise FieldError("index", f"{self.index} is a dense index: use method dense or hybrid")
+        resolve_engine(self.engine, self.ray_address)  # a ConfigError naming engine or ray_address
+        return self
+
+    def check(self) -> None:
+        """Validate the current values again (`ConfigError` naming the field): for a config changed in place."""
+        revalidate(self)
 
     @property
     def depth(self) -> int:
@@ -225,13 +219,12 @@ def default_subset(folder: str | Path) -> str:
 
 
 def mine_config(config: MineConfig | None = None, **options: Any) -> MineConfig:
-    """`config` (default: `MineConfig()`) with `options` (MineConfig fields) replaced, checked."""
+    """`config` (default: `MineConfig()`) with `options` (MineConfig fields) replaced, checked (`replace` makes a new
+    config, which validates)."""
     known = {f.name for f in fields(MineConfig)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(
             f"unknown mining option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", param=unknown[0]
         )
-    chosen = replace(config or MineConfig(), **options)
-    chosen.check()
-    return chosen
+    return replace(config or MineConfig(), **options)

@@ -22,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
 
 from hardneg.data.records import Instance
-from hardneg.errors import ConfigError, InputError
+from hardneg.errors import InputError, config_dataclass
 from hardneg.judging.verdicts import FinalVerdict
 
 TREATMENTS = ("default", "remove", "hn_remove", "rlhn", "rlhn+filter")
@@ -37,42 +39,36 @@ Tags = Literal["better", "both"]
 DROP_REASONS = ("failed_judgment", "ambiguous", "flagged", "too_few_negatives")
 
 
-@dataclass
+@config_dataclass
 class RelabelOptions:
-    """How final verdicts change a training file."""
+    """How final verdicts change a training file (checked when made: `ConfigError` naming the field)."""
 
     treatment: Treatment = "rlhn"
     # Which verdict lists count as flagged: `better` only, or `better` and `worse`.
-    tags: Literal["better", "both"] = "both"
+    tags: Tags = "both"
     # Instances with more flagged negatives than this are dropped as ambiguous (None: no limit).
-    max_flags: int | None = 8
+    max_flags: Annotated[int, Field(ge=0)] | None = 8
     # Subsets passed through unchanged whatever their verdicts: ArguAna's "relevant" passage is the best
     # counter-argument, so a negative close to it is not a missed positive (RLHN skips it too). Counted per subset
-    # (`skipped_subset`, `RelabelReport.skipped_subsets`); () relabels every subset.
+    # (`skipped_subset`, `RelabelReport.skipped_subsets`); () relabels every subset. Kept as a tuple; a string is
+    # read as a comma-separated list.
     skip_subsets: Sequence[str] = ("arguana",)
     # An instance left with fewer negatives than this after the treatment is dropped.
-    min_negatives: int = 1
+    min_negatives: Annotated[int, Field(ge=0)] = 1
     # What to do with an instance whose final verdict failed (status != ok): keep it unchanged, or drop it.
     on_failed: Literal["keep", "drop"] = "keep"
     # A verdict docid that is not among the instance's negatives: raise InputError, or count and ignore it.
     on_unknown: Literal["error", "count"] = "error"
 
-    def __post_init__(self) -> None:
-        if self.treatment not in TREATMENTS:
-            raise ConfigError(f"unknown treatment {self.treatment!r}: choose one of {', '.join(TREATMENTS)}")
-        if self.tags not in TAGS:
-            raise ConfigError(f"unknown tags {self.tags!r}: choose better or both")
-        if self.max_flags is not None and self.max_flags < 0:
-            raise ConfigError(f"max_flags must be >= 0, got {self.max_flags}")
-        if self.min_negatives < 0:
-            raise ConfigError(f"min_negatives must be >= 0, got {self.min_negatives}")
-        if self.on_failed not in ("keep", "drop"):
-            raise ConfigError(f"on_failed must be keep or drop, got {self.on_failed!r}")
-        if self.on_unknown not in ("error", "count"):
-            raise ConfigError(f"on_unknown must be error or count, got {self.on_unknown!r}")
-        if isinstance(self.skip_subsets, str):
-            self.skip_subsets = [s for s in self.skip_subsets.split(",") if s]
-        self.skip_subsets = tuple(self.skip_subsets)
+    @field_validator("skip_subsets", mode="before")
+    @classmethod
+    def _split_text(cls, value: Any) -> Any:
+        return [s for s in value.split(",") if s] if isinstance(value, str) else value
+
+    @field_validator("skip_subsets")
+    @classmethod
+    def _as_tuple(cls, value: Sequence[str]) -> tuple[str, ...]:
+        return tuple(value)
 
     def flagged(self, verdict: FinalVerdict) -> list[str]:
         """The verdict's flagged docids (better, then worse if `tags` is both), each once."""
@@ -284,14 +280,3 @@ def verdicts_from_dicts(rows: Iterable[Mapping[str, Any]]) -> dict[str, FinalVer
         )
         out[verdict.query_id] = verdict
     return out
-
-
-__all__ = [
-    "DROP_REASONS",
-    "TREATMENTS",
-    "RelabelOptions",
-    "RelabelReport",
-    "SubsetCounts",
-    "relabel_instances",
-    "verdicts_from_dicts",
-]

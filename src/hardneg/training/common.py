@@ -1,4 +1,5 @@
-"""Pieces shared by the retriever and reranker trainers: precision, sequential batches, progress, metadata."""
+"""Pieces shared by the retriever and reranker trainers: their common options (`TrainerConfig`), the run around
+the training (`run_training`), precision, sequential batches, the memory check, progress, metadata."""
 
 from __future__ import annotations
 
@@ -11,14 +12,65 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import Field
 
 from hardneg.data.atomic import atomic_dir, check_target
-from hardneg.errors import ConfigError
+from hardneg.data.records import Instance
+from hardneg.errors import ConfigError, PathText, config_dataclass, revalidate
 from hardneg.progress import is_quiet, set_quiet
+from hardneg.training.data import (
+    Example,
+    SamplingStats,
+    build_examples,
+    load_training_instances,
+    training_data_identity,
+)
+from hardneg.training.memory import available_memory
 
 METADATA_FILE = "hardneg_train.json"
 ProgressCallback = Callable[[int, int], None]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+# Annotated constraints keep each default a plain value (`dataclasses.fields` shows it, the CLI reads it).
+AtLeastOne = Annotated[int, Field(ge=1)]
+TokenLimit = Annotated[int, Field(ge=8)]
+
+
+@config_dataclass
+class TrainerConfig:
+    """The options every trainer takes (`RetrieverConfig`, `RerankerConfig` add their own). Checked when made:
+    a bad value raises `ConfigError` naming the field."""
+
+    base_model: PathText | None = None  # None: the embedded all-MiniLM-L6-v2; any HF or sentence-transformers path
+    negatives: Annotated[int, Field(ge=0)] = 7  # hard negatives per group (the paper: 7)
+    positives: Literal["sample", "all"] = "sample"  # one positive per instance and epoch, or one group per positive
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    max_length: TokenLimit = 256
+    lr: Annotated[float, Field(gt=0)] = 2e-5
+    epochs: AtLeastOne = 1
+    batch_size: AtLeastOne = 32
+    # Texts (retriever, with the cached loss) or (query, passage) pairs (reranker) per forward or backward pass.
+    mini_batch_size: AtLeastOne = 8  # measured: 1.9 GB peak RSS on MiniLM at 256 tokens, whatever the batch size
+    memory_check: bool = True  # refuse, before the first step, a step estimated not to fit (hardneg.training.memory)
+    warmup: Annotated[float, Field(ge=0)] = 0.1  # a ratio of the total steps when < 1, else a number of steps
+    seed: int = 42
+    precision: Precision = "auto"
+    max_steps: int | None = None  # stop early (benchmarks, smoke tests)
+    quiet: bool = False
+
+    def check(self) -> None:
+        """Validate the current values again (`ConfigError` naming the field): for a config changed in place."""
+        revalidate(self)
+
+    def examples(self, instances: Sequence[Instance], **options: Any) -> tuple[list[list[Example]], SamplingStats]:
+        """The training groups of every epoch, sampled as these options say (`build_examples`; `options`: its
+        other arguments)."""
+        return build_examples(
+            instances, negatives=self.negatives, epochs=self.epochs, seed=self.seed, positives=self.positives,
+            query_prefix=self.query_prefix, passage_prefix=self.passage_prefix, **options,
+        )  # fmt: skip
 
 
 @dataclass
@@ -48,6 +100,63 @@ class TrainResult:
             "train_loss": self.train_loss,
             "sampling": self.metadata.get("sampling", {}),
         }
+
+
+@dataclass
+class TrainingJob:
+    """What `run_training` hands a trainer's own part besides its config."""
+
+    instances: list[Instance]
+    train_data: dict[str, str]  # where the rows came from (`training_data_identity`), for the metadata
+    output_dir: Path
+    progress: ProgressCallback | None
+    overwrite: bool
+
+
+Config = TypeVar("Config", bound=TrainerConfig)
+
+
+def run_training(
+    train: Callable[[TrainingJob, Config], TrainResult],
+    data: Any,
+    output_dir: str | Path,
+    config: Config,
+    *,
+    overwrite: bool,
+    progress: ProgressCallback | None,
+) -> TrainResult:
+    """What every trainer does around its training: refuse a model folder it may not write before anything else,
+    check the options, read the data (bad input stops here, before torch is imported), and train, quiet when the
+    config says so. `train(job, config)` is the trainer's own part."""
+    check_model_folder(output_dir, overwrite)
+    config.check()
+    with quiet_scope(config.quiet):
+        instances = load_training_instances(data)
+        job = TrainingJob(instances, training_data_identity(data, instances), Path(output_dir), progress, overwrite)
+        return train(job, config)
+
+
+def check_memory(check_step_memory: Callable[..., Any], config: TrainerConfig, model: Any, model_config: Any) -> None:
+    """With `config.memory_check`: the trainer's `check_step_memory` against this machine's memory (a GPU's when
+    there is one), for the model's trainable parameters at the config's precision."""
+    if not config.memory_check:
+        return
+    import torch
+
+    on_gpu = torch.cuda.is_available()
+    check_step_memory(
+        config, model_config, sum(p.numel() for p in model.parameters() if p.requires_grad),
+        available=available_memory(on_gpu=on_gpu), half_precision=resolve_precision(config.precision) != "fp32",
+        on_gpu=on_gpu,
+    )  # fmt: skip
+
+
+def pad_with_eos(tokenizer: Any) -> bool:
+    """Decoders often ship without a pad token: pad with EOS. True when it did."""
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+        return True
+    return False
 
 
 def resolve_precision(precision: str) -> str:
@@ -293,25 +402,22 @@ def fit_and_save(
     model: Any,
     dataset: Any,
     loss: Any,
-    config: Any,
-    train_data: dict[str, str],
-    output_dir: Path,
-    sampling: Any,
-    progress: ProgressCallback | None,
+    config: TrainerConfig,
+    job: TrainingJob,
+    sampling: SamplingStats,
     metadata: dict[str, Any],
     before_save: Callable[[], None] | None = None,
     micro_batch: tuple[int, int] | None = None,
-    overwrite: bool = False,
 ) -> TrainResult:
-    """Train `model` on `dataset` in order, then write it and its metadata to `output_dir` atomically.
+    """Train `model` on `dataset` in order, then write it and its metadata to `job.output_dir` atomically.
 
-    `config` is the trainer's options dataclass (batch_size, lr, warmup, seed, precision, max_steps, quiet);
-    `metadata` holds what is particular to the kind of model and is merged into the common record.
-    `before_save` runs on the main process only, after training (e.g. to merge LoRA weights).
-    `micro_batch`: (rows per forward pass, passes per step) when a step is split (gradient accumulation).
-    `overwrite`: replace an existing model folder hardneg wrote (`atomic_dir`); the caller checks it before training.
+    `config` gives batch_size, lr, warmup, seed, precision, max_steps and quiet; `job` the data's identity, the
+    folder, the progress callback and `overwrite` (replace an existing model folder hardneg wrote, `atomic_dir`;
+    `run_training` checked it before training). `metadata` holds what is particular to the kind of model and is
+    merged into the common record. `before_save` runs on the main process only, after training (e.g. to merge LoRA
+    weights). `micro_batch`: (rows per forward pass, passes per step) when a step is split (gradient accumulation).
     Trainer scratch lives in a temporary folder removed when training ends, failed or not; nothing is left beside
-    `output_dir` (the model folder itself is written through `atomic_dir`).
+    the model folder (itself written through `atomic_dir`).
     """
 
     rows, accumulation = micro_batch or (config.batch_size, 1)
@@ -329,7 +435,7 @@ def fit_and_save(
             accumulation=accumulation,
         )
         trainer = sequential_trainer(trainer_base)(
-            model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[progress_callback(progress)]
+            model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[progress_callback(job.progress)]
         )
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
@@ -345,7 +451,7 @@ def fit_and_save(
         "config": asdict(config),
         "precision": resolve_precision(config.precision),
         "loss": type(loss).__name__,
-        **train_data,
+        **job.train_data,
         "sampling": sampling.to_dict(),
         "rows": len(dataset),
         "steps": steps,
@@ -357,11 +463,11 @@ def fit_and_save(
     if trainer.is_world_process_zero():
         if before_save is not None:
             before_save()
-        with atomic_dir(output_dir, overwrite=overwrite, param="output_dir") as tmp:
+        with atomic_dir(job.output_dir, overwrite=job.overwrite, param="output_dir") as tmp:
             model.save(str(tmp))
             write_metadata(tmp, record)
     return TrainResult(
-        output_dir=output_dir,
+        output_dir=job.output_dir,
         kind=kind,
         examples=seen,
         steps=steps,

@@ -12,62 +12,45 @@ gradients, and is refused before it starts when its memory is estimated not to f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hardneg.errors import ConfigError
+from pydantic import model_validator
+
+from hardneg.errors import FieldError, config_dataclass
 from hardneg.models import minilm_path
 from hardneg.progress import announce
 from hardneg.training.common import (
+    AtLeastOne,
     ProgressCallback,
+    TrainerConfig,
+    TrainingJob,
     TrainResult,
-    check_model_folder,
+    check_memory,
     fit_and_save,
     group_columns,
     micro_batches,
-    quiet_scope,
-    resolve_precision,
+    pad_with_eos,
+    run_training,
 )
-from hardneg.training.data import build_examples, load_training_instances, training_data_identity
-from hardneg.training.memory import StepMemory, available_memory, refuse, step_memory
+from hardneg.training.memory import StepMemory, refuse, step_memory
 
 
-@dataclass
-class RerankerConfig:
-    """Options of `train_reranker` (the CLI flags map one to one)."""
+@config_dataclass
+class RerankerConfig(TrainerConfig):
+    """Options of `train_reranker` (the CLI flags map one to one); the shared ones are `TrainerConfig`'s
+    (`base_model` None: the embedded MiniLM with a new one-logit head)."""
 
-    base_model: str | None = None  # None: the embedded MiniLM with a new one-logit head
+    batch_size: AtLeastOne = 16  # rows: (query, passage) pairs for bce, whole groups for listwise
+    # `mini_batch_size`: (query, passage) pairs per forward pass; a bigger batch is split into equal micro-batches
+    # whose gradients are accumulated (exact for both losses, which average over independent rows).
     loss: Literal["bce", "listwise"] = "bce"
-    negatives: int = 7
-    positives: Literal["sample", "all"] = "sample"
-    query_prefix: str = ""
-    passage_prefix: str = ""
-    max_length: int = 256
-    lr: float = 2e-5
-    epochs: int = 1
-    batch_size: int = 16  # rows: (query, passage) pairs for bce, whole groups for listwise
-    # (query, passage) pairs per forward pass: a bigger batch is split into equal micro-batches whose gradients
-    # are accumulated (exact for both losses, which average over independent rows), so memory stays bounded.
-    mini_batch_size: int = 8  # measured: 1.9 GB peak RSS on MiniLM at 256 tokens, whatever the batch size
-    memory_check: bool = True  # refuse, before the first step, a step estimated not to fit (hardneg.training.memory)
-    warmup: float = 0.1
-    seed: int = 42
-    precision: str = "auto"
-    max_steps: int | None = None
-    quiet: bool = False
 
-    def check(self) -> None:
-        if self.loss not in ("bce", "listwise"):
-            raise ConfigError(f"loss must be bce or listwise, got {self.loss!r}")
-        if self.batch_size < 1:
-            raise ConfigError("batch size must be >= 1", param="batch_size")
-        if self.mini_batch_size < 1:
-            raise ConfigError("mini-batch size must be >= 1", param="mini_batch_size")
-        if self.max_length < 8:
-            raise ConfigError(f"max length must be >= 8, got {self.max_length}")
+    @model_validator(mode="after")
+    def _check_loss(self) -> RerankerConfig:
         if self.loss == "listwise" and self.negatives < 1:
-            raise ConfigError("the listwise loss needs at least one negative per group")
+            raise FieldError("negatives", "the listwise loss needs at least one negative per group")
+        return self
 
     @property
     def pairs_per_row(self) -> int:
@@ -131,22 +114,15 @@ def train_reranker(
 ) -> TrainResult:
     """Fine-tune a cross-encoder on training instances and write it to `output_dir` atomically.
 
-    `data`: instances, a `datasets.Dataset` with Tevatron columns, a training file or a `load_dataset` spec.
-    A ConfigError before the first step when one step is estimated not to fit in memory (`check_step_memory`;
-    `memory_check=False` skips the check). An existing `output_dir` is refused before training unless `overwrite`
-    (and then only a folder hardneg wrote; it is replaced once the new model is complete).
+    Takes what `train_retriever` takes (`data`, `overwrite`, `progress`) and checks the same way: a step estimated
+    not to fit in memory is refused before the first one (`check_step_memory`; `memory_check=False` skips it).
     """
-    check_model_folder(output_dir, overwrite)
-    config = config or RerankerConfig()
-    config.check()
-    with quiet_scope(config.quiet):
-        return _train_reranker(data, Path(output_dir), config, progress, overwrite)
+    return run_training(
+        _train_reranker, data, output_dir, config or RerankerConfig(), overwrite=overwrite, progress=progress
+    )
 
 
-def _train_reranker(
-    data: Any, output_dir: Path, config: RerankerConfig, progress: ProgressCallback | None, overwrite: bool
-) -> Any:
-    instances = load_training_instances(data)  # bad input stops here, before torch is imported
+def _train_reranker(job: TrainingJob, config: RerankerConfig) -> TrainResult:
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (
@@ -156,21 +132,11 @@ def _train_reranker(
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    per_epoch, stats = build_examples(
-        instances,
-        negatives=config.negatives,
-        epochs=config.epochs,
-        seed=config.seed,
-        positives=config.positives,
-        query_prefix=config.query_prefix,
-        passage_prefix=config.passage_prefix,
-    )
+    per_epoch, stats = config.examples(job.instances)
     announce("loading the base model")
     model = CrossEncoder(config.base_model or minilm_path(), num_labels=1, max_length=config.max_length)
-    tokenizer = model.tokenizer
-    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
-        tokenizer.pad_token = tokenizer.eos_token
-        model.model.config.pad_token_id = tokenizer.eos_token_id
+    if pad_with_eos(model.tokenizer):
+        model.model.config.pad_token_id = model.tokenizer.eos_token_id
 
     if config.loss == "bce":
         rows: dict[str, list[Any]] = {"query": [], "passage": [], "label": []}
@@ -186,13 +152,7 @@ def _train_reranker(
         rows = group_columns(per_epoch, config.negatives)  # type: ignore[assignment]
         loss = _group_softmax_loss(model)
     dataset = Dataset.from_dict(rows)
-    if config.memory_check:
-        on_gpu = torch.cuda.is_available()
-        check_step_memory(
-            config, model.model.config, sum(p.numel() for p in model.parameters() if p.requires_grad),
-            available=available_memory(on_gpu=on_gpu), half_precision=resolve_precision(config.precision) != "fp32",
-            on_gpu=on_gpu,
-        )  # fmt: skip
+    check_memory(check_step_memory, config, model, model.model.config)
 
     return fit_and_save(
         kind="reranker",
@@ -202,11 +162,8 @@ def _train_reranker(
         dataset=dataset,
         loss=loss,
         config=config,
-        train_data=training_data_identity(data, instances),
-        output_dir=output_dir,
+        job=job,
         sampling=stats,
-        progress=progress,
         metadata={"base_model": config.base_model or "embedded all-MiniLM-L6-v2 (new head)"},
         micro_batch=config.micro_batch(),
-        overwrite=overwrite,
     )

@@ -21,100 +21,79 @@ model and shards the batches; nothing here picks a device.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from hardneg.errors import ConfigError
+from pydantic import Field, model_validator
+
+from hardneg.errors import ConfigError, FieldError, PathText, config_dataclass
 from hardneg.models import minilm_path
 from hardneg.progress import announce
-from hardneg.retrieval.encoders import check_backend
+from hardneg.retrieval.encoders import EncoderBackend
 from hardneg.training.common import (
+    AtLeastOne,
     ProgressCallback,
+    TrainerConfig,
+    TrainingJob,
     TrainResult,
-    check_model_folder,
+    check_memory,
     fit_and_save,
     group_columns,
-    quiet_scope,
-    resolve_precision,
+    pad_with_eos,
+    run_training,
 )
-from hardneg.training.data import build_examples, load_training_instances, training_data_identity
-from hardneg.training.memory import StepMemory, available_memory, refuse, step_memory
+from hardneg.training.memory import StepMemory, refuse, step_memory
 from hardneg.training.teacher import TEACHER_KINDS, Teacher, parse_teacher, score_instances
 
 RETRIEVER_LOSSES: tuple[str, ...] = ("infonce", "margin_mse", "kl_div")
 
 
-@dataclass
-class RetrieverConfig:
-    """Options of `train_retriever` (the CLI flags map one to one)."""
+@config_dataclass
+class RetrieverConfig(TrainerConfig):
+    """Options of `train_retriever` (the CLI flags map one to one); the shared ones are `TrainerConfig`'s."""
 
-    base_model: str | None = None  # None: the embedded all-MiniLM-L6-v2; any HF or sentence-transformers path works
-    negatives: int = 7  # hard negatives per group (the paper: 7)
     # The paper trains E5-base at temperature 0.01. MiniLM (all-MiniLM-L6-v2) was itself trained with
     # MultipleNegativesRankingLoss at scale 20, i.e. temperature 0.05; keeping its temperature avoids
     # re-shaping its similarity distribution in a short fine-tune. Pass 0.01 for E5-style training.
-    temperature: float = 0.05
-    positives: Literal["sample", "all"] = "sample"
-    query_prefix: str = ""
-    passage_prefix: str = ""
-    max_length: int = 256
-    lr: float = 2e-5
-    epochs: int = 1
-    batch_size: int = 32
-    warmup: float = 0.1  # a ratio of the total steps when < 1, else a number of steps
-    seed: int = 42
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    temperature: Annotated[float, Field(gt=0)] = 0.05
+    batch_size: AtLeastOne = 32  # groups per device per step
     # Gradient caching (CachedMultipleNegativesRankingLoss): the batch is embedded without gradients, then
     # back-propagated `mini_batch_size` texts at a time, so memory does not grow with the batch (one step at batch
     # 32 without it holds 288 texts' activations: ~20 GB on MiniLM at 256 tokens). None: on for InfoNCE (the
     # distillation losses have no cached form; True with one of them is refused).
     cached_loss: bool | None = None
-    mini_batch_size: int = 8  # measured: 1.9 GB peak RSS on MiniLM at 256 tokens, whatever the batch size
-    memory_check: bool = True  # refuse, before the first step, a step estimated not to fit (hardneg.training.memory)
     lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.1
-    pooling: str = "auto"  # auto: the model's own pooling; with --lora, last-token (EOS) pooling
-    max_steps: int | None = None  # stop early (benchmarks, smoke tests)
-    quiet: bool = False
+    lora_r: AtLeastOne = 16
+    lora_alpha: AtLeastOne = 32
+    lora_dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    # auto: the model's own pooling; with --lora, last-token (EOS) pooling
+    pooling: Literal["auto", "mean", "cls", "lasttoken"] = "auto"
     loss: Literal["infonce", "margin_mse", "kl_div"] = "infonce"
     # Distillation (margin_mse, kl_div): a CrossEncoder folder or a teacher spec (hardneg.training.teacher); None:
     # the passages' own teacher scores.
-    teacher: str | None = None
+    teacher: PathText | None = None
     teacher_max_length: int | None = None  # the teacher's token limit (None: its own)
-    teacher_backend: str = "auto"  # auto | torch | onnx, as `hardneg mine --backend`
+    teacher_backend: EncoderBackend = "auto"  # auto | torch | onnx, as `hardneg mine --backend`
 
     @property
     def uses_cached_loss(self) -> bool:
         return self.cached_loss is not False and self.loss == "infonce"
 
-    def check(self) -> None:
-        if self.loss not in RETRIEVER_LOSSES:
-            raise ConfigError(f"expected one of {', '.join(RETRIEVER_LOSSES)}; got {self.loss!r}", param="loss")
-        if self.loss == "infonce" and self.teacher is not None:
-            raise ConfigError(
-                "a teacher is used by the distillation losses only (loss margin_mse or kl_div)", param="teacher"
-            )
-        if self.loss != "infonce":
-            if self.cached_loss:
-                raise ConfigError(
-                    f"the cached loss is InfoNCE's; it cannot be combined with {self.loss}", param="cached_loss"
-                )
-            if self.negatives < 1:
-                raise ConfigError(f"{self.loss} needs at least one hard negative per group", param="negatives")
+    @model_validator(mode="after")
+    def _check_loss(self) -> RetrieverConfig:
+        if self.loss == "infonce":
             if self.teacher is not None:
-                teacher_spec(self.teacher)
-        check_backend(self.teacher_backend, param="teacher_backend")
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
-        if self.batch_size < 1 or self.mini_batch_size < 1:
-            raise ConfigError("batch size and mini-batch size must be >= 1")
-        if self.max_length < 8:
-            raise ConfigError(f"max length must be >= 8, got {self.max_length}")
-        if self.pooling not in ("auto", "mean", "cls", "lasttoken"):
-            raise ConfigError(f"pooling must be auto, mean, cls or lasttoken, got {self.pooling!r}")
+                raise FieldError(
+                    "teacher", "a teacher is used by the distillation losses only (loss margin_mse or kl_div)"
+                )
+            return self
+        if self.cached_loss:
+            raise FieldError("cached_loss", f"the cached loss is InfoNCE's; it cannot be combined with {self.loss}")
+        if self.negatives < 1:
+            raise FieldError("negatives", f"{self.loss} needs at least one hard negative per group")
+        if self.teacher is not None:
+            teacher_spec(self.teacher)  # a ConfigError naming teacher
+        return self
 
 
 def teacher_spec(value: str) -> Teacher:
@@ -203,9 +182,7 @@ def _load_model(config: RetrieverConfig) -> Any:
     else:
         # A plain HF backbone (or a forced pooling): Transformer + pooling + L2 normalisation.
         transformer = Transformer(base, max_seq_length=config.max_length)
-        tokenizer = transformer.tokenizer
-        if tokenizer.pad_token is None and tokenizer.eos_token is not None:
-            tokenizer.pad_token = tokenizer.eos_token  # decoders often ship without a pad token
+        pad_with_eos(transformer.tokenizer)
         get_dim = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
         dim = get_dim()
         mode = "mean" if pooling == "auto" else pooling
@@ -267,17 +244,12 @@ def train_retriever(
     `memory_check=False` skips the check). An existing `output_dir` is refused before training unless `overwrite`
     (and then only a folder hardneg wrote; it is replaced once the new model is complete).
     """
-    check_model_folder(output_dir, overwrite)
-    config = config or RetrieverConfig()
-    config.check()
-    with quiet_scope(config.quiet):
-        return _train_retriever(data, Path(output_dir), config, progress, overwrite)
+    return run_training(
+        _train_retriever, data, output_dir, config or RetrieverConfig(), overwrite=overwrite, progress=progress
+    )
 
 
-def _train_retriever(
-    data: Any, output_dir: Path, config: RetrieverConfig, progress: ProgressCallback | None, overwrite: bool
-) -> Any:
-    instances = load_training_instances(data)  # bad input stops here, before torch is imported
+def _train_retriever(job: TrainingJob, config: RetrieverConfig) -> TrainResult:
     announce("loading the base model")
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -297,6 +269,7 @@ def _train_retriever(
             MultipleNegativesRankingLoss,
         )
 
+    instances = job.instances
     distill = config.loss != "infonce"
     teacher_name = "passage teacher scores"
     if distill and config.teacher is not None:
@@ -308,27 +281,9 @@ def _train_retriever(
         )  # fmt: skip
     model = _load_model(config)
     suffix = _eos_suffix(model, config)
-    per_epoch, stats = build_examples(
-        instances,
-        negatives=config.negatives,
-        epochs=config.epochs,
-        seed=config.seed,
-        positives=config.positives,
-        query_prefix=config.query_prefix,
-        passage_prefix=config.passage_prefix,
-        text_suffix=suffix,
-        teacher_scores=distill,
-    )
+    per_epoch, stats = config.examples(instances, text_suffix=suffix, teacher_scores=distill)
     dataset = Dataset.from_dict(group_columns(per_epoch, config.negatives, label=distill))
-    if config.memory_check:
-        import torch
-
-        on_gpu = torch.cuda.is_available()
-        check_step_memory(
-            config, model[0].auto_model.config, sum(p.numel() for p in model.parameters() if p.requires_grad),
-            available=available_memory(on_gpu=on_gpu), half_precision=resolve_precision(config.precision) != "fp32",
-            on_gpu=on_gpu,
-        )  # fmt: skip
+    check_memory(check_step_memory, config, model, model[0].auto_model.config)
 
     scale = 1.0 / config.temperature
     if config.loss == "margin_mse":
@@ -354,10 +309,8 @@ def _train_retriever(
         dataset=dataset,
         loss=loss,
         config=config,
-        train_data=training_data_identity(data, instances),
-        output_dir=output_dir,
+        job=job,
         sampling=stats,
-        progress=progress,
         metadata={
             "base_model": config.base_model or "embedded all-MiniLM-L6-v2",
             "scale": scale,
@@ -365,5 +318,4 @@ def _train_retriever(
             **({"teacher": teacher_name} if distill else {}),
         },
         before_save=before_save,
-        overwrite=overwrite,
     )

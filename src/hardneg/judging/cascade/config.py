@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hardneg.errors import ConfigError
+from hardneg.errors import ConfigError, validation_problems
 from hardneg.judging import defaults
 from hardneg.judging.registry import BACKENDS, LISTWISE_BACKENDS, known_backends, resolve_backend
 from hardneg.judging.store import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_TIMEOUTS
@@ -214,12 +214,11 @@ def cut_in_force(config: CascadeConfig, operating_point: str | None = None) -> d
 
 
 def _format_validation(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "-"
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{source}: {loc}: {msg}")
-    return "; ".join(lines)
+    """Every problem as ``source: stages.1.t_better: message`` (worded by `hardneg.errors.validation_problems`)."""
+    return "; ".join(
+        f"{source}: {'.'.join(str(part) for part in loc) or '-'}: {message}"
+        for loc, message in validation_problems(exc)
+    )
 
 
 def parse_config(data: Any, source: str = "config") -> CascadeConfig:
