@@ -27,3 +27,15 @@ def test_answers_are_checked_against_the_passage_they_were_asked_about() -> None
     assert judge._passages == {}  # nothing held once the answers are read
     out = judge.output_from_completion(_completion("I think it is relevant."), [first])
     assert out.status == "parse_error"
+
+
+def test_one_greedy_request_per_negative() -> None:
+    inst = next(iter(read_instances(sample_train_path())))
+    judge = OpenAIAnswerJudge("m", base_url="http://127.0.0.1:9/v1", max_tokens=64)
+    prepared = judge._prepare(inst, inst.negative_ids[:2])
+    assert prepared.chunks == [[d] for d in inst.negative_ids[:2]] and prepared.tokens_in > 0
+    messages = prepared.prompts[0]
+    assert messages[0]["role"] == "system" and inst.negatives[0].text[:30] in messages[-1]["content"]
+    # the body it always sent: no response format, greedy, its own max_tokens
+    assert judge.request_body(messages) == {"model": "m", "messages": messages, "temperature": 0.0, "max_tokens": 64}
+    assert judge._passages == {d: [inst.negative(d).text, 1] for d in inst.negative_ids[:2]}

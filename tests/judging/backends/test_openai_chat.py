@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from hardneg.errors import ConfigError
-from hardneg.judging.backends.openai_chat import OpenAIJudge, _retry_after, parse_json_verdict
+from hardneg.judging.backends.openai_chat import (
+    OpenAIJudge,
+    _retry_after,
+    completion_data,
+    parse_json_verdict,
+    reply_text,
+    usage_tokens,
+)
 from hardneg.judging.cost import Budget, PriceTable, prompt_tokens
 from hardneg.judging.store import JudgmentStore
 from support import FaultPlan, FaultProxy
@@ -222,3 +229,21 @@ def test_missing_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="json_schema"):
         OpenAIJudge("m", json_schema="yes")
     assert "api_key" not in json.dumps(judge.config()).lower()
+
+
+def test_completion_fields() -> None:
+    data = {"model": "m", "choices": [{"message": {"content": "yes"}}], "usage": {"prompt_tokens": 7}}
+    assert completion_data(data) is data  # a Batch API body as it is
+
+    class Completion:  # the SDK's object
+        def model_dump(self) -> dict:
+            return data
+
+    assert completion_data(Completion()) == data
+    assert reply_text(data) == "yes" and usage_tokens(data) == {"tokens_in": 7, "tokens_out": 0}
+    assert reply_text({"choices": []}) == "" and reply_text({"choices": [{"message": {"content": None}}]}) == ""
+    assert usage_tokens({"usage": None}) == {"tokens_in": 0, "tokens_out": 0}
+    out = OpenAIJudge("m", template="compact").output_from_completion(
+        {**data, "choices": [{"message": {"content": None}, "finish_reason": "stop"}]}, ["d1"]
+    )
+    assert out.status == "parse_error" and out.tokens_in == 7  # no text is never "no false negatives"

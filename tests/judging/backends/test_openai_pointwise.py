@@ -53,6 +53,8 @@ def test_one_request_per_negative() -> None:
     assert prepared.chunks == [[d] for d in inst.negative_ids[:3]]
     body = judge.request_body(prepared.prompts[0])
     assert body["max_tokens"] == 1 and body["logprobs"] is True and body["messages"][0]["role"] == "system"
+    assert list(body) == ["model", "messages", "temperature", "max_tokens", "logprobs", "top_logprobs"]
+    assert (body["model"], body["temperature"], body["top_logprobs"]) == ("m", 0.0, 20)
     assert inst.negatives[0].text[:30] in body["messages"][1]["content"]
 
 

@@ -130,7 +130,7 @@ def test_timeouts_are_recorded_counted_and_charged(llama_server, key_env, sample
 
 def test_auto_timeout_is_the_ceiling_until_5_answers_then_4x_the_slowest() -> None:
     judge = OpenAIJudge(MODEL, base_url="http://127.0.0.1:9/v1")  # timeout "auto" is the default
-    assert judge.auto_timeout and judge._request_timeout() == AUTO_TIMEOUT_CEILING == 600.0
+    assert judge.settings.auto_timeout and judge._request_timeout() == AUTO_TIMEOUT_CEILING == 600.0
     assert (AUTO_TIMEOUT_AFTER, AUTO_TIMEOUT_FLOOR, AUTO_TIMEOUT_FACTOR) == (5, 60.0, 4.0)
     for latency in (1.0, 2.0, 30.0, 4.0):
         judge._latencies.append(latency)

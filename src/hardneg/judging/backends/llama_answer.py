@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
-from hardneg.errors import ConfigError
-from hardneg.judging.backends.llama_base import LlamaJudge
+from hardneg.judging.backends.llama_base import LlamaJudge, checked_max_tokens
 from hardneg.judging.prompts.answer import SYSTEM_PROMPT, USER_PROMPT, Answer, answers_output, messages, parse_answer
 from hardneg.judging.verdicts import JudgeOutput
 
@@ -33,15 +32,9 @@ class LlamaAnswerJudge(LlamaJudge):
         n_threads: int | None = None,
         seed: int = 0,
     ) -> None:
-        if max_tokens < 8 or n_ctx <= max_tokens:
-            raise ConfigError(f"llm-answer judge: need 8 <= max_tokens < n_ctx, got {max_tokens} and {n_ctx}")
-        self.model = model
-        self.n_ctx = n_ctx
-        self.max_tokens = max_tokens
+        super().__init__(model, n_ctx=n_ctx, n_threads=n_threads, seed=seed)
+        self.max_tokens = checked_max_tokens(self.kind, max_tokens, n_ctx, least=8)
         self.max_passage_chars = max_passage_chars
-        self.n_threads = n_threads
-        self.seed = seed
-        self._llm: Any = None
 
     def config(self) -> dict[str, Any]:
         return {

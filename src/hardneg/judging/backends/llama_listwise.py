@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
-from hardneg.judging.backends.llama_base import LlamaJudge
+from hardneg.judging.backends.llama_base import LlamaJudge, checked_max_tokens
 from hardneg.judging.prompts.parse import verdict_output
 from hardneg.judging.prompts.templates import chunk_docids, load_template, permuted
 from hardneg.judging.verdicts import JudgeOutput, merge_outputs, vote_outputs
@@ -37,23 +37,16 @@ class LlamaListwiseJudge(LlamaJudge):
         seed: int = 0,
         permutations: int = 1,
     ) -> None:
-
-        if max_tokens < 1 or n_ctx <= max_tokens:
-            raise ConfigError(f"llm-listwise judge: need 1 <= max_tokens < n_ctx, got {max_tokens} and {n_ctx}")
+        super().__init__(model, n_ctx=n_ctx, n_threads=n_threads, seed=seed)
+        self.max_tokens = checked_max_tokens(self.kind, max_tokens, n_ctx)
         if max_negatives_per_call < 1:
             raise ConfigError("llm-listwise judge: max_negatives_per_call must be >= 1")
         if permutations < 1:
             raise ConfigError(f"llm-listwise judge: permutations must be >= 1, got {permutations}")
         self.permutations = permutations  # K seeded orders per chunk, majority vote (listwise position bias)
-        self.model = model
         self.template = load_template(template)
-        self.n_ctx = n_ctx
-        self.max_tokens = max_tokens
         self.temperature = temperature
         self.max_negatives_per_call = max_negatives_per_call
-        self.n_threads = n_threads
-        self.seed = seed
-        self._llm: Any = None
 
     def config(self) -> dict[str, Any]:
         return {
@@ -71,21 +64,10 @@ class LlamaListwiseJudge(LlamaJudge):
 
     def _prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         """Tokens of the chat-formatted prompt, as the model's chat handler will lay it out."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        llm = self.llm
-        template = llm.metadata.get("tokenizer.chat_template")
-        if template:
-            formatter = Jinja2ChatFormatter(
-                template=template,
-                eos_token=llm._model.token_get_text(llm.token_eos()),
-                bos_token=llm._model.token_get_text(llm.token_bos()),
-                add_generation_prompt=True,
-            )
-            text = formatter(messages=messages).prompt
-        else:
+        text = self.chat_prompt(messages)
+        if text is None:
             text = "\n\n".join(m["content"] for m in messages)
-        return len(llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
 
     def _call(self, instance: Instance, docids: list[str]) -> JudgeOutput:
 

@@ -18,22 +18,19 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
-from hardneg.errors import ConfigError
 from hardneg.judging.backends.llama_base import LlamaJudge
-from hardneg.judging.backends.pointwise_scoring import PromptParts, checked_scale, judge_candidates
-from hardneg.judging.prompts.pointwise import (
-    ANSWERS,
-    PROMPTS,
-    REFERENCE_BUDGET,
-    Scale,
-    candidate_text,
-    score_from_probabilities,
-    user_prefix,
+from hardneg.judging.backends.pointwise_scoring import (
+    PromptParts,
+    answer_token_ids,
+    chat_split,
+    checked_scale,
+    judge_candidates,
+    pointwise_config,
+    score_from_logits,
+    tokenized_parts,
 )
+from hardneg.judging.prompts.pointwise import Scale
 from hardneg.judging.verdicts import JudgeOutput
-
-# Splits the rendered chat prompt into the shared prefix and the per-candidate suffix.
-_SENTINEL = "\u0000CANDIDATE\u0000"
 
 
 class LlamaPointwiseJudge(LlamaJudge):
@@ -54,28 +51,16 @@ class LlamaPointwiseJudge(LlamaJudge):
         scale: Scale | None = None,
     ) -> None:
         scale = checked_scale(self.kind, scale or self.default_scale, n_ctx, max_passage_chars)
-        self.model = model
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        super().__init__(model, n_ctx=n_ctx, n_threads=n_threads, seed=seed)
         self.max_passage_chars = max_passage_chars
-        self.seed = seed
         self.prefix_reuse = prefix_reuse
         self.scale: Scale = scale
-        self._llm: Any = None
         self._answer_ids: dict[int, list[int]] = {}  # answer class -> its single-token spellings
-        self._split: tuple[str, str, str] | None = None  # (before user content, after candidate, chat template)
+        self._split: tuple[str, str] | None = None  # (before the user content, after the candidate)
 
     def config(self) -> dict[str, Any]:
         # prefix_reuse and n_threads do not change the answers (tested), so they stay out of the hash.
-        system, user = PROMPTS[self.scale]
-        config: dict[str, Any] = {
-            "kind": self.kind,
-            "model": self.model_name,
-            "n_ctx": self.n_ctx,
-            "max_passage_chars": self.max_passage_chars,
-            "prompt": {"system": system, "user": user},
-            "reference_budget": REFERENCE_BUDGET,
-        }
+        config = pointwise_config(self.kind, self.model_name, self.scale, self.n_ctx, self.max_passage_chars)
         if self.scale != "yes_no":  # the yes/no judge's key is what it was before scales existed
             config["scale"] = self.scale
         return config
@@ -83,45 +68,16 @@ class LlamaPointwiseJudge(LlamaJudge):
     # ----- model -------------------------------------------------------------------------------------------
 
     def _loaded(self, llm: Any) -> None:
-        self._answer_ids = {v: self._single_token_ids(texts) for v, texts in ANSWERS[self.scale].items()}
-        missing = [v for v, ids in self._answer_ids.items() if not ids]
-        if missing:
-            raise ConfigError(f"{self.kind} judge: model {self.model} has no single-token answer for {missing}")
+        def tokenize(text: str) -> list[int]:
+            return llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
-    def _single_token_ids(self, variants: Sequence[str]) -> list[int]:
-        ids: set[int] = set()
-        for text in variants:
-            tokens = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-            if len(tokens) == 1:  # a multi-token spelling's first piece is not an answer by itself
-                ids.add(tokens[0])
-        return sorted(ids)
+        self._answer_ids = answer_token_ids(self.kind, self.model, self.scale, tokenize)
 
     def _chat_split(self) -> tuple[str, str]:
         """(text before the user content's candidate, text after it) for this model's chat template."""
-        llm = self.llm
         if self._split is None:
-            template = llm.metadata.get("tokenizer.chat_template")
-            system = PROMPTS[self.scale][0]
-            messages = [
-                {"role": "system", "content": system},
-                {"role": "user", "content": "{user}" + _SENTINEL},
-            ]
-            if template:
-                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-                model = llm._model
-                formatter = Jinja2ChatFormatter(
-                    template=template,
-                    eos_token=model.token_get_text(llm.token_eos()),
-                    bos_token=model.token_get_text(llm.token_bos()),
-                    add_generation_prompt=True,
-                )
-                rendered = formatter(messages=messages).prompt
-            else:  # a GGUF without a chat template: a plain instruction layout
-                rendered = f"{system}\n\n{{user}}{_SENTINEL}\n\nAnswer:"
-            before, after = rendered.split(_SENTINEL, 1)
-            self._split = (before, after, template or "")
-        return self._split[0], self._split[1]
+            self._split = chat_split(self.scale, self.chat_prompt)
+        return self._split
 
     def _tokenize(self, text: str, *, first: bool) -> list[int]:
         llm = self.llm
@@ -132,16 +88,10 @@ class LlamaPointwiseJudge(LlamaJudge):
 
     def prompt_parts(self, instance: Instance, docids: Sequence[str]) -> PromptParts:
         """Token ids of the shared prefix and of each candidate (candidate text + assistant header)."""
-        before, after = self._chat_split()
-        limit = self.max_passage_chars
-        prefix = self._tokenize(before.replace("{user}", user_prefix(instance, self.scale, limit)), first=True)
-        known = {p.docid: p for p in instance.negatives}
-        after_tokens = self._tokenize(after, first=False)
-        candidates = {}
-        for docid in docids:
-            body = self._tokenize(candidate_text(known[docid], limit), first=False)
-            candidates[docid] = body + after_tokens
-        return PromptParts(prefix=prefix, candidates=candidates)
+        return tokenized_parts(
+            instance, docids, scale=self.scale, max_passage_chars=self.max_passage_chars, split=self._chat_split(),
+            tokenize=self._tokenize,
+        )  # fmt: skip
 
     # ----- scoring -----------------------------------------------------------------------------------------
 
@@ -154,9 +104,7 @@ class LlamaPointwiseJudge(LlamaJudge):
         llm = self.llm
         pointer = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
         logits = np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),))
-        classes = {v: logits[ids].astype(np.float64) for v, ids in self._answer_ids.items()}
-        top = max(float(values.max()) for values in classes.values())
-        return score_from_probabilities(self.scale, {v: float(np.exp(x - top).sum()) for v, x in classes.items()})
+        return score_from_logits(self.scale, logits, self._answer_ids)
 
     # P(yes) is the yes/no scale's score (the name benches and tests use).
     _p_yes = _score

@@ -36,6 +36,7 @@ from typing import Any
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError, HardnegError
+from hardneg.judging.backends.endpoint_settings import CONNECTION_OPTIONS, EndpointSettings, flat_options
 from hardneg.judging.backends.openai_chat import OpenAIJudge
 from hardneg.judging.base import Judge, config_hash
 from hardneg.judging.prompts.templates import chunk_docids
@@ -182,34 +183,30 @@ class BatchState:
 class BatchJudge(Judge):
     """A listwise judge through the OpenAI Batch API (kind "openai-batch").
 
-    Takes OpenAIJudge's model/template/sampling parameters (the request bodies are the same) plus the batch
+    Takes the connection keys of `EndpointSettings` (model, base_url, api_key_env, azure, api_version, timeout,
+    max_retries), OpenAIJudge's template and sampling options (the request bodies are the same) and the batch
     settings. `state_db`: where batch ids and downloaded answers are kept (use the judgment store's path so
     that a later run resumes; None keeps them in memory, for one blocking run).
     """
 
     kind = "openai-batch"
 
+    @flat_options(CONNECTION_OPTIONS, timeout=600.0)
     def __init__(
         self,
-        model: str,
-        base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
+        settings: EndpointSettings,
+        *,
         template: str = "stage1",
         temperature: float = 0.1,
         max_tokens: int = 2048,
         json_schema: bool | str = False,
         max_negatives_per_call: int = 25,
-        azure: bool = False,
-        api_version: str | None = None,
-        *,
         state_db: str | Path | None = None,
         wait: bool = True,
         poll_interval: float = 60.0,
         max_wait: float = 26 * 3600.0,
         max_requests_per_batch: int = DEFAULT_MAX_REQUESTS,
         max_bytes_per_batch: int = DEFAULT_MAX_BYTES,
-        timeout: float = 600.0,
-        max_retries: int = 5,
         metadata: dict[str, str] | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> None:
@@ -217,27 +214,21 @@ class BatchJudge(Judge):
             raise ConfigError("max_requests_per_batch must be >= 1 and max_bytes_per_batch >= 1024")
         # The online judge builds the same request bodies and reads the same completions.
         self.online = OpenAIJudge(
-            model,
-            base_url=base_url,
-            api_key_env=api_key_env,
+            settings,
             template=template,
             temperature=temperature,
             max_tokens=max_tokens,
             json_schema=json_schema,
             max_negatives_per_call=max_negatives_per_call,
-            azure=azure,
-            api_version=api_version,
-            timeout=timeout,
         )
-        self.model = model
-        self.base_url = base_url
+        self.settings = settings  # `max_retries`: of each files / batches API call (the SDK retries them)
+        self.model = settings.model
         self.state = BatchState(state_db if state_db is not None else ":memory:")
         self.wait = wait
         self.poll_interval = float(poll_interval)
         self.max_wait = float(max_wait)
         self.max_requests = int(max_requests_per_batch)
         self.max_bytes = int(max_bytes_per_batch)
-        self.max_retries = int(max_retries)  # of each files/batches API call (the SDK retries them)
         self.metadata = metadata or {}
         self.progress = progress
         self._client: Any = None
@@ -260,7 +251,7 @@ class BatchJudge(Judge):
     def client(self) -> Any:
         """A synchronous OpenAI (or Azure) client; the key comes from the environment, as for OpenAIJudge."""
         if self._client is None:
-            self._client = self.online.make_client(asynchronous=False, max_retries=self.max_retries)
+            self._client = self.online.make_client(asynchronous=False, max_retries=self.settings.max_retries)
         return self._client
 
     def _say(self, message: str) -> None:
@@ -334,7 +325,7 @@ class BatchJudge(Judge):
             self.state.conn.execute(
                 "INSERT INTO batches (batch_id, input_file_id, config_hash, model, endpoint_url, status, n_requests,"
                 " info, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (batch.id, uploaded.id, self.cfg_hash, self.model, self.base_url, batch.status, len(pending),
+                (batch.id, uploaded.id, self.cfg_hash, self.model, self.settings.url, batch.status, len(pending),
                  "{}", now, now),
             )  # fmt: skip
             for cid, qid, k, n, chunk, _ in pending:

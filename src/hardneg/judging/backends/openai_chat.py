@@ -9,6 +9,9 @@ is complete, so that the caller stores it at once (a killed run loses only the c
 A call that still fails after its retries gives status "failed" with the reason; a truncated or unreadable
 answer gives "parse_error". Neither is ever read as "no false negatives".
 
+Where the server is and how hard to push it (pool, key variable, timeout, retries, limits) is one
+`EndpointSettings`, shared with the other API judges; a stage's flat keys build it (`flat_options`).
+
 The API key is read from an environment variable (name configurable) when a run starts. It is never part
 of `config()`, of outputs, of log lines or of error reasons (it is masked in any server message).
 """
@@ -19,7 +22,6 @@ import asyncio
 import email.utils
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -28,7 +30,9 @@ from typing import Any
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
-from hardneg.judging.backends.endpoints import DEFAULT_COOLDOWN_S, Endpoint, EndpointPool
+from hardneg.judging.backends.endpoint_settings import AUTO_TIMEOUT_CEILING as AUTO_TIMEOUT_CEILING
+from hardneg.judging.backends.endpoint_settings import LOCAL_PLACEHOLDER_KEY, EndpointSettings, flat_options
+from hardneg.judging.backends.endpoints import Endpoint, EndpointPool
 from hardneg.judging.backends.ratelimit import RateLimiter
 from hardneg.judging.base import Judge, JudgeStopped
 from hardneg.judging.cost import Budget, BudgetExceeded, Reservation, prompt_tokens
@@ -52,23 +56,17 @@ JSON_INSTRUCTION = (
     '\n\nReply with a JSON object only: {"better": [...], "worse": [...]}, each a list of candidate numbers i '
     "(integers; [] when none), instead of the tagged verdict."
 )
-# Key used in place of a missing one for local servers (vLLM / llama.cpp / Ollama ignore it).
-LOCAL_PLACEHOLDER_KEY = "not-needed"
-DEFAULT_AZURE_API_VERSION = "2024-10-21"
 RETRYABLE_STATUS = {408, 409, 429}
 FATAL_STATUS = {401, 403}  # the credentials: every other call would fail the same way
-# timeout "auto": until AUTO_TIMEOUT_AFTER answers arrived the ceiling applies; then AUTO_TIMEOUT_FACTOR x the
-# slowest answer seen, at least AUTO_TIMEOUT_FLOOR. A request cut short by the client may still run (and be
-# billed) on the server, so the bound is generous: it should only catch calls that hang.
-AUTO_TIMEOUT_CEILING = 600.0
+# timeout "auto": until AUTO_TIMEOUT_AFTER answers arrived the ceiling (AUTO_TIMEOUT_CEILING) applies; then
+# AUTO_TIMEOUT_FACTOR x the slowest answer seen, at least AUTO_TIMEOUT_FLOOR. A request cut short by the client may
+# still run (and be billed) on the server, so the bound is generous: it should only catch calls that hang.
 AUTO_TIMEOUT_FLOOR = 60.0
 AUTO_TIMEOUT_FACTOR = 4.0
 AUTO_TIMEOUT_AFTER = 5
 # After a timeout the next request of the same instance waits twice as long (also in a later run: the cascade
 # hands each instance's earlier timeouts in `timeout_plan`), up to this (or the configured timeout, when longer).
 TIMEOUT_GROWTH_CAP_S = 600.0
-# The possibly billed timeouts one instance may accumulate before its call is given up (`max_timeouts`).
-DEFAULT_MAX_TIMEOUTS = 2
 
 
 @dataclass(slots=True)
@@ -130,6 +128,23 @@ def parse_json_verdict(
     )
 
 
+def completion_data(completion: Any) -> dict[str, Any]:
+    """A chat completion as its JSON dict (from the SDK's object, or a Batch API line's body as it is)."""
+    return completion if isinstance(completion, dict) else completion.model_dump()
+
+
+def usage_tokens(data: dict[str, Any]) -> dict[str, int]:
+    """`tokens_in` and `tokens_out` of a completion's usage (0 where the server left them out)."""
+    usage = data.get("usage") or {}
+    return {"tokens_in": int(usage.get("prompt_tokens") or 0), "tokens_out": int(usage.get("completion_tokens") or 0)}
+
+
+def reply_text(data: dict[str, Any]) -> str:
+    """The first choice's message text ("" when there is none)."""
+    choices = data.get("choices") or []
+    return ((choices[0].get("message") or {}).get("content") if choices else None) or ""
+
+
 def _retry_after(exc: Exception) -> float | None:
     """Seconds the server asked us to wait (retry-after-ms, or Retry-After as seconds or an HTTP date)."""
     response = getattr(exc, "response", None)
@@ -161,76 +176,34 @@ class OpenAIJudge(Judge):
 
     kind = "openai"
 
+    @flat_options()
     def __init__(
         self,
-        model: str,
-        base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
+        settings: EndpointSettings,
+        *,
         template: str = "stage1",
         temperature: float = 0.1,
         max_tokens: int = 2048,
-        concurrency: int = 8,
-        rpm: float | None = None,
-        tpm: float | None = None,
-        timeout: float | str = "auto",
-        max_retries: int = 5,
         json_schema: bool | str = False,
         max_negatives_per_call: int = 25,
-        azure: bool = False,
-        api_version: str | None = None,
         permutations: int = 1,
-        *,
         budget: Budget | None = None,
-        backoff_base: float = 1.0,
-        backoff_max: float = 60.0,
-        retry_after_max: float = 300.0,
-        seed: int | None = None,
-        base_urls: Sequence[str] | None = None,
-        endpoint_cooldown: float = DEFAULT_COOLDOWN_S,
-        max_timeouts: int = DEFAULT_MAX_TIMEOUTS,
     ) -> None:
-
-        if base_urls is not None:
-            if isinstance(base_urls, str) or not base_urls or not all(isinstance(u, str) and u for u in base_urls):
-                raise ConfigError(f"base_urls must be a non-empty list of URLs, not {base_urls!r}")
-            if base_url is not None:
-                raise ConfigError("give base_url (one server) or base_urls (a pool), not both")
-            base_url = base_urls[0]
-        if concurrency < 1:
-            raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
-        if max_retries < 0:
-            raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
-        if azure and not base_url:
-            raise ConfigError("azure: set base_url to the resource endpoint (https://NAME.openai.azure.com)")
-        self.model = model
-        self.base_url = base_url
-        # A pool of servers (`hardneg.judging.backends.endpoints`): `concurrency` in flight per endpoint, an endpoint
-        # that fails taken out for `endpoint_cooldown` seconds. Not part of config(): the same model anywhere.
-        self.base_urls: list[str | None] = list(base_urls) if base_urls is not None else [base_url]
-        self.endpoint_cooldown = float(endpoint_cooldown)
+        # The server(s), key variable, timeout, retries and limits; a pool of servers (`base_urls`,
+        # `hardneg.judging.backends.endpoints`) has `concurrency` in flight per endpoint, an endpoint that fails
+        # taken out for `endpoint_cooldown` seconds. Not part of config(): the same model anywhere.
+        self.settings = settings
+        self.model = settings.model
         self.endpoints: list[dict[str, Any]] = []  # per endpoint after a run: requests, failures, taken_out
-        self.api_key_env = api_key_env
         self.template = load_template(template)
         self.temperature = float(temperature)
         self.max_tokens = int(max_tokens)
-        self.concurrency = int(concurrency)
-        self.rpm = rpm
-        self.tpm = tpm
-        # "auto": the ceiling until answers arrive, then a multiple of the slowest answer seen (see `_timeout`).
-        if timeout != "auto" and not (isinstance(timeout, int | float) and timeout > 0):
-            raise ConfigError(f"timeout must be 'auto' or a number of seconds > 0, not {timeout!r}")
-        self.auto_timeout = timeout == "auto"
-        self.timeout = AUTO_TIMEOUT_CEILING if self.auto_timeout else float(timeout)
-        self._latencies: list[float] = []
+        self._latencies: list[float] = []  # of the answers so far ("auto" timeout, see `_request_timeout`)
         self._fatal = ""  # set by a call the server refused for good (401/403): the run stops
-        if int(max_timeouts) < 1:
-            raise ConfigError(f"max_timeouts must be >= 1, got {max_timeouts}")
         # A timed-out request was sent and may have been billed: an instance's call gives up (failed: timeout)
         # after `max_timeouts` of them, counting those of earlier runs that the cascade hands in `timeout_plan`
         # ({query_id: (earlier timeouts, timeouts allowed now)}); each timeout doubles the next request's timeout.
-        self.max_timeouts = int(max_timeouts)
         self.timeout_plan: dict[str, tuple[int, int]] = {}
-        self.max_retries = int(max_retries)
         # True / "json_schema": OpenAI's structured output (OpenAI, Azure, vLLM, llama-server, Ollama);
         # "json_object": the {"type": "json_object", "schema": ...} form of llama-cpp-python's server.
         if json_schema not in (True, False, "json_schema", "json_object"):
@@ -242,17 +215,25 @@ class OpenAIJudge(Judge):
             raise ConfigError(f"permutations must be >= 1, got {permutations}")
         # K > 1: each chunk is judged in K seeded orders and a docid kept when a majority flags it (position bias)
         self.permutations = int(permutations)
-        self.azure = bool(azure)
-        self.api_version = api_version
         self.budget = budget
-        self.backoff_base = float(backoff_base)
-        self.backoff_max = float(backoff_max)
-        self.retry_after_max = float(retry_after_max)
-        self._rng = random.Random(seed)
+        self._rng = random.Random(settings.seed)
         self._key: str | None = None
         # Filled by each run: instances the budget did not allow (left unjudged, not failed) and counters.
         self.unjudged: list[str] = []
         self.stats: dict[str, float] = {}
+
+    @property
+    def base_urls(self) -> list[str | None]:
+        return self.settings.urls
+
+    @property
+    def max_timeouts(self) -> int:
+        return self.settings.max_timeouts
+
+    @max_timeouts.setter
+    def max_timeouts(self, value: int) -> None:
+        # the cascade's bound (`max_timeouts` of its config) replaces the stage's
+        self.settings = self.settings.replace(max_timeouts=value)
 
     # ------------------------------------------------------------------------------------------ config
 
@@ -297,7 +278,7 @@ class OpenAIJudge(Judge):
         self, completion: Any, docids: Sequence[str], *, latency_s: float = 0.0, attempts: int = 1
     ) -> JudgeOutput:
         """A JudgeOutput from a chat completion (an SDK object or its JSON dict)."""
-        data = completion if isinstance(completion, dict) else completion.model_dump()
+        data = completion_data(completion)
         choices = data.get("choices") or []
         if not choices or not isinstance(choices[0], dict):
             return JudgeOutput(
@@ -306,10 +287,8 @@ class OpenAIJudge(Judge):
         choice = choices[0]
         text = (choice.get("message") or {}).get("content")
         finish = choice.get("finish_reason")
-        usage = data.get("usage") or {}
         fields: dict[str, Any] = {
-            "tokens_in": int(usage.get("prompt_tokens") or 0),
-            "tokens_out": int(usage.get("completion_tokens") or 0),
+            **usage_tokens(data),
             "latency_s": latency_s,
             "template_hash": self.sha,
             "extra": {"attempts": attempts, "served_model": data.get("model")},
@@ -325,12 +304,7 @@ class OpenAIJudge(Judge):
     # ------------------------------------------------------------------------------------------ client
 
     def _api_key(self) -> str:
-        key = os.environ.get(self.api_key_env)
-        if key:
-            return key
-        if self.base_url is None or self.azure:
-            raise ConfigError(f"no API key: set the environment variable {self.api_key_env}")
-        return LOCAL_PLACEHOLDER_KEY
+        return self.settings.api_key()
 
     def make_client(self, *, asynchronous: bool = True, max_retries: int = 0, base_url: str | None = None) -> Any:
         """An OpenAI (or Azure) client for this judge's endpoint (or `base_url`, one of its pool); the key comes
@@ -339,35 +313,14 @@ class OpenAIJudge(Judge):
         The online judge retries by itself (bounded, with Retry-After and failure records), so it asks for
         max_retries=0; the Batch API path lets the SDK retry its few file and batch calls.
         """
-        import openai
-
         self._key = self._api_key()
-        url = base_url or self.base_url
-        if self.azure:
-            azure_class = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
-            return azure_class(
-                azure_endpoint=url,
-                api_key=self._key,
-                api_version=self.api_version or DEFAULT_AZURE_API_VERSION,
-                max_retries=max_retries,
-                timeout=self.timeout,
-            )
-        client_class = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-        return client_class(base_url=url, api_key=self._key, max_retries=max_retries, timeout=self.timeout)
-
-    def _client(self) -> Any:
-        return self.make_client(asynchronous=True, max_retries=0)
+        return self.settings.client(self._key, asynchronous=asynchronous, max_retries=max_retries, url=base_url)
 
     def _pool(self) -> EndpointPool:
         """The endpoints of this run, one async client each."""
-        if len(self.base_urls) == 1:
-            endpoints = [Endpoint(self.base_urls[0], self._client())]
-        else:
-            endpoints = [
-                Endpoint(url, self.make_client(asynchronous=True, max_retries=0, base_url=url))
-                for url in self.base_urls
-            ]
-        return EndpointPool(endpoints, self.concurrency, self.endpoint_cooldown)
+        urls = self.settings.urls
+        endpoints = [Endpoint(url, self.make_client(asynchronous=True, max_retries=0, base_url=url)) for url in urls]
+        return EndpointPool(endpoints, self.settings.concurrency, self.settings.endpoint_cooldown)
 
     def _endpoint_failure(self, exc: Exception) -> bool:
         """A failure that says the server is unwell (connection refused, dropped, timed out, 5xx), not the call."""
@@ -401,16 +354,17 @@ class OpenAIJudge(Judge):
 
     def _request_timeout(self) -> float:
         """The client timeout of the next request (see `timeout`)."""
-        if not self.auto_timeout or len(self._latencies) < AUTO_TIMEOUT_AFTER:
-            return self.timeout
+        ceiling = self.settings.timeout_s
+        if not self.settings.auto_timeout or len(self._latencies) < AUTO_TIMEOUT_AFTER:
+            return ceiling
         slowest = max(self._latencies[-200:])
-        return min(self.timeout, max(AUTO_TIMEOUT_FLOOR, AUTO_TIMEOUT_FACTOR * slowest))
+        return min(ceiling, max(AUTO_TIMEOUT_FLOOR, AUTO_TIMEOUT_FACTOR * slowest))
 
     def _delay(self, exc: Exception, attempt: int) -> float:
         asked = _retry_after(exc)
         if asked is not None:
-            return min(max(asked, 0.0), self.retry_after_max)
-        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
+            return min(max(asked, 0.0), self.settings.retry_after_max)
+        ceiling = min(self.settings.backoff_max, self.settings.backoff_base * (2**attempt))
         return ceiling * (0.5 + 0.5 * self._rng.random())  # jitter, so clients do not retry in lockstep
 
     # ------------------------------------------------------------------------------------------ calls
@@ -444,7 +398,8 @@ class OpenAIJudge(Judge):
         last = ""
         account = account if account is not None else {"seen": 0, "left": self.max_timeouts}
         timeouts = 0  # this call's requests that timed out (possibly billed)
-        for attempt in range(self.max_retries + 1):
+        max_retries = self.settings.max_retries
+        for attempt in range(max_retries + 1):
             endpoint = await pool.acquire()
             client = endpoint.client
             try:
@@ -478,7 +433,7 @@ class OpenAIJudge(Judge):
                         self._fatal = last
                     can_pay = self.budget is None or self.budget.within_cap()
                     spent = timed_out and account["left"] <= 0  # no more possibly billed timeouts for it
-                    if not self._retryable(exc) or attempt == self.max_retries or not can_pay or spent:
+                    if not self._retryable(exc) or attempt == max_retries or not can_pay or spent:
                         self.stats["failed_calls"] = self.stats.get("failed_calls", 0) + 1
                         log.warning("call failed for good after %d attempt(s): %s", attempt + 1, last)
                         tries = f"after {attempt + 1} attempt(s)"
@@ -543,9 +498,11 @@ class OpenAIJudge(Judge):
             for n, chunk in enumerate(chunk_docids(list(docids), self.max_negatives_per_call))
             for order in permuted(chunk, self.permutations, key=f"{instance.query_id}:{n}")
         ]
-        prompts = [self.render(instance, chunk) for chunk in chunks]
-        tokens = sum(prompt_tokens(p, self.model) for p in prompts)
-        return _Prepared(instance, chunks, prompts, tokens)
+        return self._prepared(instance, chunks, [self.render(instance, chunk) for chunk in chunks])
+
+    def _prepared(self, instance: Instance, chunks: list[list[str]], prompts: list[Any]) -> _Prepared:
+        """The calls of an instance, one per chunk of docids, with their estimated prompt tokens."""
+        return _Prepared(instance, chunks, prompts, sum(prompt_tokens(p, self.model) for p in prompts))
 
     async def ajudge_many(
         self, items: Iterable[tuple[Instance, Sequence[str]]]
@@ -556,7 +513,7 @@ class OpenAIJudge(Judge):
             "requests": 0, "retries": 0, "failed_calls": 0, "tokens_in": 0, "tokens_out": 0, "possibly_billed": 0
         }  # fmt: skip
         self._fatal = ""
-        limiter = RateLimiter(self.rpm, self.tpm)
+        limiter = RateLimiter(self.settings.rpm, self.settings.tpm)
         pool = self._pool()
         # Instances prepared ahead so that no slot idles; under a budget only as many as can run,
         # so that each reservation is made as late as possible (after earlier calls have settled).
@@ -606,7 +563,7 @@ class OpenAIJudge(Judge):
                     yield owner.pop(task), task.result()
                 if self._fatal:
                     # the server refused the credentials: every other call would fail the same way
-                    raise JudgeStopped(f"{self._fatal}; check the key in ${self.api_key_env} and the base_url")
+                    raise JudgeStopped(f"{self._fatal}; check the key in ${self.settings.api_key_env} and the base_url")
         finally:
             for task in pending:
                 task.cancel()
@@ -641,6 +598,23 @@ class OpenAIJudge(Judge):
         for _, output in self.judge_many([(instance, docids)]):
             return output
         raise BudgetExceeded(f"{instance.query_id}: the budget does not allow this call ({self.budget.report()})")
+
+
+class PerNegativeJudge(OpenAIJudge):
+    """An API judge that asks about one negative per request: the chat messages of `messages`, a greedy answer of
+    at most `max_tokens` tokens, read by the subclass's `output_from_completion`."""
+
+    def __init__(self, settings: EndpointSettings, *, max_tokens: int, budget: Budget | None = None) -> None:
+        super().__init__(
+            settings, template="compact", temperature=0.0, max_tokens=max_tokens, max_negatives_per_call=1,
+            budget=budget,
+        )  # fmt: skip
+
+    def messages(self, instance: Instance, docid: str) -> list[dict[str, str]]:
+        raise NotImplementedError
+
+    def _prepare(self, instance: Instance, docids: Sequence[str]) -> _Prepared:
+        return self._prepared(instance, [[docid] for docid in docids], [self.messages(instance, d) for d in docids])
 
 
 class _BadResponse(Exception):

@@ -15,9 +15,9 @@ from typing import Any
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
-from hardneg.judging.backends.endpoints import DEFAULT_COOLDOWN_S
-from hardneg.judging.backends.openai_chat import OpenAIJudge, _Prepared
-from hardneg.judging.cost import Budget, prompt_tokens
+from hardneg.judging.backends.endpoint_settings import EndpointSettings, flat_options
+from hardneg.judging.backends.openai_chat import PerNegativeJudge, completion_data, reply_text, usage_tokens
+from hardneg.judging.cost import Budget
 from hardneg.judging.prompts.pointwise import (
     PROMPTS,
     REFERENCE_BUDGET,
@@ -31,42 +31,26 @@ from hardneg.judging.prompts.pointwise import (
 from hardneg.judging.verdicts import JudgeOutput
 
 
-class OpenAIPointwiseJudge(OpenAIJudge):
+class OpenAIPointwiseJudge(PerNegativeJudge):
     """P(yes) or the expected grade of each negative, from a chat server's top logprobs."""
 
     kind = "openai-pointwise"
 
+    @flat_options()
     def __init__(
         self,
-        model: str,
-        base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
+        settings: EndpointSettings,
+        *,
         scale: Scale = "yes_no",
         max_passage_chars: int = 1500,
         top_logprobs: int = 20,
-        concurrency: int = 8,
-        rpm: float | None = None,
-        tpm: float | None = None,
-        timeout: float | str = "auto",
-        max_retries: int = 5,
-        azure: bool = False,
-        api_version: str | None = None,
-        *,
         budget: Budget | None = None,
-        seed: int | None = None,
-        base_urls: Sequence[str] | None = None,
-        endpoint_cooldown: float = DEFAULT_COOLDOWN_S,
     ) -> None:
         if scale not in SCALES:
             raise ConfigError(f"openai-pointwise judge: scale must be one of {', '.join(SCALES)}, not {scale!r}")
         if not 1 <= top_logprobs <= 20:
             raise ConfigError(f"openai-pointwise judge: top_logprobs must be in 1..20, not {top_logprobs}")
-        super().__init__(
-            model, base_url=base_url, api_key_env=api_key_env, template="compact", temperature=0.0, max_tokens=1,
-            concurrency=concurrency, rpm=rpm, tpm=tpm, timeout=timeout, max_retries=max_retries,
-            max_negatives_per_call=1, azure=azure, api_version=api_version, budget=budget, seed=seed,
-            base_urls=base_urls, endpoint_cooldown=endpoint_cooldown,
-        )  # fmt: skip
+        super().__init__(settings, max_tokens=1, budget=budget)
         self.scale: Scale = scale
         self.max_passage_chars = max_passage_chars
         self.top_logprobs = top_logprobs
@@ -88,30 +72,16 @@ class OpenAIPointwiseJudge(OpenAIJudge):
         user = user_prefix(instance, self.scale, limit) + candidate_text(instance.negative(docid), limit)
         return [{"role": "system", "content": PROMPTS[self.scale][0]}, {"role": "user", "content": user}]
 
-    def _prepare(self, instance: Instance, docids: Sequence[str]) -> _Prepared:
-        chunks = [[docid] for docid in docids]
-        prompts = [self.messages(instance, docid) for docid in docids]
-        return _Prepared(instance, chunks, prompts, sum(prompt_tokens(p, self.model) for p in prompts))
-
     def request_body(self, prompt: Any) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "messages": prompt,
-            "temperature": 0.0,
-            "max_tokens": 1,
-            "logprobs": True,
-            "top_logprobs": self.top_logprobs,
-        }
+        return {**super().request_body(prompt), "logprobs": True, "top_logprobs": self.top_logprobs}
 
     def output_from_completion(
         self, completion: Any, docids: Sequence[str], *, latency_s: float = 0.0, attempts: int = 1
     ) -> JudgeOutput:
-        data = completion if isinstance(completion, dict) else completion.model_dump()
+        data = completion_data(completion)
         (docid,) = docids
-        usage = data.get("usage") or {}
         fields: dict[str, Any] = {
-            "tokens_in": int(usage.get("prompt_tokens") or 0),
-            "tokens_out": int(usage.get("completion_tokens") or 0),
+            **usage_tokens(data),
             "latency_s": latency_s,
             "extra": {"attempts": attempts, "served_model": data.get("model")},
         }
@@ -125,7 +95,7 @@ class OpenAIPointwiseJudge(OpenAIJudge):
             if value is not None and isinstance(logprob, int | float) and math.isfinite(logprob):
                 probabilities[value] = probabilities.get(value, 0.0) + math.exp(logprob)
         if not probabilities:
-            text = ((choices[0].get("message") or {}).get("content") if choices else None) or ""
+            text = reply_text(data)
             reason = "no logprobs in the response (does the server return top_logprobs?)" if not top else (
                 f"no answer token among the top {len(top)} logprobs (it wrote {text[:20]!r})"
             )  # fmt: skip

@@ -30,24 +30,23 @@ from typing import Any, ClassVar
 
 from hardneg.data.records import Instance
 from hardneg.errors import ConfigError
-from hardneg.judging.backends.pointwise_scoring import PromptParts, checked_scale, judge_candidates
-from hardneg.judging.base import Judge
-from hardneg.judging.prompts.pointwise import (
-    ANSWERS,
-    PROMPTS,
-    REFERENCE_BUDGET,
-    Scale,
-    candidate_text,
-    score_from_probabilities,
-    user_prefix,
+from hardneg.judging.backends.pointwise_scoring import (
+    PromptParts,
+    answer_token_ids,
+    chat_split,
+    checked_scale,
+    judge_candidates,
+    pointwise_config,
+    score_from_logits,
+    tokenized_parts,
 )
+from hardneg.judging.base import Judge
+from hardneg.judging.prompts.pointwise import Scale
 from hardneg.judging.verdicts import JudgeOutput
 from hardneg.models import GGUF_MODELS, gguf_name, gguf_path
 from hardneg.progress import announce
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
-# Splits the rendered chat prompt into the shared prefix and the per-candidate suffix.
-_SENTINEL = "\u0000CANDIDATE\u0000"
 
 
 def _is_gguf(model: str) -> bool:
@@ -89,8 +88,8 @@ class TransformersPointwiseJudge(Judge):
         self.n_threads = n_threads
         self._model: Any = None
         self._tokenizer: Any = None
-        self._answer_ids: dict[int, list[int]] = {}
-        self._split: tuple[str, str] | None = None
+        self._answer_ids: dict[int, list[int]] = {}  # answer class -> its single-token spellings
+        self._split: tuple[str, str] | None = None  # (before the user content, after the candidate)
         self._lead: list[int] = []  # the tokens the tokenizer puts before a text (a BOS), if any
         self._keep_logits = False  # the model's forward takes `logits_to_keep` (a tensor of positions)
         self._cache_arg = "past_key_values"  # what the forward calls its KV cache (`cache` in transformers >= 5.2x)
@@ -104,16 +103,8 @@ class TransformersPointwiseJudge(Judge):
         return os.path.basename(self.model.rstrip("/")) if os.path.isdir(self.model) else self.model
 
     def config(self) -> dict[str, Any]:
-        system, user = PROMPTS[self.scale]
-        config: dict[str, Any] = {
-            "kind": self.kind,
-            "model": self.model_name,
-            "n_ctx": self.n_ctx,
-            "max_passage_chars": self.max_passage_chars,
-            "prompt": {"system": system, "user": user},
-            "reference_budget": REFERENCE_BUDGET,
-            "scale": self.scale,
-        }
+        config = pointwise_config(self.kind, self.model_name, self.scale, self.n_ctx, self.max_passage_chars)
+        config["scale"] = self.scale
         if self.dtype != "auto":
             config["dtype"] = self.dtype
         return config
@@ -166,10 +157,9 @@ class TransformersPointwiseJudge(Judge):
         with_special = tokenizer("a", add_special_tokens=True)["input_ids"]
         plain = tokenizer("a", add_special_tokens=False)["input_ids"]
         self._lead = list(with_special[: with_special.index(plain[0])]) if plain and plain[0] in with_special else []
-        self._answer_ids = {v: self._single_token_ids(texts) for v, texts in ANSWERS[self.scale].items()}
-        missing = [v for v, ids in self._answer_ids.items() if not ids]
-        if missing:
-            raise ConfigError(f"{self.kind} judge: model {self.model} has no single-token answer for {missing}")
+        self._answer_ids = answer_token_ids(
+            self.kind, self.model, self.scale, lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]
+        )
 
     @property
     def llm(self) -> Any:
@@ -184,29 +174,17 @@ class TransformersPointwiseJudge(Judge):
             self._load()
         return self._tokenizer
 
-    def _single_token_ids(self, variants: Sequence[str]) -> list[int]:
-        ids: set[int] = set()
-        for text in variants:
-            tokens = self._tokenizer(text, add_special_tokens=False)["input_ids"]
-            if len(tokens) == 1:  # a multi-token spelling's first piece is not an answer by itself
-                ids.add(int(tokens[0]))
-        return sorted(ids)
-
     def _chat_split(self) -> tuple[str, str]:
         """(text before the user content's candidate, text after it) for this model's chat template."""
         if self._split is None:
             tokenizer = self.tokenizer
-            system = PROMPTS[self.scale][0]
-            messages = [
-                {"role": "system", "content": system},
-                {"role": "user", "content": "{user}" + _SENTINEL},
-            ]
-            if getattr(tokenizer, "chat_template", None):
-                rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            else:  # no chat template: the plain instruction layout the llama.cpp judge uses too
-                rendered = f"{system}\n\n{{user}}{_SENTINEL}\n\nAnswer:"
-            before, after = rendered.split(_SENTINEL, 1)
-            self._split = (before, after)
+
+            def render(messages: list[dict[str, str]]) -> str | None:
+                if not getattr(tokenizer, "chat_template", None):
+                    return None  # the plain instruction layout the llama.cpp judge uses too
+                return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+            self._split = chat_split(self.scale, render)
         return self._split
 
     def _tokenize(self, text: str, *, first: bool) -> list[int]:
@@ -217,29 +195,18 @@ class TransformersPointwiseJudge(Judge):
 
     def prompt_parts(self, instance: Instance, docids: Sequence[str]) -> tuple[list[int], dict[str, list[int]]]:
         """Token ids of the shared prefix and of each candidate (candidate text + assistant header)."""
-        before, after = self._chat_split()
-        limit = self.max_passage_chars
-        prefix = self._tokenize(before.replace("{user}", user_prefix(instance, self.scale, limit)), first=True)
-        known = {p.docid: p for p in instance.negatives}
-        after_tokens = self._tokenize(after, first=False)
-        candidates = {d: self._tokenize(candidate_text(known[d], limit), first=False) + after_tokens for d in docids}
-        return prefix, candidates
+        parts = tokenized_parts(
+            instance, docids, scale=self.scale, max_passage_chars=self.max_passage_chars, split=self._chat_split(),
+            tokenize=self._tokenize,
+        )  # fmt: skip
+        return parts.prefix, parts.candidates
 
     # ----- scoring -----------------------------------------------------------------------------------------
 
     def _scores(self, logits: Any) -> list[float]:
         """Scores from the last-position logits of each row ([rows, vocab])."""
-        import numpy as np
-
         rows = logits.double().cpu().numpy()
-        out = []
-        for row in rows:
-            classes = {v: row[ids] for v, ids in self._answer_ids.items()}
-            top = max(float(values.max()) for values in classes.values())
-            out.append(
-                score_from_probabilities(self.scale, {v: float(np.exp(x - top).sum()) for v, x in classes.items()})
-            )
-        return out
+        return [score_from_logits(self.scale, row, self._answer_ids) for row in rows]
 
     def _forward_last(self, rows: list[list[int]], past: Any = None) -> Any:
         """Logits at each row's last token ([rows, vocab]): the rows right-padded into one batch, after `past`."""
