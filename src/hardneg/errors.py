@@ -158,7 +158,7 @@ def config_dataclass(cls: type[T]) -> type[T]:
             raise config_error(exc) from None
 
     checked.__init__ = __init__  # type: ignore[method-assign]
-    return checked
+    return checked  # type: ignore[return-value]  # the class, validating
 
 
 def revalidate(config: Any) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,7 @@ def _slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{kind}-{name}" if name else kind).strip("-") or "teacher"
 
 
-def _teacher_steps(graph: StepGraph, cfg: ExperimentConfig, data: str, spec: str, options: dict[str, Any]) -> str:
+def _teacher_steps(graph: StepGraph, cfg: ExperimentConfig, data: str, spec: str, options: Mapping[str, Any]) -> str:
     """The step that scores the training data with `spec` (shared by the baselines naming the same teacher)."""
     inputs = {"data": data}
     external: dict[str, Path] = {}
@@ -206,8 +206,8 @@ def add_baseline(graph: StepGraph, cfg: ExperimentConfig, name: str, data: str) 
         )
         return step.id, None
     if name == "ce_distill":
-        section = cfg.ce_distill
-        spec = str(section.get("teacher", TRAINED_TEACHER))
-        loss = str(section.get("loss", "margin_mse"))
-        return _teacher_steps(graph, cfg, data, spec, section), {**cfg.training, "loss": loss}
+        distill = cfg.ce_distill
+        spec = str(distill.get("teacher", TRAINED_TEACHER))
+        loss = str(distill.get("loss", "margin_mse"))
+        return _teacher_steps(graph, cfg, data, spec, distill), {**cfg.training, "loss": loss}
     raise ConfigError(f"unknown baseline {name!r}")

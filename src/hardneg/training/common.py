@@ -185,8 +185,8 @@ def sequential_trainer(base: type) -> type:
     except ImportError:
         from sentence_transformers.sampler import DefaultBatchSampler  # type: ignore[no-redef]
 
-    class SequentialTrainer(base):  # type: ignore[misc, valid-type]
-        def get_batch_sampler(  # type: ignore[override]
+    class SequentialTrainer(base):  # type: ignore[misc, valid-type, unused-ignore]  # base: a class chosen at run time
+        def get_batch_sampler(  # type: ignore[override, unused-ignore]
             self,
             dataset: Any,
             batch_size: int,

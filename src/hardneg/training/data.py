@@ -17,6 +17,7 @@ samples. This is simple, deterministic for a given seed and correct under data-p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -119,7 +120,7 @@ def training_data_identity(data: Any, instances: Sequence[Instance]) -> dict[str
 
 
 def build_examples(
-    instances: list[Instance],
+    instances: Sequence[Instance],
     *,
     negatives: int,
     epochs: int,
@@ -193,7 +194,7 @@ def file_sha256(path: str | Path) -> str:
     files: Iterable[Path] = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
         with open(file, "rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+            for block in iter(functools.partial(handle.read, 1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
 

@@ -98,7 +98,7 @@ def step_memory(
     if shape is None:
         return None
     layers, hidden, intermediate, heads = shape
-    floats = HIDDEN_FLOATS * hidden + INTERMEDIATE_FLOATS * intermediate
+    floats: float = HIDDEN_FLOATS * hidden + INTERMEDIATE_FLOATS * intermediate
     if attention_materialised(model_config, on_gpu=on_gpu):
         floats += ATTENTION_FLOATS * heads * tokens_per_text
     per_float = 2 if half_precision else 4

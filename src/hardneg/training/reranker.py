@@ -101,7 +101,7 @@ def _group_softmax_loss(model: Any) -> Any:
         def get_in_batch_negatives(self, anchors: list[str], candidates: list[list[str]]) -> Any:
             return iter(())
 
-    return GroupSoftmaxLoss(model, num_negatives=None, scale=1.0, activation_fn=None)
+    return GroupSoftmaxLoss(model, num_negatives=None, scale=1, activation_fn=None)
 
 
 def train_reranker(
@@ -149,7 +149,7 @@ def _train_reranker(job: TrainingJob, config: RerankerConfig) -> TrainResult:
         pos_weight = torch.tensor(float(max(1, config.negatives)))
         loss = BinaryCrossEntropyLoss(model, pos_weight=pos_weight)
     else:
-        rows = group_columns(per_epoch, config.negatives)  # type: ignore[assignment]
+        rows = group_columns(per_epoch, config.negatives)
         loss = _group_softmax_loss(model)
     dataset = Dataset.from_dict(rows)
     check_memory(check_step_memory, config, model, model.model.config)

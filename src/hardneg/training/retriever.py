@@ -202,7 +202,7 @@ def _load_model(config: RetrieverConfig) -> Any:
             lora_dropout=config.lora_dropout,
             inference_mode=False,
         )
-        _set_backbone(model[0], get_peft_model(model[0].auto_model, lora_config))
+        _set_backbone(model[0], get_peft_model(model[0].auto_model, lora_config))  # type: ignore[arg-type]
     return model
 
 
@@ -286,6 +286,7 @@ def _train_retriever(job: TrainingJob, config: RetrieverConfig) -> TrainResult:
     check_memory(check_step_memory, config, model, model[0].auto_model.config)
 
     scale = 1.0 / config.temperature
+    loss: Any
     if config.loss == "margin_mse":
         loss = MarginMSELoss(model, similarity_fct=_student_similarity(scale))
     elif config.loss == "kl_div":

@@ -56,10 +56,10 @@ def parse_teacher(spec: str | Teacher | None, *, param: str = "teacher") -> Teac
         return spec
     if spec is None or not str(spec).strip():
         return Teacher("dense")
-    kind, sep, model = str(spec).strip().partition(":")
+    kind, sep, name = str(spec).strip().partition(":")
     if not sep or kind not in TEACHER_KINDS:
         raise ConfigError(f"expected dense:[MODEL] or cross-encoder:DIR; got {spec!r}", param=param)
-    model = model.strip() or None
+    model = name.strip() or None
     if kind == "cross-encoder" and model is None:
         raise ConfigError("a cross-encoder teacher needs its folder: cross-encoder:DIR", param=param)
     return Teacher(kind, model)  # type: ignore[arg-type]

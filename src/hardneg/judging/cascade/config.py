@@ -259,7 +259,7 @@ def _check_params(stage: StageConfig, where: str) -> None:
         )
     model = stage.params.get("model")
     gguf = stage.backend in _GGUF_BACKENDS and isinstance(model, str) and model not in GGUF_MODELS
-    if gguf and not Path(model).expanduser().is_file():
+    if gguf and not Path(str(model)).expanduser().is_file():
         raise ConfigError(
             f"{where}.model: no such GGUF file {model!r} (and not one of {', '.join(sorted(GGUF_MODELS))})"
         )
