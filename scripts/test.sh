@@ -8,6 +8,9 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 "$VENV/bin/ruff" check src tests bench || exit 1
 "$VENV/bin/ruff" format --check src tests bench || exit 1
 "$VENV/bin/lint-imports" pyproject.toml || exit 1
+# The front door type-checks: the whole package ([tool.mypy] in pyproject.toml); the docs' Python blocks are
+# type-checked by their test (tests/docs).
+"$VENV/bin/mypy" || exit 1
 # The documentation site, strictly (any warning fails); the CLI reference page is generated from the Typer app
 # during the build by the hook scripts/cli_reference.py (mkdocs.yml). Output in site/ (ignored).
 NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet -d site || exit 1

@@ -133,7 +133,7 @@ class EndpointSettings:
         if self.azure:
             azure_class = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
             return azure_class(
-                azure_endpoint=url,
+                azure_endpoint=str(url),
                 api_key=api_key,
                 api_version=self.api_version or DEFAULT_AZURE_API_VERSION,
                 max_retries=max_retries,

@@ -55,7 +55,7 @@ class LlamaJudge(Judge):
             bos_token=llm._model.token_get_text(llm.token_bos()),
             add_generation_prompt=True,
         )
-        return formatter(messages=messages).prompt
+        return formatter(messages=messages).prompt  # type: ignore[arg-type]  # plain role/content dicts
 
     def _loaded(self, llm: Any) -> None:
         """Called once after the model is loaded (e.g. to look up answer tokens)."""

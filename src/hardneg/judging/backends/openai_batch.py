@@ -381,7 +381,7 @@ class BatchJudge(Judge):
                     "SELECT * FROM batch_requests WHERE batch_id=? AND state='submitted'", (batch_id,)
                 )
             }
-            updates: list[tuple[str, str | None, str, str]] = []  # (state, result, reason, custom_id)
+            updates: list[tuple[str, str | None, str, Any]] = []  # (state, result, reason, custom_id)
             for line in self._download(row["output_file_id"]) + self._download(row["error_file_id"]):
                 cid = line.get("custom_id")
                 request = requests.pop(cid, None)
@@ -394,7 +394,7 @@ class BatchJudge(Judge):
                     updates.append(("answered", _output_to_json(out), out.reason, cid))
                     answered += 1
                 else:
-                    body = response.get("body") if isinstance(response.get("body"), dict) else {}
+                    body: dict[str, Any] = response["body"] if isinstance(response.get("body"), dict) else {}
                     error = line.get("error") or body.get("error") or {}
                     if not isinstance(error, dict):
                         error = {"message": str(error)}

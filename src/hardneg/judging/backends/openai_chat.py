@@ -590,14 +590,15 @@ class OpenAIJudge(Judge):
                     break
         finally:
             # an early stop by the caller cancels the calls in flight (they are not stored)
-            loop.run_until_complete(agen.aclose())
+            loop.run_until_complete(agen.aclose())  # type: ignore[attr-defined]  # an async generator
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
     def judge(self, instance: Instance, docids: Sequence[str]) -> JudgeOutput:
         for _, output in self.judge_many([(instance, docids)]):
             return output
-        raise BudgetExceeded(f"{instance.query_id}: the budget does not allow this call ({self.budget.report()})")
+        budget = self.budget.report() if self.budget is not None else "no budget"
+        raise BudgetExceeded(f"{instance.query_id}: the budget does not allow this call ({budget})")
 
 
 class PerNegativeJudge(OpenAIJudge):

@@ -148,7 +148,7 @@ class TransformersPointwiseJudge(Judge):
             model = transformers.AutoModelForCausalLM.from_pretrained(source, **{dtype_arg: dtype}, **extra)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{self.kind} judge: cannot load model {self.model!r}: {exc}", param="model") from exc
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]  # transformers types .to() with a model, accepts a device name
         model.eval()
         self._model, self._tokenizer = model, tokenizer
         forward = inspect.signature(model.forward).parameters
