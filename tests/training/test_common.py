@@ -143,3 +143,15 @@ def test_quiet_training_writes_nothing_but_the_result(tmp_path: Path) -> None:
         assert done.stderr == ""
         assert json.loads(done.stdout)["steps"] == 1
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_release_instances_lets_the_job_go_and_leaves_the_users_list(sample_train) -> None:
+    from pathlib import Path
+
+    from hardneg.data.io import read_instances
+    from hardneg.training.common import TrainingJob, release_instances
+
+    mine = list(read_instances(sample_train))
+    job = TrainingJob(mine, {}, Path("unused"), None, False)
+    release_instances(job)
+    assert job.instances == [] and len(mine) == 24

@@ -4,6 +4,8 @@ the training (`run_training`), precision, sequential batches, the memory check, 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import json
 import os
 import platform
@@ -133,7 +135,19 @@ def run_training(
     with quiet_scope(config.quiet):
         instances = load_training_instances(data)
         job = TrainingJob(instances, training_data_identity(data, instances), Path(output_dir), progress, overwrite)
+        del instances  # the job holds them until the trainer has its rows (`release_instances`)
         return train(job, config)
+
+
+def release_instances(job: TrainingJob) -> None:
+    """Once the rows are in the Arrow dataset the instances are not needed: let them go before the first step, and
+    hand the freed heap back to the system (glibc keeps freed small blocks otherwise), so that the training's peak
+    memory is that of the model and the rows, as with sentence-transformers alone. The caller drops its own
+    references first; a list the user passed in stays theirs."""
+    job.instances = []
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): the process reuses the memory
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def check_memory(check_step_memory: Callable[..., Any], config: TrainerConfig, model: Any, model_config: Any) -> None:

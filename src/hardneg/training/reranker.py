@@ -31,6 +31,7 @@ from hardneg.training.common import (
     group_columns,
     micro_batches,
     pad_with_eos,
+    release_instances,
     run_training,
 )
 from hardneg.training.memory import StepMemory, refuse, step_memory
@@ -152,6 +153,8 @@ def _train_reranker(job: TrainingJob, config: RerankerConfig) -> TrainResult:
         rows = group_columns(per_epoch, config.negatives)
         loss = _group_softmax_loss(model)
     dataset = Dataset.from_dict(rows)
+    del rows, per_epoch
+    release_instances(job)
     check_memory(check_step_memory, config, model, model.model.config)
 
     return fit_and_save(

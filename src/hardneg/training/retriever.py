@@ -40,6 +40,7 @@ from hardneg.training.common import (
     fit_and_save,
     group_columns,
     pad_with_eos,
+    release_instances,
     run_training,
 )
 from hardneg.training.memory import StepMemory, refuse, step_memory
@@ -283,6 +284,8 @@ def _train_retriever(job: TrainingJob, config: RetrieverConfig) -> TrainResult:
     suffix = _eos_suffix(model, config)
     per_epoch, stats = config.examples(instances, text_suffix=suffix, teacher_scores=distill)
     dataset = Dataset.from_dict(group_columns(per_epoch, config.negatives, label=distill))
+    del instances, per_epoch
+    release_instances(job)
     check_memory(check_step_memory, config, model, model[0].auto_model.config)
 
     scale = 1.0 / config.temperature
