@@ -1,7 +1,8 @@
-"""What the default local cascade saves on the rlhn-sample: GPT-4o's relevant negatives reaching the LLM stage,
-and LLM tokens per instance, for embedding-routed stage 2 vs the LLM on every negative.
+"""What the local LLM cascade (`local-llm`: embedding routing to an LLM stage) saves on the rlhn-sample: GPT-4o's
+relevant negatives reaching the LLM stage, and LLM tokens per instance, for embedding-routed stage 2 vs the LLM on
+every negative.
 
-    python bench/cascade_cost.py [--config src/hardneg/judging/configs/default.yaml] [--model qwen2.5-coder-1.5b]
+    python bench/cascade_cost.py [--config local-llm|FILE] [--model qwen2.5-coder-1.5b]
 
 Stage 1 (embedding) and its routing rule are taken from the cascade config (`hardneg.judging.cascade.routed_on`,
 the rule the cascade itself applies); the LLM token counts are those the pointwise judge evaluates with prefix
@@ -23,7 +24,7 @@ SAMPLE = REPO.parent / "shared" / "data" / "rlhn-sample"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=REPO / "src" / "hardneg" / "judge" / "configs" / "default.yaml")
+    parser.add_argument("--config", default="local-llm", help="A shipped cascade's name or a YAML file.")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b")
     args = parser.parse_args()
     stage1_file = SAMPLE / "fiqa.stage_1.gpt-4o-mini.jsonl.gz"

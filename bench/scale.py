@@ -39,9 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def cascade(model: str, workers: int, cpus: float, batch_size: int) -> Any:
-    from hardneg.judging.cascade import load_default_config
+    from hardneg.judging.cascade import load_cascade
 
-    config = load_default_config()
+    config = load_cascade("local-llm")  # the two-stage cascade (embedding routing to the LLM) benchmarks.md describes
     for stage in config.stages:
         if stage.backend == "llm-pointwise":
             stage.params = {**stage.params, "model": model}

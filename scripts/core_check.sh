@@ -26,6 +26,14 @@ names = [m.name for m in pkgutil.walk_packages(hardneg.__path__, "hardneg.")]
 for name in names:
     importlib.import_module(name)
 print(f"core-only install: {len(names)} modules import")
+# the data files ship too (package-data in pyproject.toml): the default cascade, the named configs, the prompts
+from importlib.resources import files
+from hardneg.judging.cascade import default_config_path, shipped_configs
+missing = [str(p) for p in [default_config_path(), *shipped_configs().values()] if not p.is_file()]
+missing += [] if any(files("hardneg.judging.prompts").iterdir()) and any(
+    f.name.endswith(".txt") for f in files("hardneg.judging.prompts").iterdir()) else ["hardneg/judging/prompts/*.txt"]
+if missing:
+    raise SystemExit(f"the installed package lacks: {', '.join(missing)} (package-data in pyproject.toml)")
 PY
 cat > cascade.yaml <<'YAML'
 stages:

@@ -1,0 +1,1 @@
+"""The docs harness and its tests (tests/docs/harness.py)."""
