@@ -18,6 +18,20 @@ def test_cli_needs_exactly_one_label_source(tmp_path: Path, sample_train: Path) 
     assert result.exit_code == 2 and "--judge bm25" in result.output
 
 
+def test_cli_refuses_a_scores_file_it_cannot_write_before_scoring(tmp_path: Path, sample_train: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hardneg.cli import app
+
+    qrels = tmp_path / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\n", encoding="utf-8")
+    args = ["calibrate", str(sample_train), "--judge", "embedding", "--qrels", str(qrels)]
+    result = CliRunner().invoke(app, [*args, "--save-scores", str(tmp_path / "scores.tsv")])
+    assert result.exit_code == 2 and "--save-scores" in result.output
+    assert "scoring" not in result.stderr  # refused before any judge was loaded
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["qrels.tsv"]
+
+
 @pytest.mark.slow
 @pytest.mark.shared
 def test_cli_calibrates_the_embedding_judge_on_the_real_sample(

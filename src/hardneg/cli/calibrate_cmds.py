@@ -11,6 +11,7 @@ from hardneg.analysis.labels import labels_from_qrels, labels_from_response_file
 from hardneg.cli import options as opt
 from hardneg.cli.common import app, console, handle_errors, print_json, progress, stage_bars
 from hardneg.data.atomic import atomic_path
+from hardneg.data.formats import check_output
 from hardneg.data.io import read_instances, write_rows
 from hardneg.errors import ConfigError, EmptyInput
 from hardneg.judging.calibration import CALIBRATION_JUDGES, build_scoring_judges, run_calibration
@@ -72,6 +73,8 @@ def calibrate_cmd(
         raise ConfigError(f"--judge {judge}: one of {', '.join(CALIBRATION_JUDGES)}")
     if target not in ("relevant", "better"):
         raise ConfigError(f"--target {target}: relevant or better")
+    if save_scores is not None:
+        check_output(save_scores, param="save_scores")  # a name that cannot be written stops here, before scoring
     instances = []
     for instance in read_instances(input_path):
         instances.append(instance)
