@@ -17,61 +17,37 @@ from hardneg.judging.store import JudgmentStore
 LEXICAL_ONE_STAGE = "name: lex\nstages:\n  - {name: lex, backend: lexical, t_better: 0.3, t_worse: 0.2}\n"
 
 
-@pytest.mark.shared
-def test_cli_clean_with_a_config_relabels_flagged_negatives(rlhn_stage1: Path, tmp_path: Path) -> None:
-    import json
-
-    from typer.testing import CliRunner
-
-    from hardneg.cli import app
-
+def _clean_relabels_flagged_negatives(data: Path, tmp_path: Path, t_better: float, t_worse: float, n: int) -> None:
+    """`clean` with a one-stage config: every flagged negative (of instances under the flag cap) becomes a positive,
+    the report counts them, and a re-run judges nothing again."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(
-        "stages:\n  - {name: lex, backend: lexical, t_better: 0.6, t_worse: 0.5}\n",
-        encoding="utf-8",
-    )
+    cfg.write_text(f"stages:\n  - {{name: lex, backend: lexical, t_better: {t_better}, t_worse: {t_worse}}}\n")
     out, db = tmp_path / "clean.jsonl", tmp_path / "j.db"
-    args = ["clean", str(rlhn_stage1), "-o", str(out), "--config", str(cfg), "--store", str(db), "--json"]
+    args = ["clean", str(data), "-o", str(out), "--config", str(cfg), "--store", str(db), "--json"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["judging"]["stages"][0]["judged_now"] == 25
+    assert report["judging"]["stages"][0]["judged_now"] == n
     with JudgmentStore(db) as store:
         flags = {v.query_id: v.better + v.worse for v in store.final_verdicts().values()}
     moved = sum(len(f) for f in flags.values() if len(f) <= 8)
     assert moved > 0 and report["relabel"]["total"]["negatives_moved"] == moved
-    before = {i.query_id: i for i in read_instances(rlhn_stage1)}
+    before = {i.query_id: i for i in read_instances(data)}
     for inst in read_instances(out):
         flagged = set(flags[inst.query_id])
         assert set(inst.positive_ids) == set(before[inst.query_id].positive_ids) | flagged
         assert not flagged & set(inst.negative_ids)
     again = CliRunner().invoke(app, args)  # resumes from the store: nothing judged again
     assert json.loads(again.stdout)["judging"]["stages"][0]["judged_now"] == 0
+
+
+@pytest.mark.shared
+def test_cli_clean_with_a_config_relabels_flagged_negatives(rlhn_stage1: Path, tmp_path: Path) -> None:
+    _clean_relabels_flagged_negatives(rlhn_stage1, tmp_path, 0.6, 0.5, 25)
 
 
 def test_cli_clean_with_a_config_relabels_flagged_negatives_on_the_sample(sample_train: Path, tmp_path: Path) -> None:
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(
-        "stages:\n  - {name: lex, backend: lexical, t_better: 0.3, t_worse: 0.2}\n",
-        encoding="utf-8",
-    )
-    out, db = tmp_path / "clean.jsonl", tmp_path / "j.db"
-    args = ["clean", str(sample_train), "-o", str(out), "--config", str(cfg), "--store", str(db), "--json"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert report["judging"]["stages"][0]["judged_now"] == 24
-    with JudgmentStore(db) as store:
-        flags = {v.query_id: v.better + v.worse for v in store.final_verdicts().values()}
-    moved = sum(len(f) for f in flags.values() if len(f) <= 8)
-    assert moved > 0 and report["relabel"]["total"]["negatives_moved"] == moved
-    before = {i.query_id: i for i in read_instances(sample_train)}
-    for inst in read_instances(out):
-        flagged = set(flags[inst.query_id])
-        assert set(inst.positive_ids) == set(before[inst.query_id].positive_ids) | flagged
-        assert not flagged & set(inst.negative_ids)
-    again = CliRunner().invoke(app, args)  # resumes from the store: nothing judged again
-    assert json.loads(again.stdout)["judging"]["stages"][0]["judged_now"] == 0
+    _clean_relabels_flagged_negatives(sample_train, tmp_path, 0.3, 0.2, 24)
 
 
 def test_cli_clean_says_which_subsets_it_skipped_and_judges_none_of_them(sample_train: Path, tmp_path: Path) -> None:

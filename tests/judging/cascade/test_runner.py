@@ -526,35 +526,7 @@ def test_changed_thresholds_rederive_verdicts_without_a_call(rlhn_stage1: Path, 
         s1, s2 = first.stages
         assert (s1.judged_now, s1.negatives_judged_now) == (25, 25 * 15)
         assert 0 < s2.judged_now == s2.routed_in == s1.routed_on and s2.negatives_judged_now == 3 * s2.routed_in
-        calls = (len(j1.pairs), len(j2.pairs))
-        final1 = store.final_verdicts(first.stage_hashes)
-        assert flags(store.final_verdicts()) == flags(final1)  # what `hardneg relabel --store` reads
-
-        # stage 2's t_better: no call, stage 2's verdicts derived again from the stored scores
-        lower = run_cascade(rlhn_stage1, two_score_stages(t2=0.3), store, judges=judges)
-        assert [s.judged_now for s in lower.stages] == [0, 0] and (len(j1.pairs), len(j2.pairs)) == calls
-        assert [s.config_hash for s in lower.stages] == [s1.config_hash, s2.config_hash]
-        assert lower.stages[0].view_hash == s1.view_hash and lower.stages[1].view_hash != s2.view_hash
-        final2 = store.final_verdicts(lower.stage_hashes)
-        assert flags(final2) != flags(final1)
-        for verdict in store.iter_verdicts(stage=2, view_hash=lower.stages[1].view_hash):
-            rec = store.get(verdict.query_id, 2, s2.config_hash)
-            assert rec is not None and rec.scores is not None
-            assert verdict.better == [d for d in verdict.docids if rec.scores[d] >= 0.3]
-            assert final2[verdict.query_id].better == verdict.better
-        assert flags(store.final_verdicts()) == flags(final2)  # the latest run is the current one
-        assert flags(store.final_verdicts(first.stage_hashes)) == flags(final1)  # the first is still readable
-
-        # stage 1's t_better (routing unchanged): stage-1 verdicts change, still no call
-        strict = run_cascade(rlhn_stage1, two_score_stages(t1=0.5), store, judges=judges)
-        assert [s.judged_now for s in strict.stages] == [0, 0] and (len(j1.pairs), len(j2.pairs)) == calls
-        only1 = {1: strict.stage_hashes[1]}
-        assert flags(store.final_verdicts(only1)) != flags(store.final_verdicts({1: s1.view_hash}))
-        for verdict in store.iter_verdicts(stage=1, view_hash=strict.stages[0].view_hash):
-            assert verdict.better == [d for d in verdict.docids if verdict.raw_scores[d] >= 0.5]  # type: ignore[index]
-        # the stage summary counts each paid call once, whatever read it
-        summary = {row["stage"]: row for row in store.stage_summary()}
-        assert summary[1]["records"] == 25 and summary[2]["records"] == s2.routed_in
+        _thresholds_rederive_without_a_call(rlhn_stage1, store, judges, first, 0.5, 25)
 
 
 def test_changed_thresholds_rederive_verdicts_without_a_call_on_the_sample(sample_train: Path, tmp_path: Path) -> None:
@@ -568,35 +540,45 @@ def test_changed_thresholds_rederive_verdicts_without_a_call_on_the_sample(sampl
         assert 0 < s2.judged_now == s2.routed_in == s1.routed_on
         routed = [instances[rec.query_id] for rec in store.iter_judgments(stage=2)]
         assert s2.negatives_judged_now == sum(ceil_share(0.2, len(i.negatives)) for i in routed)
-        calls = (len(j1.pairs), len(j2.pairs))
-        final1 = store.final_verdicts(first.stage_hashes)
-        assert flags(store.final_verdicts()) == flags(final1)  # what `hardneg relabel --store` reads
+        _thresholds_rederive_without_a_call(sample_train, store, judges, first, 0.3, len(instances))
 
-        # stage 2's t_better: no call, stage 2's verdicts derived again from the stored scores
-        lower = run_cascade(sample_train, two_score_stages(t2=0.3), store, judges=judges)
-        assert [s.judged_now for s in lower.stages] == [0, 0] and (len(j1.pairs), len(j2.pairs)) == calls
-        assert [s.config_hash for s in lower.stages] == [s1.config_hash, s2.config_hash]
-        assert lower.stages[0].view_hash == s1.view_hash and lower.stages[1].view_hash != s2.view_hash
-        final2 = store.final_verdicts(lower.stage_hashes)
-        assert flags(final2) != flags(final1)
-        for verdict in store.iter_verdicts(stage=2, view_hash=lower.stages[1].view_hash):
-            rec = store.get(verdict.query_id, 2, s2.config_hash)
-            assert rec is not None and rec.scores is not None
-            assert verdict.better == [d for d in verdict.docids if rec.scores[d] >= 0.3]
-            assert final2[verdict.query_id].better == verdict.better
-        assert flags(store.final_verdicts()) == flags(final2)  # the latest run is the current one
-        assert flags(store.final_verdicts(first.stage_hashes)) == flags(final1)  # the first is still readable
 
-        # stage 1's t_better (routing unchanged): stage-1 verdicts change, still no call
-        strict = run_cascade(sample_train, two_score_stages(t1=0.3), store, judges=judges)
-        assert [s.judged_now for s in strict.stages] == [0, 0] and (len(j1.pairs), len(j2.pairs)) == calls
-        only1 = {1: strict.stage_hashes[1]}
-        assert flags(store.final_verdicts(only1)) != flags(store.final_verdicts({1: s1.view_hash}))
-        for verdict in store.iter_verdicts(stage=1, view_hash=strict.stages[0].view_hash):
-            assert verdict.better == [d for d in verdict.docids if verdict.raw_scores[d] >= 0.3]  # type: ignore[index]
-        # the stage summary counts each paid call once, whatever read it
-        summary = {row["stage"]: row for row in store.stage_summary()}
-        assert summary[1]["records"] == 24 and summary[2]["records"] == s2.routed_in
+def _thresholds_rederive_without_a_call(
+    data: Path, store: JudgmentStore, judges: dict, first: Any, t1: float, records: int
+) -> None:
+    """After `first`: a changed stage-2 cut, then a changed stage-1 cut (routing unchanged), re-derive the verdicts
+    from the stored scores with no call; every run stays readable by its hashes."""
+    j1, j2 = judges["lex"], judges["lex2"]
+    s1, s2 = first.stages
+    calls = (len(j1.pairs), len(j2.pairs))
+    final1 = store.final_verdicts(first.stage_hashes)
+    assert flags(store.final_verdicts()) == flags(final1)  # what `hardneg relabel --store` reads
+
+    # stage 2's t_better: no call, stage 2's verdicts derived again from the stored scores
+    lower = run_cascade(data, two_score_stages(t2=0.3), store, judges=judges)
+    assert [s.judged_now for s in lower.stages] == [0, 0] and (len(j1.pairs), len(j2.pairs)) == calls
+    assert [s.config_hash for s in lower.stages] == [s1.config_hash, s2.config_hash]
+    assert lower.stages[0].view_hash == s1.view_hash and lower.stages[1].view_hash != s2.view_hash
+    final2 = store.final_verdicts(lower.stage_hashes)
+    assert flags(final2) != flags(final1)
+    for verdict in store.iter_verdicts(stage=2, view_hash=lower.stages[1].view_hash):
+        rec = store.get(verdict.query_id, 2, s2.config_hash)
+        assert rec is not None and rec.scores is not None
+        assert verdict.better == [d for d in verdict.docids if rec.scores[d] >= 0.3]
+        assert final2[verdict.query_id].better == verdict.better
+    assert flags(store.final_verdicts()) == flags(final2)  # the latest run is the current one
+    assert flags(store.final_verdicts(first.stage_hashes)) == flags(final1)  # the first is still readable
+
+    # stage 1's t_better (routing unchanged): stage-1 verdicts change, still no call
+    strict = run_cascade(data, two_score_stages(t1=t1), store, judges=judges)
+    assert [s.judged_now for s in strict.stages] == [0, 0] and (len(j1.pairs), len(j2.pairs)) == calls
+    only1 = {1: strict.stage_hashes[1]}
+    assert flags(store.final_verdicts(only1)) != flags(store.final_verdicts({1: s1.view_hash}))
+    for verdict in store.iter_verdicts(stage=1, view_hash=strict.stages[0].view_hash):
+        assert verdict.better == [d for d in verdict.docids if verdict.raw_scores[d] >= t1]  # type: ignore[index]
+    # the stage summary counts each paid call once, whatever read it
+    summary = {row["stage"]: row for row in store.stage_summary()}
+    assert summary[1]["records"] == records and summary[2]["records"] == s2.routed_in
 
 
 @pytest.mark.shared
