@@ -117,7 +117,11 @@ RAY_TEST_FILES = ("test_engine.py", "test_sharded.py")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every Ray test runs on one worker: they share one local Ray (`ray_local`) and start clusters of their own,
-    and two local Rays on a 2-core machine only contend. Without xdist the mark is inert."""
+    and two local Rays on a 2-core machine only contend. The docs tests share one worker too: their runner runs a
+    block that the README and a site page both show once per process (tests/docs/harness.py). Without xdist the
+    marks are inert."""
     for item in items:
         if item.path.name in RAY_TEST_FILES or "ray_local" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("ray"))
+        elif item.path.parent.name == "docs":  # one runner per process: identical blocks then run once
+            item.add_marker(pytest.mark.xdist_group("docs"))
