@@ -40,7 +40,7 @@ from hardneg.training.common import TrainResult
 from hardneg.training.reranker import RerankerConfig, train_reranker
 from hardneg.training.retriever import RetrieverConfig, train_retriever
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BeirData",
