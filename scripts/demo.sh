@@ -22,12 +22,27 @@ fi
 echo "== hardneg stats"
 "$HN" stats "$IN"
 
-echo "== hardneg clean (the default judge: MiniLM on every negative, its cut calibrated on human labels; then rlhn)"
+echo "== hardneg clean (MiniLM on every negative, cut calibrated on people; rlhn)"
 "$HN" clean "$IN" -o "$OUT/cleaned.jsonl.gz" --store "$OUT/judgments.sqlite" --json > "$OUT/summary.json"
 "$VENV/bin/python" - "$OUT/summary.json" <<'PY'
 import json, sys
 summary = json.load(open(sys.argv[1]))
 print(json.dumps(summary, indent=2)[:4000])
+PY
+
+echo "== the same scores at the recall-first cut (--treatment remove: no new call)"
+"$HN" --quiet clean "$IN" -o "$OUT/cleaned.remove.jsonl.gz" --store "$OUT/judgments.sqlite" --treatment remove \
+  --json > "$OUT/summary.remove.json"
+"$VENV/bin/python" - "$OUT/summary.json" "$OUT/summary.remove.json" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    s = json.load(open(path))
+    cut, total = s["cut"], s["relabel"]["total"]
+    print(f"  {s['relabel']['options']['treatment']} ({cut['operating_point']}, cos >= {cut['t_better']}): "
+          f"{total['flagged_instances']} of {s['judging']['instances']} instances flagged, "
+          f"{s['judging']['stages'][-1]['judged_now']} judge calls")
+    print(f"    {total['negatives_moved']} negatives relabelled, {total['negatives_removed']} removed, "
+          f"{total['dropped_total']} instances dropped")
 PY
 
 echo "== what this costs per 1,000 instances"
