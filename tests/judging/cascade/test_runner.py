@@ -638,85 +638,57 @@ def test_widened_route_top_scores_only_the_newly_routed_negatives_on_the_sample(
         assert again.stage_hashes == narrow.stage_hashes
 
 
+def _changed_model_template_or_list_is_judged_again(
+    data: Path, store: JudgmentStore, paper: CascadeConfig, threshold: float
+) -> None:
+    """A changed model or listwise template is another call; a listwise verdict depends on the whole list shown, so
+    a new list is a new call and the old list's record serves again."""
+    first = run_cascade(data, two_score_stages(), store)
+    routed = first.stages[1].routed_in
+    assert routed > 0
+    other = run_cascade(data, two_score_stages(model2="overlap-v3"), store)
+    assert [s.judged_now for s in other.stages] == [0, routed]
+    assert other.stages[1].config_hash != first.stages[1].config_hash
+    base = run_cascade(data, paper, store)
+    flagged = base.stages[1].routed_in
+    assert flagged > 0
+    template = paper.model_copy(deep=True)
+    template.stages[1].params["template"] = "stage1"
+    changed = run_cascade(data, template, store)
+    assert [s.judged_now for s in changed.stages] == [0, flagged]
+
+    def scored_then_listwise(top: float) -> CascadeConfig:
+        return parse_config(
+            {
+                "stages": [
+                    {"name": "lex", "backend": "lexical", "t_better": 0.9, "route": "score>=0.25", "route_top": top},
+                    {"name": "list", "backend": "lexical-listwise", "mode": "verdict",
+                     "params": {"threshold": threshold}, "candidates": "routed"},
+                ]
+            }
+        )  # fmt: skip
+
+    narrow = run_cascade(data, scored_then_listwise(0.2), store)
+    n = narrow.stages[1].routed_in
+    assert narrow.stages[0].judged_now == 0 and narrow.stages[1].judged_now == n > 0
+    wide = run_cascade(data, scored_then_listwise(0.4), store)
+    assert wide.stages[1].judged_now == n and wide.stages[1].extended == 0
+    assert store.count(stage=2, config_hash=wide.stages[1].config_hash) == 2 * n  # one record per list
+    back = run_cascade(data, scored_then_listwise(0.2), store)
+    assert back.stages[1].judged_now == 0 and back.stages[1].reused == n
+
+
 @pytest.mark.shared
 def test_changed_model_or_template_or_listwise_list_is_judged_again(rlhn_stage1: Path, tmp_path: Path) -> None:
     with JudgmentStore(tmp_path / "j.db") as store:
-        first = run_cascade(rlhn_stage1, two_score_stages(), store)
-        routed = first.stages[1].routed_in
-        other = run_cascade(rlhn_stage1, two_score_stages(model2="overlap-v3"), store)
-        assert [s.judged_now for s in other.stages] == [0, routed]
-        assert other.stages[1].config_hash != first.stages[1].config_hash
-        # listwise: a changed template is another call
-        base = run_cascade(rlhn_stage1, paper_like(), store)
-        flagged = base.stages[1].routed_in
-        template = paper_like()
-        template.stages[1].params["template"] = "stage1"
-        changed = run_cascade(rlhn_stage1, template, store)
-        assert [s.judged_now for s in changed.stages] == [0, flagged]
-
-        # listwise on routed negatives: its verdict depends on the whole list shown, so a new list is a new call
-        def scored_then_listwise(top: float) -> CascadeConfig:
-            return parse_config(
-                {
-                    "stages": [
-                        {"name": "lex", "backend": "lexical", "t_better": 0.9, "route": "score>=0.25",
-                         "route_top": top},
-                        {"name": "list", "backend": "lexical-listwise", "mode": "verdict",
-                         "params": {"threshold": 0.3}, "candidates": "routed"},
-                    ]
-                }
-            )  # fmt: skip
-
-        narrow = run_cascade(rlhn_stage1, scored_then_listwise(0.2), store)
-        n = narrow.stages[1].routed_in
-        assert narrow.stages[0].judged_now == 0 and narrow.stages[1].judged_now == n > 0
-        wide = run_cascade(rlhn_stage1, scored_then_listwise(0.4), store)
-        assert wide.stages[1].judged_now == n and wide.stages[1].extended == 0
-        assert store.count(stage=2, config_hash=wide.stages[1].config_hash) == 2 * n  # one record per list
-        back = run_cascade(rlhn_stage1, scored_then_listwise(0.2), store)
-        assert back.stages[1].judged_now == 0 and back.stages[1].reused == n
+        _changed_model_template_or_list_is_judged_again(rlhn_stage1, store, paper_like(), 0.3)
 
 
 def test_changed_model_or_template_or_listwise_list_is_judged_again_on_the_sample(
     sample_train: Path, tmp_path: Path
 ) -> None:
     with JudgmentStore(tmp_path / "j.db") as store:
-        first = run_cascade(sample_train, two_score_stages(), store)
-        routed = first.stages[1].routed_in
-        assert routed > 0
-        other = run_cascade(sample_train, two_score_stages(model2="overlap-v3"), store)
-        assert [s.judged_now for s in other.stages] == [0, routed]
-        assert other.stages[1].config_hash != first.stages[1].config_hash
-        # listwise: a changed template is another call
-        base = run_cascade(sample_train, sample_paper_like(), store)
-        flagged = base.stages[1].routed_in
-        assert flagged > 0
-        template = sample_paper_like()
-        template.stages[1].params["template"] = "stage1"
-        changed = run_cascade(sample_train, template, store)
-        assert [s.judged_now for s in changed.stages] == [0, flagged]
-
-        # listwise on routed negatives: its verdict depends on the whole list shown, so a new list is a new call
-        def scored_then_listwise(top: float) -> CascadeConfig:
-            return parse_config(
-                {
-                    "stages": [
-                        {"name": "lex", "backend": "lexical", "t_better": 0.9, "route": "score>=0.25",
-                         "route_top": top},
-                        {"name": "list", "backend": "lexical-listwise", "mode": "verdict",
-                         "params": {"threshold": 0.2}, "candidates": "routed"},
-                    ]
-                }
-            )  # fmt: skip
-
-        narrow = run_cascade(sample_train, scored_then_listwise(0.2), store)
-        n = narrow.stages[1].routed_in
-        assert narrow.stages[0].judged_now == 0 and narrow.stages[1].judged_now == n > 0
-        wide = run_cascade(sample_train, scored_then_listwise(0.4), store)
-        assert wide.stages[1].judged_now == n and wide.stages[1].extended == 0
-        assert store.count(stage=2, config_hash=wide.stages[1].config_hash) == 2 * n  # one record per list
-        back = run_cascade(sample_train, scored_then_listwise(0.2), store)
-        assert back.stages[1].judged_now == 0 and back.stages[1].reused == n
+        _changed_model_template_or_list_is_judged_again(sample_train, store, sample_paper_like(), 0.2)
 
 
 def test_a_budget_refused_backend_fails_before_any_call(tmp_path: Path) -> None:
