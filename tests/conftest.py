@@ -115,6 +115,7 @@ def _progress_state_does_not_leak() -> Iterator[None]:
 RAY_TEST_FILES = ("test_engine.py", "test_sharded.py")
 
 
+@pytest.hookimpl(tryfirst=True)  # the marks must be on before xdist's worker hook reads them into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every Ray test runs on one worker: they share one local Ray (`ray_local`) and start clusters of their own,
     and two local Rays on a 2-core machine only contend. The docs tests share one worker too: their runner runs a

@@ -200,3 +200,15 @@ def test_a_type_error_in_a_python_check_block_is_reported(tmp_path: Path) -> Non
     report = harness.type_check(blocks)
     assert len(report[blocks[0].id]) == 1 and "Incompatible types" in report[blocks[0].id][0], report
     assert report[blocks[1].id] == []
+
+
+# -- the suite's layout ---------------------------------------------------------------------------------------------
+
+
+def test_the_docs_tests_share_one_worker(request: pytest.FixtureRequest) -> None:
+    """Under `make test` (pytest-xdist, `--dist loadgroup`) the docs tests carry the `docs` group (tests/conftest.py),
+    so a block shown both in the README and on a site page runs once; a pytest that xdist cannot group with (9.2,
+    pytest-dev/pytest-xdist#1386) drops the group silently and the suite runs such blocks twice."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not under pytest-xdist --dist loadgroup")
+    assert request.node.nodeid.endswith("@docs"), request.node.nodeid
