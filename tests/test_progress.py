@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import warnings
@@ -70,6 +71,38 @@ def test_phases_are_lines_and_end_when_the_counted_work_starts() -> None:
     assert lines[:3] == ["loading model all-MiniLM-L6-v2", "tokenising 5 passages", "encoding: started (2 to do)"]
     assert lines[-2] == "load model: started" and lines[-1].startswith("load model: done, 1/1 in 0:00:0")
     assert lines[-1].count(",") == 1
+
+
+def test_a_phase_inside_counted_work_ends_when_the_count_moves() -> None:
+    """A judge loads its model lazily, inside the first call of a running task: the "loading" line must not keep
+    its heartbeat once the judging count moves again (seen in a log of `hardneg clean`)."""
+    bar, lines = _lines()
+    with bar:
+        judging = bar.add_task("judging: embedding", total=4)
+        bar.phase("loading the embedding judge's model")
+        bar.update(judging, completed=0)  # no move: the model is still loading
+        assert [t.description for t in bar.tasks] == ["judging: embedding", "loading the embedding judge's model"]
+        bar.advance(judging, 2)
+        assert [t.description for t in bar.tasks] == ["judging: embedding"]
+    assert lines[1] == "loading the embedding judge's model" and "loading" not in " ".join(lines[2:])
+
+
+def test_a_live_phase_ends_when_another_task_moves() -> None:
+    from rich.console import Console
+
+    from hardneg.cli.common import LiveProgress
+
+    bar = LiveProgress(console=Console(file=io.StringIO(), force_terminal=True), transient=False)
+    with bar:
+        judging = bar.add_task("judging", total=4)
+        bar.phase("loading the model")
+        bar.update(judging, completed=0)
+        assert len(bar.tasks) == 2
+        bar.advance(judging, 1)
+        assert [t.description for t in bar.tasks] == ["judging"]
+        bar.phase("loading again")
+        bar.update(judging, completed=3)
+        assert [t.description for t in bar.tasks] == ["judging"]
 
 
 def test_the_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

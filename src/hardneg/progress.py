@@ -356,10 +356,15 @@ class LineProgress:
     ) -> None:
         with self._lock:
             task = self._tasks[task_id]
+            before = task.completed
             if advance is not None:
                 task.completed += advance
             if completed is not None:
                 task.completed = completed
+            if task.completed != before and not task.phase:
+                # a phase announced inside counted work (a lazy model load in the first call) is over when the
+                # count moves again: no "loading ..." heartbeat beside a task that is plainly running
+                self._end_phases()
             _set_given(task, total=total, description=description, visible=visible, fields=fields)
             self._after_update(task)
 
@@ -399,7 +404,8 @@ class LineProgress:
 
     # -- phases ----------------------------------------------------------------------------------------------
     def phase(self, message: str) -> None:
-        """A step without a count (loading a model): its line now, then a heartbeat until the next task starts."""
+        """A step without a count (loading a model): its line now, then a heartbeat until the next task starts or
+        another task's count moves."""
         with self._lock:
             self._end_phases()
             task = LineTask(self._next_id, message, None, phase=True)

@@ -295,7 +295,8 @@ def _print_titled(out: Console, table: Any, title: Any, width: int) -> None:
 
 
 class LiveProgress(Progress):
-    """Rich's live bars, plus `phase`: a spinner for a step without a count until the next task starts."""
+    """Rich's live bars, plus `phase`: a spinner for a step without a count until the next task starts or another
+    task's count moves."""
 
     _phase_task: Any = None
 
@@ -306,6 +307,18 @@ class LiveProgress(Progress):
     def add_task(self, *args: Any, **kwargs: Any) -> Any:
         self._end_phase()
         return super().add_task(*args, **kwargs)
+
+    def update(self, task_id: Any, **kwargs: Any) -> None:
+        completed = kwargs.get("completed")
+        moved = kwargs.get("advance") or (completed is not None and completed != self._tasks[task_id].completed)
+        if task_id != self._phase_task and moved:
+            self._end_phase()  # the counted work it interrupted goes on: the phase is over
+        super().update(task_id, **kwargs)
+
+    def advance(self, task_id: Any, advance: float = 1) -> None:
+        if task_id != self._phase_task and advance:
+            self._end_phase()
+        super().advance(task_id, advance)
 
     def stop(self) -> None:
         self._end_phase()
