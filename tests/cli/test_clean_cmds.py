@@ -112,3 +112,15 @@ def test_cli_clean_takes_the_default_judges_cut_for_its_treatment(sample_train: 
     assert report["judging"]["stages"][0]["judged_now"] == 0  # another cut, the same stored cosines
     assert report["cut"]["operating_point"] == "recall-first" and report["cut"]["t_better"] == recall_first["cut"]
     assert report["cut"]["held_out"]["recall"] == recall_first["recall"]
+
+
+def test_cli_clean_says_why_it_dropped_instances(sample_train: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("stages:\n  - {name: lex, backend: lexical, t_better: 0.3}\n", encoding="utf-8")
+    args = ["clean", str(sample_train), "--config", str(cfg), "--store", str(tmp_path / "j.db")]
+    args += ["--treatment", "remove"]  # the instance goes when a negative is flagged
+    report = json.loads(CliRunner().invoke(app, [*args, "-o", str(tmp_path / "a.jsonl"), "--json"]).stdout)
+    dropped = report["relabel"]["total"]["dropped"]
+    assert dropped["flagged"] > 0 and report["relabel"]["total"]["dropped_total"] == sum(dropped.values())
+    text = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "b.jsonl")]).stdout
+    assert f"{sum(dropped.values())} dropped (flagged: {dropped['flagged']}" in " ".join(text.split())

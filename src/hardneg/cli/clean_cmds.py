@@ -77,9 +77,11 @@ def clean(
         print_stage_table(result["judging"], f"{file} -> {report.store}")
         if not report.cascade.stopped:
             total = result["relabel"]["total"]
+            why = ", ".join(f"{reason.replace('_', ' ')}: {n}" for reason, n in total["dropped"].items() if n)
             console.print(
                 f"{output}: {total['written']} instances written ({total['changed']} changed, {total['kept']} "
-                f"unchanged), {total['dropped_total']} dropped; {total['negatives_moved']} negatives moved to "
+                f"unchanged), {total['dropped_total']} dropped{f' ({why})' if why else ''}; "
+                f"{total['negatives_moved']} negatives moved to "
                 f"positives, {total['negatives_removed']} removed",
                 markup=False,
                 highlight=False,
