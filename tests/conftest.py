@@ -106,6 +106,7 @@ def _progress_state_does_not_leak() -> Iterator[None]:
     """An in-process CLI call with --quiet (CliRunner) sets hardneg.progress's process-wide state: reset it after
     each test so no test depends on the order the suite runs in."""
     yield
+    progress.set_library_bars(True)
     progress.set_quiet(False)
     progress.set_phase_hook(None)
 

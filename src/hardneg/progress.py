@@ -40,7 +40,7 @@ HEARTBEAT_S = 60.0
 
 logger = logging.getLogger("hardneg")
 
-_state: dict[str, Any] = {"quiet": False, "hook": None, "saved": None}
+_state: dict[str, Any] = {"quiet": False, "hook": None, "saved": None, "bars_saved": None}
 
 # Read by the libraries when they are imported (and inherited by child processes such as the ONNX export).
 _QUIET_ENV = {
@@ -128,6 +128,46 @@ def set_quiet(quiet: bool) -> None:
             _quiet_loaded_libraries(False)
         _state["saved"] = None
     _state["quiet"] = bool(quiet)
+
+
+_BAR_ENV = {name: _QUIET_ENV[name] for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS",
+                                                 "HF_DATASETS_DISABLE_PROGRESS_BARS")}  # fmt: skip
+
+
+def set_library_bars(enabled: bool) -> None:
+    """Turn the libraries' own progress bars (tqdm: transformers' "Loading weights", datasets, the hub) off, or
+    back on; their log lines and warnings stay. The CLI turns them off where stderr is not a terminal: there a
+    tqdm bar is a run of carriage returns in a log, and hardneg's own lines say the same."""
+    if not enabled and _state["bars_saved"] is None:
+        _state["bars_saved"] = {name: os.environ.get(name) for name in _BAR_ENV}
+        os.environ.update(_BAR_ENV)
+        _library_bars(False)
+    elif enabled and _state["bars_saved"] is not None:
+        for name, value in _state["bars_saved"].items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _state["bars_saved"] = None
+        if not _state["quiet"]:  # quiet keeps them off until set_quiet(False)
+            _library_bars(True)
+
+
+def _library_bars(enabled: bool) -> None:
+    """The progress-bar switches of the libraries already imported (the environment covers the others)."""
+    with contextlib.suppress(Exception):
+        if "transformers" in sys.modules:
+            from transformers.utils import logging as hf_logging
+
+            (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
+        if "datasets" in sys.modules:
+            import datasets
+
+            (datasets.enable_progress_bars if enabled else datasets.disable_progress_bars)()
+        if "huggingface_hub" in sys.modules:
+            from huggingface_hub import utils as hub_utils
+
+            (hub_utils.enable_progress_bars if enabled else hub_utils.disable_progress_bars)()
 
 
 def _quiet_loaded_libraries(quiet: bool) -> None:

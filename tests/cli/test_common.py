@@ -148,6 +148,20 @@ def test_validate_json(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_log_gets_our_lines_and_no_library_bars() -> None:
+    """Without --quiet and with stderr in a file (a log), transformers' tqdm bars ("Loading weights", carriage
+    returns) stay off and hardneg's own lines say what happens; the environment of the user's shell is untouched
+    (the switch is the process's own)."""
+    from hardneg.models import minilm_path
+
+    shell = {name: "" for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")}
+    done = _run("evaluate", str(minilm_path()), str(sample_beir_dir()), "--no-cache", "--json", env=shell)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "Loading weights" not in done.stderr, done.stderr
+    assert "load model: done" in done.stderr and json.loads(done.stdout)["queries"] == 8
+
+
+@pytest.mark.slow
 def test_quiet_silences_the_libraries_of_a_real_model() -> None:
     """Loading MiniLM through transformers draws a "Loading weights" bar on stderr; --quiet turns it off."""
     from hardneg.models import minilm_path

@@ -26,7 +26,7 @@ from rich.progress import (
 
 from hardneg.errors import ConfigError, EmptyInput, HardnegError, InputError
 from hardneg.judging.store import PartialCascade
-from hardneg.progress import LineProgress, interval_s, set_phase_hook, set_quiet
+from hardneg.progress import LineProgress, interval_s, set_library_bars, set_phase_hook, set_quiet
 
 app = typer.Typer(
     name="hardneg",
@@ -78,7 +78,10 @@ def _root(
 ) -> None:
     """Find and fix false negatives in retrieval training data."""
     STATE["quiet"] = quiet
+    set_library_bars(True)  # what an earlier in-process call (CliRunner) turned off comes back first
     set_quiet(quiet)
+    if not quiet and not err_console.is_terminal:
+        set_library_bars(False)  # in a log our plain lines say it; tqdm's carriage returns would garble it
     set_phase_hook(_print_phase)
 
 
