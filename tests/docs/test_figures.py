@@ -341,8 +341,8 @@ def test_scifact_train_sizes_the_pages_derive(scifact_dir: Path) -> None:
     results = _page("results.md")
     assert f"SciFact train from `../shared/data/scifact` ({len(queries)} queries with a positive)" in results
     assert f"{len(queries) * 10:,} negatives of {len(queries)} instances" in results
-    steps = _search(r"A full epoch at batch (\d+) is (\d+) steps", _page("train.md"), "train.md")
-    assert int(steps[2]) == math.ceil(len(queries) / int(steps[1]))
+    steps = _search(r"one epoch, (\d+) steps of (\d+) groups", _page("train.md"), "train.md")
+    assert int(steps[1]) == math.ceil(len(queries) / int(steps[2]))
 
 
 # -- the backends judge.md lists ----------------------------------------------------------------------------------
