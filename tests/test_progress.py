@@ -105,6 +105,14 @@ def test_a_live_phase_ends_when_another_task_moves() -> None:
         assert [t.description for t in bar.tasks] == ["judging"]
 
 
+def test_a_done_line_gives_no_rate_for_work_done_in_under_a_second() -> None:
+    bar, lines = _lines()
+    with bar:
+        batch = bar.add_task("mine", total=809)
+        bar.update(batch, completed=809)  # one batched search: the count jumps at once
+    assert lines[-1].startswith("mine: done, 809/809 in 0:00:00") and "/s" not in lines[-1], lines
+
+
 def test_the_interval_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(progress.INTERVAL_ENV, raising=False)
     assert interval_s() == progress.DEFAULT_INTERVAL_S

@@ -491,7 +491,8 @@ class LineProgress:
         elapsed = task.elapsed or 0.0
         count = _num(task.completed) if task.total is None else f"{_num(task.completed)}/{_num(task.total)}"
         single = task.total is not None and task.total <= 1  # one step (loading a model): its time says it all
-        rate = f", {_rate(task.completed / elapsed)}/s" if elapsed > 0 and task.completed and not single else ""
+        # under a second the rate is noise (809 queries searched in one batch read "17,074,355/s"): the time says it
+        rate = f", {_rate(task.completed / elapsed)}/s" if elapsed >= 1 and task.completed and not single else ""
         word = "stopped at" if stopped else "done,"
         self._emit(f"{task.description}: {word} {count} in {_clock(elapsed)}{rate}")
 
