@@ -3,7 +3,7 @@
 Losses (`RetrieverConfig.loss`):
 - ``infonce`` (default): InfoNCE over (query, positive, negative_1..k) groups plus in-batch negatives, i.e.
   by default sentence-transformers' CachedMultipleNegativesRankingLoss (GradCache: the batch is embedded without
-  gradients, then back-propagated `mini_batch_size` texts at a time, so memory stays bounded whatever the batch
+  gradients, then back-propagated `mini_batch_size` texts at a time, so activation memory stays bounded whatever the batch
   size), or with `cached_loss=False` the plain MultipleNegativesRankingLoss (the same loss, one backward pass over
   the whole batch), with scale = 1 / temperature on cosine similarities. Before the first step the step's memory is
   estimated and a step that would not fit is refused with a ConfigError (`hardneg.training.memory`).
@@ -59,7 +59,7 @@ class RetrieverConfig(TrainerConfig):
     temperature: Annotated[float, Field(gt=0)] = 0.05
     batch_size: AtLeastOne = 32  # groups per device per step
     # Gradient caching (CachedMultipleNegativesRankingLoss): the batch is embedded without gradients, then
-    # back-propagated `mini_batch_size` texts at a time, so memory does not grow with the batch (one step at batch
+    # back-propagated `mini_batch_size` texts at a time, so activations do not grow with the batch (one step at batch
     # 32 without it holds 288 texts' activations: ~20 GB on MiniLM at 256 tokens). None: on for InfoNCE (the
     # distillation losses have no cached form; True with one of them is refused).
     cached_loss: bool | None = None
