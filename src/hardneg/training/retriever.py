@@ -3,10 +3,11 @@
 Losses (`RetrieverConfig.loss`):
 - ``infonce`` (default): InfoNCE over (query, positive, negative_1..k) groups plus in-batch negatives, i.e.
   by default sentence-transformers' CachedMultipleNegativesRankingLoss (GradCache: the batch is embedded without
-  gradients, then back-propagated `mini_batch_size` texts at a time, so activation memory stays bounded whatever the batch
-  size), or with `cached_loss=False` the plain MultipleNegativesRankingLoss (the same loss, one backward pass over
-  the whole batch), with scale = 1 / temperature on cosine similarities. Before the first step the step's memory is
-  estimated and a step that would not fit is refused with a ConfigError (`hardneg.training.memory`).
+  gradients, then back-propagated `mini_batch_size` texts at a time, so the activations held stay bounded
+  whatever the batch size), or with `cached_loss=False` the plain MultipleNegativesRankingLoss (the same loss, one
+  backward pass over the whole batch), with scale = 1 / temperature on cosine similarities. Before the first step
+  the step's memory is estimated and a step that would not fit is refused with a ConfigError
+  (`hardneg.training.memory`).
 - ``margin_mse`` / ``kl_div``: distillation from a teacher's scores of the positive and the k hard negatives
   (sentence-transformers' MarginMSELoss, Hofstätter et al. 2020; DistillKLDivLoss over each group). The teacher
   (`teacher`: a CrossEncoder folder, ``cross-encoder:DIR`` or ``dense:[MODEL]``) scores every pair once before
