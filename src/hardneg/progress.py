@@ -155,16 +155,19 @@ def set_library_bars(enabled: bool) -> None:
 
 def _library_bars(enabled: bool) -> None:
     """The progress-bar switches of the libraries already imported (the environment covers the others)."""
-    with contextlib.suppress(Exception):
-        if "transformers" in sys.modules:
+    # an old or partial install lacks some of them: the environment switches still apply
+    if "transformers" in sys.modules:
+        with contextlib.suppress(Exception):
             from transformers.utils import logging as hf_logging
 
             (hf_logging.enable_progress_bar if enabled else hf_logging.disable_progress_bar)()
-        if "datasets" in sys.modules:
+    if "datasets" in sys.modules:
+        with contextlib.suppress(Exception):
             import datasets
 
             (datasets.enable_progress_bars if enabled else datasets.disable_progress_bars)()
-        if "huggingface_hub" in sys.modules:
+    if "huggingface_hub" in sys.modules:
+        with contextlib.suppress(Exception):
             from huggingface_hub import utils as hub_utils
 
             (hub_utils.enable_progress_bars if enabled else hub_utils.disable_progress_bars)()
@@ -172,35 +175,17 @@ def _library_bars(enabled: bool) -> None:
 
 def _quiet_loaded_libraries(quiet: bool) -> None:
     """The libraries' own switches, for those already imported (the environment covers the others)."""
-    # an old or partial install lacks some of them: the environment switches still apply
+    _library_bars(not quiet)
     if "transformers" in sys.modules:
         with contextlib.suppress(Exception):
             from transformers.utils import logging as hf_logging
 
-            if quiet:
-                hf_logging.set_verbosity_error()
-                hf_logging.disable_progress_bar()
-            else:
-                hf_logging.set_verbosity_warning()
-                hf_logging.enable_progress_bar()
+            (hf_logging.set_verbosity_error if quiet else hf_logging.set_verbosity_warning)()
     if "datasets" in sys.modules:
         with contextlib.suppress(Exception):
             import datasets
 
-            if quiet:
-                datasets.logging.set_verbosity_error()
-                datasets.disable_progress_bars()
-            else:
-                datasets.logging.set_verbosity_warning()
-                datasets.enable_progress_bars()
-    if "huggingface_hub" in sys.modules:
-        with contextlib.suppress(Exception):
-            from huggingface_hub import utils as hub_utils
-
-            if quiet:
-                hub_utils.disable_progress_bars()
-            else:
-                hub_utils.enable_progress_bars()
+            (datasets.logging.set_verbosity_error if quiet else datasets.logging.set_verbosity_warning)()
 
 
 def set_phase_hook(hook: PhaseHook | None) -> PhaseHook | None:

@@ -150,8 +150,8 @@ def test_validate_json(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_log_gets_our_lines_and_no_library_bars() -> None:
     """Without --quiet and with stderr in a file (a log), transformers' tqdm bars ("Loading weights", carriage
-    returns) stay off and hardneg's own lines say what happens; the environment of the user's shell is untouched
-    (the switch is the process's own)."""
+    returns) stay off and hardneg's own lines say what happens, though the environment it starts from leaves the
+    libraries' bar switches unset."""
     from hardneg.models import minilm_path
 
     shell = {name: "" for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")}
